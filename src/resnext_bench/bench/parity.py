@@ -1,0 +1,96 @@
+"""Numerical parity of a runtime's logits against the PyTorch fp32 eager reference.
+
+Metrics (all on logits, computed in float64):
+
+* ``max_abs_err``: ``max |out - ref|``.
+* ``max_rel_err``: ``max |out - ref| / max |ref|`` -- relative to the reference's range rather than
+  element-wise, because element-wise relative error explodes on logits near zero and says
+  nothing about the prediction.
+* ``cosine``: cosine similarity of the flattened logits (mean over images).
+* ``top1_agreement`` / ``top5_agreement``: fraction of images whose top-1 class equals the
+  reference's / whose top-5 sets are equal.
+
+A row passes when ``max_rel_err <= rtol``, ``cosine >= min_cosine`` and
+``top1_agreement >= min_top1``; defaults per precision are in :data:`DEFAULT_TOLERANCES` and can be
+overridden (CLI ``--rtol``, ``--min-cosine``, ``--min-top1``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float
+    min_cosine: float
+    min_top1: float
+
+
+#: fp32 must match to float rounding; fp16/bf16 are judged on direction and predictions.
+DEFAULT_TOLERANCES = {
+    "fp32": Tolerance(rtol=1e-3, min_cosine=0.99999, min_top1=0.97),
+    "fp16": Tolerance(rtol=3e-2, min_cosine=0.999, min_top1=0.9),
+    "bf16": Tolerance(rtol=1e-1, min_cosine=0.99, min_top1=0.8),
+}
+
+
+def tolerance_for(precision: str, rtol=None, min_cosine=None, min_top1=None) -> Tolerance:
+    tol = DEFAULT_TOLERANCES.get(precision, DEFAULT_TOLERANCES["fp16"])
+    changes = {k: v for k, v in dict(rtol=rtol, min_cosine=min_cosine, min_top1=min_top1).items()
+               if v is not None}
+    return replace(tol, **changes)
+
+
+@dataclass
+class ParityResult:
+    max_abs_err: float
+    max_rel_err: float
+    cosine: float
+    top1_agreement: float
+    top5_agreement: float
+    passed: bool
+    images: int
+    tolerance: Tolerance
+
+    def to_row(self) -> dict:
+        """Flat ``parity_*`` keys of the result schema."""
+        return {
+            "parity_max_abs_err": self.max_abs_err,
+            "parity_max_rel_err": self.max_rel_err,
+            "parity_cosine": self.cosine,
+            "parity_top1_agreement": self.top1_agreement,
+            "parity_top5_agreement": self.top5_agreement,
+            "parity_passed": self.passed,
+            "parity_images": self.images,
+            "parity_tolerance": asdict(self.tolerance),
+        }
+
+
+def _topk(x: np.ndarray, k: int) -> np.ndarray:
+    k = min(k, x.shape[1])
+    idx = np.argpartition(-x, k - 1, axis=1)[:, :k]
+    return np.sort(idx, axis=1)
+
+
+def compare_logits(ref, out, tolerance: Tolerance) -> ParityResult:
+    """Compare logits ``out`` with reference ``ref`` (both [N, classes], any float dtype)."""
+    ref = np.asarray(ref, dtype=np.float64)
+    out = np.asarray(out, dtype=np.float64)
+    if ref.shape != out.shape:
+        raise ValueError(f"output shape {out.shape} != reference shape {ref.shape}")
+    if not np.isfinite(out).all():  # NaN/Inf (e.g. fp16 overflow): fails, never "close enough"
+        return ParityResult(float("inf"), float("inf"), 0.0, 0.0, 0.0, False, len(ref), tolerance)
+    diff = np.abs(out - ref)
+    max_abs = float(diff.max()) if diff.size else 0.0
+    scale = float(np.abs(ref).max()) or 1.0
+    num = (out * ref).sum(axis=1)
+    den = np.linalg.norm(out, axis=1) * np.linalg.norm(ref, axis=1)
+    cosine = float(np.mean(np.where(den > 0, num / np.where(den > 0, den, 1), 1.0)))
+    top1 = float(np.mean(out.argmax(1) == ref.argmax(1)))
+    top5 = float(np.mean(np.all(_topk(out, 5) == _topk(ref, 5), axis=1)))
+    rel = max_abs / scale
+    passed = rel <= tolerance.rtol and cosine >= tolerance.min_cosine and top1 >= tolerance.min_top1
+    return ParityResult(max_abs, rel, cosine, top1, top5, bool(passed), int(len(ref)), tolerance)

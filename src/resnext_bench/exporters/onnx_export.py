@@ -1,0 +1,304 @@
+"""torch -> ONNX export with checks, metadata and a cache keyed by the export's config hash.
+
+Every export is checked before it is published at its final path:
+
+1. ``onnx.checker`` (full check, which includes strict shape inference);
+2. complexity: MACs and Conv/Gemm weight counts of the graph equal the torch module's (an export
+   that silently changed the network fails here);
+3. ONNX Runtime (CPU) against PyTorch fp32 eager on seeded inputs at two batch sizes (1 and 3),
+   which also proves that a "dynamic" batch axis really is dynamic.
+
+The file carries metadata (arch, C, d, form, seed, exporter, versions, config hash). A second
+export of the same config is a cache hit: the file's sha256 (recorded in its sidecar JSON at
+build time), the ONNX checker and the metadata hash are verified, and a file failing any of them
+is rebuilt. The ORT comparison is not repeated on a hit; its result is kept in the sidecar.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .. import __version__
+from ..errors import UsageError
+from ..fileio import atomic_path, ensure_dir, write_json_atomic
+from ..models.spec import ArchSpec, parse_arch
+
+EXPORTERS = ("dynamo", "torchscript")
+PRECISIONS = ("fp32", "fp16")
+DEFAULT_OPSET = 18
+CHECK_BATCHES = (1, 3)
+CHECK_SEED = 20240611
+INPUT_NAME, OUTPUT_NAME = "input", "logits"
+
+
+class ExportCheckError(Exception):
+    """An exported graph failed one of its checks (a bug or an unsupported config)."""
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Everything that determines the bytes of an exported file."""
+
+    arch: str
+    form: str = "c"
+    opset: int = DEFAULT_OPSET
+    batch: int | None = None  # None: dynamic batch axis
+    precision: str = "fp32"
+    image_size: int | None = None  # None: the arch's default (224 ImageNet, 32 CIFAR)
+    seed: int = 0
+    weights: str | None = None
+    exporter: str = "dynamo"
+
+    def validate(self) -> tuple[ArchSpec, int]:
+        spec = parse_arch(self.arch)
+        if self.form not in ("a", "b", "c"):
+            raise UsageError(f"--form must be a, b or c, got {self.form!r}")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"export precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.exporter not in EXPORTERS:
+            raise UsageError(f"--exporter must be one of {', '.join(EXPORTERS)}, got {self.exporter!r}")
+        if not 7 <= self.opset <= 23:
+            raise UsageError(f"--opset must be between 7 and 23, got {self.opset}")
+        if self.batch is not None and self.batch < 1:
+            raise UsageError(f"--batch must be 'dynamic' or a positive integer, got {self.batch}")
+        size = self.image_size or spec.default_image_size
+        if size < spec.min_image_size:
+            raise UsageError(f"--image-size {size} is too small for {spec.name} "
+                             f"(minimum {spec.min_image_size}: the net downsamples by that much)")
+        if self.weights is not None and not Path(self.weights).is_file():
+            raise UsageError(f"--weights {self.weights}: no such file")
+        return spec, size
+
+    def key(self) -> dict:
+        """The dict hashed into the cache key: config + weights identity + tool versions."""
+        import torch
+
+        from ..models.weights import CALIBRATION_VERSION, file_digest
+
+        spec, size = self.validate()
+        d = asdict(self)
+        d["arch"] = spec.name
+        d["image_size"] = size
+        d["weights"] = (f"sha256:{file_digest(self.weights)}" if self.weights
+                        else f"calibrated-v{CALIBRATION_VERSION}-seed{self.seed}")
+        d["torch"] = torch.__version__
+        d["resnext_bench"] = __version__
+        return d
+
+    def config_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.key(), sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    cache_hit: bool
+    summary: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"path": str(self.path), "cache_hit": self.cache_hit, **self.summary}
+
+
+def artifact_name(cfg: ExportConfig, spec: ArchSpec, size: int, digest: str) -> str:
+    batch = "dyn" if cfg.batch is None else f"b{cfg.batch}"
+    return f"{spec.name}_{cfg.form}_{cfg.precision}_{batch}_{size}px_op{cfg.opset}_{cfg.exporter}_{digest[:12]}.onnx"
+
+
+def _sha256(path: Path) -> str:
+    from ..models.weights import file_digest
+
+    return file_digest(path)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """The exporters print progress and warnings (e.g. 'torchvision is not installed'); keep the
+    CLI's output to what this tool says."""
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo",
+                                               "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        try:
+            yield
+        finally:
+            for lg, lv in zip(loggers, levels):
+                lg.setLevel(lv)
+
+
+def _export_proto(model, example, cfg: ExportConfig):
+    """Run the chosen exporter and return the ModelProto (weights embedded)."""
+    import onnx
+    import torch
+
+    with _quiet():
+        if cfg.exporter == "dynamo":
+            dyn = None if cfg.batch is not None else {
+                "x": {0: torch.export.Dim("batch", min=1, max=65536)}}
+            program = torch.onnx.export(model, (example,), None, input_names=[INPUT_NAME],
+                                        output_names=[OUTPUT_NAME], opset_version=cfg.opset,
+                                        dynamo=True, external_data=False, dynamic_shapes=dyn,
+                                        verbose=False)
+            return program.model_proto
+        buf = io.BytesIO()
+        axes = None if cfg.batch is not None else {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
+        torch.onnx.export(model, (example,), buf, input_names=[INPUT_NAME],
+                          output_names=[OUTPUT_NAME], opset_version=cfg.opset, dynamo=False,
+                          dynamic_axes=axes, verbose=False)
+        return onnx.load_from_string(buf.getvalue())
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The ``metadata_props`` of an ONNX file (reads the header only, not the weights)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def _verify_cached(path: Path, sidecar: Path, digest: str) -> dict | None:
+    """The cached summary if ``path`` is intact and belongs to ``digest``; None to rebuild."""
+    import onnx
+
+    if not path.is_file() or not sidecar.is_file():
+        return None
+    try:
+        summary = json.loads(sidecar.read_text())
+        if summary.get("config_hash") != digest or summary.get("sha256") != _sha256(path):
+            return None
+        onnx.checker.check_model(str(path), full_check=True)
+        if read_metadata(path).get("resnext_bench.config_hash") != digest:
+            return None
+        return summary
+    except Exception:
+        return None
+
+
+def check_against_torch(onnx_path: Path, model_fp32, cfg: ExportConfig, size: int) -> list[dict]:
+    """Run the file on ORT CPU at :data:`CHECK_BATCHES` and compare with torch fp32 eager."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from ..bench.parity import compare_logits, tolerance_for
+    from ..models.inputs import synthetic_images
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    in_dtype = np.float16 if cfg.precision == "fp16" else np.float32
+    results = []
+    for batch in ([cfg.batch] if cfg.batch is not None else CHECK_BATCHES):
+        x = synthetic_images(batch, size, CHECK_SEED + batch)
+        with torch.no_grad():
+            ref = model_fp32(torch.from_numpy(x)).numpy()
+        out = session.run([OUTPUT_NAME], {INPUT_NAME: x.astype(in_dtype)})[0]
+        if out.shape != ref.shape:
+            raise ExportCheckError(f"ORT output shape {out.shape} != torch {ref.shape} at batch {batch}")
+        par = compare_logits(ref, out, tolerance_for(cfg.precision))
+        row = {"batch": batch, **{k.replace("parity_", ""): v for k, v in par.to_row().items()}}
+        results.append(row)
+        if not par.passed:
+            raise ExportCheckError(
+                f"ORT CPU output differs from PyTorch at batch {batch}: max_abs_err="
+                f"{par.max_abs_err:.3g} max_rel_err={par.max_rel_err:.3g} cosine={par.cosine:.6f} "
+                f"top1={par.top1_agreement:.2f}")
+    return results
+
+
+def export_onnx(cfg: ExportConfig, out_dir: str | Path = "artifacts", *, force: bool = False,
+                check_runtime: bool = True) -> ExportResult:
+    """Export ``cfg`` under ``out_dir`` (cache hit when an intact identical export exists)."""
+    spec, size = cfg.validate()
+    out_dir = ensure_dir(out_dir)
+    digest = cfg.config_hash()
+    path = out_dir / artifact_name(cfg, spec, size, digest)
+    sidecar = path.with_suffix(".json")
+    if not force:
+        cached = _verify_cached(path, sidecar, digest)
+        if cached is not None:
+            return ExportResult(path, True, cached)
+
+    import onnx
+    import onnxruntime
+    import torch
+
+    from ..bench.complexity import onnx_complexity, torch_complexity
+    from ..models import build_model
+    from ..models.inputs import synthetic_images
+
+    t0 = time.perf_counter()
+    model = build_model(spec, form=cfg.form, seed=cfg.seed, weights=cfg.weights,
+                        cache_dir=out_dir)
+    build_s = time.perf_counter() - t0
+    ref_cx = torch_complexity(model, size)
+    export_model = model
+    # batch >= 2 for the example: torch.export specializes a size-1 axis to a constant
+    example = torch.from_numpy(synthetic_images(cfg.batch or 2, size, CHECK_SEED))
+    if cfg.precision == "fp16":
+        import copy
+
+        export_model = copy.deepcopy(model).half()
+        example = example.half()
+    t1 = time.perf_counter()
+    try:
+        proto = _export_proto(export_model, example, cfg)
+    except Exception as exc:
+        raise ExportCheckError(f"{cfg.exporter} export of {spec.name} failed: "
+                               f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
+    export_s = time.perf_counter() - t1
+    meta = {
+        "arch": spec.name, "family": spec.family, "cardinality": spec.cardinality,
+        "width": spec.base_width, "form": cfg.form, "seed": cfg.seed,
+        "weights": cfg.weights or "calibrated-default", "precision": cfg.precision,
+        "image_size": size, "batch": "dynamic" if cfg.batch is None else cfg.batch,
+        "exporter": cfg.exporter, "opset": cfg.opset, "torch_version": torch.__version__,
+        "onnx_version": onnx.__version__, "resnext_bench_version": __version__,
+        "config_hash": digest,
+    }
+    del proto.metadata_props[:]
+    for k, v in meta.items():
+        proto.metadata_props.add(key=f"resnext_bench.{k}", value=str(v))
+    proto.producer_name = f"resnext-bench {__version__} ({cfg.exporter} exporter, torch {torch.__version__})"
+
+    with atomic_path(path) as tmp:
+        onnx.save(proto, str(tmp))
+        try:
+            onnx.checker.check_model(str(tmp), full_check=True)
+        except Exception as exc:
+            raise ExportCheckError(f"onnx.checker rejected the export: {str(exc).splitlines()[0]}") from exc
+        graph_cx = onnx_complexity(proto, size)
+        ref_w = ref_cx.weight_params
+        if graph_cx.macs != ref_cx.macs or graph_cx.weight_params != ref_w:
+            raise ExportCheckError(
+                f"graph complexity differs from the module: MACs {graph_cx.macs} vs {ref_cx.macs}, "
+                f"conv/gemm weights {graph_cx.weight_params} vs {ref_w}")
+        checks = check_against_torch(tmp, model, cfg, size) if check_runtime else []
+        sha = _sha256(tmp)
+    summary = {
+        "arch": spec.name, "cardinality": spec.cardinality, "width": spec.base_width,
+        "form": cfg.form, "precision": cfg.precision, "opset": cfg.opset,
+        "exporter": cfg.exporter, "batch": "dynamic" if cfg.batch is None else cfg.batch,
+        "image_size": size, "seed": cfg.seed, "weights": cfg.weights,
+        "params": ref_cx.params, "macs": graph_cx.macs, "flops": graph_cx.flops,
+        "graph_params": graph_cx.params, "torch_macs": ref_cx.macs,
+        "bytes": path.stat().st_size, "sha256": sha,
+        "export_seconds": round(export_s, 3), "model_build_seconds": round(build_s, 3),
+        "checks": {"onnx_checker": "ok (full_check)", "complexity": "macs and conv/gemm weights match torch",
+                   "ort_cpu_vs_torch": checks,
+                   "onnxruntime_version": onnxruntime.__version__},
+        "config_hash": digest, "config": cfg.key(), "metadata": meta,
+    }
+    write_json_atomic(sidecar, summary)
+    return ExportResult(path, False, summary)
+

@@ -1,0 +1,33 @@
+"""``resnext-bench info``: complexity of an arch without building real weights.
+
+The module is built on torch's ``meta`` device (shapes only, no memory, no init cost), which is
+enough for parameter counts and FlopCounterMode.
+"""
+
+from __future__ import annotations
+
+from ..errors import UsageError
+from .spec import parse_arch
+
+
+def arch_info(arch: str, image_size: int | None = None) -> dict:
+    import torch
+
+    from ..bench.complexity import torch_complexity
+    from .nets import build_module
+
+    spec = parse_arch(arch)
+    size = image_size or spec.default_image_size
+    if size < spec.min_image_size:
+        raise UsageError(f"--image-size {size} is too small for {spec.name} (minimum {spec.min_image_size})")
+    with torch.device("meta"):
+        model = build_module(spec).eval()
+        cx = torch_complexity(model, size)
+    return {
+        "arch": spec.name, "family": spec.family, "depth": spec.depth,
+        "cardinality": spec.cardinality, "width": spec.base_width, "widen": spec.widen,
+        "num_classes": spec.num_classes, "image_size": size,
+        "params": cx.params, "macs": cx.macs, "flops": cx.flops, "gmacs": cx.macs / 1e9,
+        "flops_convention": "flops = 2 * macs; macs count Conv and Linear multiply-accumulates",
+        "stages": spec.stage_widths(),
+    }

@@ -1,0 +1,67 @@
+"""Seeded synthetic images, and real images from a folder, as normalized NCHW float tensors.
+
+Synthetic inputs are "smooth noise": a sum of upsampled Gaussian noise at several scales, so they
+have spatial structure like natural images (pure white noise makes every network's features look
+alike). The same generator feeds BatchNorm calibration and parity checks, with different seeds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UsageError
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp"}
+
+
+def synthetic_images(n: int, image_size: int, seed: int) -> np.ndarray:
+    """``n`` seeded images [n, 3, H, W] float32 with per-channel mean ~0 and std ~1."""
+    rng = np.random.default_rng(seed)
+    h = w = image_size
+    out = np.zeros((n, 3, h, w), dtype=np.float32)
+    for scale in (1, 4, 16):
+        sh, sw = max(1, -(-h // scale)), max(1, -(-w // scale))
+        coarse = rng.standard_normal((n, 3, sh, sw)).astype(np.float32)
+        up = np.repeat(np.repeat(coarse, scale, axis=2), scale, axis=3)[:, :, :h, :w]
+        out += up * (scale ** 0.5)
+    out -= out.mean(axis=(2, 3), keepdims=True) * 0.5  # keep some per-image brightness shift
+    out /= out.std(axis=(0, 2, 3), keepdims=True) + 1e-6
+    return out
+
+
+def folder_images(folder: str | Path, image_size: int, limit: int | None = None) -> np.ndarray:
+    """Images from ``folder`` resized the ImageNet way (shorter side to size/0.875, centre crop)
+    and normalized with ImageNet mean/std. Needs Pillow (pulled in by matplotlib)."""
+    try:
+        from PIL import Image
+    except ImportError as exc:  # pragma: no cover - matplotlib depends on pillow
+        raise UsageError("--images needs Pillow: pip install pillow") from exc
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UsageError(f"--images {folder}: not a directory")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if limit:
+        files = files[:limit]
+    if not files:
+        raise UsageError(f"--images {folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    resize = int(round(image_size / 0.875))
+    arrays = []
+    for f in files:
+        try:
+            img = Image.open(f).convert("RGB")
+        except Exception as exc:
+            raise UsageError(f"--images: cannot read {f}: {exc}") from exc
+        w, h = img.size
+        scale = resize / min(w, h)
+        img = img.resize((max(image_size, round(w * scale)), max(image_size, round(h * scale))),
+                         Image.BILINEAR)
+        w, h = img.size
+        left, top = (w - image_size) // 2, (h - image_size) // 2
+        img = img.crop((left, top, left + image_size, top + image_size))
+        a = np.asarray(img, dtype=np.float32) / 255.0
+        arrays.append(((a - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1))
+    return np.stack(arrays).astype(np.float32)

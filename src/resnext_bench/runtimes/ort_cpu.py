@@ -1,0 +1,99 @@
+"""``ort-cpu``: ONNX Runtime's CPUExecutionProvider.
+
+``threads`` sets intra-op threads (default: ORT's own choice, the physical cores); the graph
+optimization level (default ``all``) and the providers actually in use are recorded in the row.
+"""
+
+from __future__ import annotations
+
+from .base import Runtime
+from ._common import dist_version, import_onnxruntime, module_present, onnxruntime_packages
+
+GRAPH_OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
+                    "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+
+
+def ort_versions() -> dict:
+    return {"onnxruntime_packages": {n: dist_version(n) for n in onnxruntime_packages()}}
+
+
+class OrtSessionRuntime(Runtime):
+    """Shared session set-up for the ORT runtimes; subclasses choose the providers."""
+
+    providers: list = []
+    required_provider = ""
+
+    def _provider_list(self) -> list:
+        return list(self.providers)
+
+    def _session_options(self, ort):
+        so = ort.SessionOptions()
+        level = self.options.extra.get("graph_optimization_level", "all")
+        if level not in GRAPH_OPT_LEVELS:
+            raise ValueError(f"graph_optimization_level must be one of {', '.join(GRAPH_OPT_LEVELS)}")
+        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_OPT_LEVELS[level])
+        so.log_severity_level = 3
+        if self.options.threads:
+            so.intra_op_num_threads = self.options.threads
+        self._graph_opt_level = level
+        return so
+
+    def load(self, onnx_path):
+        import time
+
+        ort = import_onnxruntime()
+        self._ort = ort
+        t0 = time.perf_counter()
+        self.session = ort.InferenceSession(str(onnx_path), self._session_options(ort),
+                                            providers=self._provider_list())
+        create_s = time.perf_counter() - t0
+        in_use = self.session.get_providers()
+        if self.required_provider and (not in_use or in_use[0] != self.required_provider):
+            # ORT silently falls back to CPU when a GPU provider fails to load: a slow number
+            # that looks like a GPU number. Refuse it.
+            raise RuntimeError(f"ONNX Runtime did not use {self.required_provider} "
+                               f"(session providers: {in_use}); see `resnext-bench doctor`")
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        self.output_name = self.session.get_outputs()[0].name
+        self.input_dtype = "float16" if "float16" in inp.type else "float32"
+        self.load_info = {"onnxruntime_version": ort.__version__, "providers": in_use,
+                          "graph_optimization_level": self._graph_opt_level,
+                          "session_create_seconds": round(create_s, 3),
+                          "input_dtype": self.input_dtype}
+
+    def close(self):
+        self.session = None
+
+
+class OrtCpuRuntime(OrtSessionRuntime):
+    name = "ort-cpu"
+    providers = ["CPUExecutionProvider"]
+    required_provider = "CPUExecutionProvider"
+
+    @classmethod
+    def available(cls):
+        if not module_present("onnxruntime"):
+            return False, "onnxruntime is not installed (pip install onnxruntime)"
+        ort = import_onnxruntime()
+        if "CPUExecutionProvider" not in ort.get_available_providers():
+            return False, f"onnxruntime {ort.__version__} has no CPUExecutionProvider"
+        return True, f"onnxruntime {ort.__version__}"
+
+    @classmethod
+    def versions(cls):
+        return ort_versions()
+
+    def prepare(self, images):
+        import numpy as np
+
+        return {self.input_name: images.astype(np.float16 if self.input_dtype == "float16"
+                                               else np.float32, copy=False)}
+
+    def run(self, feeds):
+        return self.session.run([self.output_name], feeds)[0]
+
+    def describe(self):
+        info = dict(self.load_info)
+        info["threads_effective"] = self.options.threads or "ort-default"
+        return info

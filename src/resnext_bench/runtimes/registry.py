@@ -1,0 +1,55 @@
+"""Runtime names -> classes, imported lazily so that naming one never loads another's library."""
+
+from __future__ import annotations
+
+import importlib
+
+from ..errors import RuntimeUnavailable, UsageError
+
+_RUNTIMES = {
+    "torch": ("torch_eager", "TorchRuntime"),
+    "ort-cpu": ("ort_cpu", "OrtCpuRuntime"),
+    "ort-cuda": ("ort_cuda", "OrtCudaRuntime"),
+    "ort-trt": ("ort_trt", "OrtTrtRuntime"),
+    "tensorrt": ("tensorrt_native", "TensorRTRuntime"),
+}
+RUNTIME_NAMES = tuple(_RUNTIMES)
+
+
+def get_runtime_class(name: str):
+    if name not in _RUNTIMES:
+        raise UsageError(f"unknown runtime {name!r}; choose from {', '.join(RUNTIME_NAMES)}")
+    module, cls = _RUNTIMES[name]
+    return getattr(importlib.import_module(f"{__package__}.{module}"), cls)
+
+
+def check_available(name: str) -> tuple[bool, str]:
+    """(usable, reason) without raising: an import failure is a reason, not a crash."""
+    try:
+        return get_runtime_class(name).available()
+    except UsageError:
+        raise
+    except Exception as exc:  # a broken install must not break `list` or `doctor`
+        return False, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+
+
+def get_runtime(name: str, options=None, *, require_available: bool = True):
+    """An instance of runtime ``name``; a runtime unusable here raises :class:`RuntimeUnavailable`."""
+    cls = get_runtime_class(name)
+    if require_available:
+        ok, reason = check_available(name)
+        if not ok:
+            raise RuntimeUnavailable(f"runtime {name} is not usable here: {reason}")
+    return cls(options)
+
+
+def describe_runtimes() -> list[dict]:
+    out = []
+    for name in RUNTIME_NAMES:
+        ok, reason = check_available(name)
+        try:
+            versions = get_runtime_class(name).versions()
+        except Exception:
+            versions = {}
+        out.append({"name": name, "available": ok, "reason": reason, "versions": versions})
+    return out

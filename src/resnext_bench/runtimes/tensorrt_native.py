@@ -1,0 +1,196 @@
+"""``tensorrt``: native TensorRT engine, written to the documented Python API (TensorRT 10/11).
+
+NOT YET RUN on any machine: TensorRT's builder cannot be installed from the registries reachable
+where this was written (the README says so). No number from it exists until a machine with
+TensorRT runs it.
+
+* Parse the ONNX with ``OnnxParser``; build with ``build_serialized_network`` and one
+  optimization profile for the batch sizes asked (min 1, opt = measured batch, max).
+* Precision: TensorRT 11 removed the weak-typing flags (``BuilderFlag.FP16``), so fp16 builds a
+  STRONGLY_TYPED network from the real fp16 ONNX export (valid on 10.x too). fp32 clears
+  ``BuilderFlag.TF32`` so fp32 parity means fp32.
+* Workspace limit (``set_memory_pool_limit``), builder optimization level, a timing cache file per
+  TensorRT version and GPU, and an engine cache keyed by ONNX sha256, TensorRT version, GPU,
+  profile and builder settings.
+* Execution: ``set_input_shape`` + ``set_tensor_address`` on torch CUDA tensors and
+  ``execute_async_v3`` on a torch stream (CUDA events time it); optionally captured once into a
+  CUDA graph and replayed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from ..fileio import atomic_path
+from .base import Runtime
+from ._common import cuda_status, dist_version, module_present
+
+
+class TensorRTRuntime(Runtime):
+    name = "tensorrt"
+    devices = ("cuda",)
+
+    @classmethod
+    def available(cls):
+        if not module_present("tensorrt"):
+            return False, "tensorrt is not installed (pip install 'resnext-bench[tensorrt]' on a CUDA machine)"
+        import tensorrt as trt
+
+        if not hasattr(trt, "Builder"):
+            return False, f"tensorrt {trt.__version__} is the lean/dispatch runtime: it cannot build engines"
+        ok, reason = cuda_status()
+        if not ok:
+            return False, reason
+        return True, f"tensorrt {trt.__version__}, {reason}"
+
+    @classmethod
+    def versions(cls):
+        return {"tensorrt": dist_version("tensorrt") or dist_version("tensorrt-cu12")
+                or dist_version("tensorrt-cu13")}
+
+    # -- build ------------------------------------------------------------------------------
+    def _engine_key(self, onnx_sha: str, trt, gpu: str, profile: tuple, settings: dict) -> str:
+        blob = json.dumps({"onnx": onnx_sha, "trt": trt.__version__, "gpu": gpu,
+                           "profile": profile, **settings}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+    def _build(self, trt, onnx_path: Path, profile: tuple, settings: dict, timing_path: Path):
+        logger = self._logger
+        builder = trt.Builder(logger)
+        flags = 0
+        if settings["strongly_typed"]:
+            flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+        network = builder.create_network(flags)
+        parser = trt.OnnxParser(network, logger)
+        if not parser.parse_from_file(str(onnx_path)):
+            errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+            raise RuntimeError(f"TensorRT could not parse {onnx_path.name}: {errors}")
+        config = builder.create_builder_config()
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, settings["workspace_mb"] << 20)
+        config.builder_optimization_level = settings["builder_optimization_level"]
+        tf32_cleared = False
+        if hasattr(trt.BuilderFlag, "TF32"):
+            config.clear_flag(trt.BuilderFlag.TF32)
+            tf32_cleared = True
+        timing = config.create_timing_cache(timing_path.read_bytes() if timing_path.exists() else b"")
+        config.set_timing_cache(timing, ignore_mismatch=False)
+        prof = builder.create_optimization_profile()
+        name = network.get_input(0).name
+        size = settings["image_size"]
+        mn, opt, mx = ((b, 3, size, size) for b in profile)
+        prof.set_shape(name, mn, opt, mx)
+        config.add_optimization_profile(prof)
+        t0 = time.perf_counter()
+        serialized = builder.build_serialized_network(network, config)
+        build_s = time.perf_counter() - t0
+        if serialized is None:
+            raise RuntimeError("TensorRT engine build failed (see TensorRT log above)")
+        with atomic_path(timing_path) as tmp:
+            tmp.write_bytes(memoryview(config.get_timing_cache().serialize()))
+        return bytes(serialized), build_s, tf32_cleared
+
+    def load(self, onnx_path):
+        import tensorrt as trt
+        import torch
+
+        from ..models.weights import file_digest
+
+        self._torch, self._trt = torch, trt
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        opts = self.options
+        onnx_path = Path(onnx_path)
+        cache = Path(opts.cache_dir or "artifacts") / "tensorrt"
+        cache.mkdir(parents=True, exist_ok=True)
+        gpu = torch.cuda.get_device_name(0)
+        cc = "sm%d%d" % torch.cuda.get_device_capability(0)
+        max_batch = max(opts.batch, int(opts.extra.get("max_batch", opts.batch)))
+        profile = (1, opts.batch, max_batch)
+        settings = {
+            "precision": opts.precision, "strongly_typed": opts.precision == "fp16",
+            "workspace_mb": int(opts.extra.get("workspace_mb", 4096)),
+            "builder_optimization_level": int(opts.extra.get("builder_optimization_level", 3)),
+            "image_size": int(opts.extra.get("image_size", 224)),
+        }
+        key = self._engine_key(file_digest(onnx_path), trt, f"{gpu}-{cc}", profile, settings)
+        engine_path = cache / f"{onnx_path.stem}-{key}.engine"
+        timing_path = cache / f"timing-trt{trt.__version__}-{cc}.cache"
+        build_s, cache_hit, tf32_cleared = 0.0, engine_path.exists(), None
+        if cache_hit:
+            blob = engine_path.read_bytes()
+        else:
+            blob, build_s, tf32_cleared = self._build(trt, onnx_path, profile, settings, timing_path)
+            with atomic_path(engine_path) as tmp:
+                tmp.write_bytes(blob)
+        self._runtime = trt.Runtime(self._logger)
+        self.engine = self._runtime.deserialize_cuda_engine(blob)
+        if self.engine is None:
+            raise RuntimeError(f"TensorRT could not deserialize {engine_path}")
+        self.context = self.engine.create_execution_context()
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.input_name = next(n for n in names
+                               if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
+        self.output_name = next(n for n in names
+                                if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
+        self.dtype = torch.float16 if opts.precision == "fp16" else torch.float32
+        self.stream = torch.cuda.Stream()
+        self._graph = None
+        self.load_info = {
+            "tensorrt_version": trt.__version__, "engine_path": str(engine_path),
+            "engine_bytes": len(blob), "engine_cache_hit": cache_hit,
+            "engine_build_seconds": round(build_s, 3), "profile_min_opt_max": list(profile),
+            "tf32": False if tf32_cleared or opts.precision == "fp32" else None,
+            "cuda_graph": bool(opts.extra.get("cuda_graph")), **settings,
+        }
+
+    def prepare(self, images):
+        torch = self._torch
+        x = torch.from_numpy(images).to("cuda", self.dtype).contiguous()
+        self.context.set_input_shape(self.input_name, tuple(x.shape))
+        out_shape = tuple(self.context.get_tensor_shape(self.output_name))
+        out = torch.empty(out_shape, dtype=self.dtype, device="cuda")
+        self.context.set_tensor_address(self.input_name, x.data_ptr())
+        self.context.set_tensor_address(self.output_name, out.data_ptr())
+        self._graph = None
+        if self.load_info["cuda_graph"]:
+            # one plain run lets TensorRT finish lazy allocations, then capture
+            self.context.execute_async_v3(self.stream.cuda_stream)
+            self.stream.synchronize()
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, stream=self.stream):
+                self.context.execute_async_v3(self.stream.cuda_stream)
+            self._graph = graph
+        return (x, out)
+
+    def run(self, prepared):
+        _x, out = prepared
+        if self._graph is not None:
+            with self._torch.cuda.stream(self.stream):
+                self._graph.replay()
+        elif not self.context.execute_async_v3(self.stream.cuda_stream):
+            raise RuntimeError("TensorRT execute_async_v3 failed")
+        return out
+
+    def run_host(self, images):
+        prepared = self.prepare(images)
+        out = self.run(prepared)
+        self.stream.synchronize()
+        return out.float().cpu().numpy()
+
+    def to_numpy(self, out):
+        self.stream.synchronize()
+        return out.float().cpu().numpy()
+
+    def synchronize(self):
+        self.stream.synchronize()
+
+    @property
+    def cuda_stream(self):
+        return self.stream
+
+    def close(self):
+        self._graph = None
+        self.context = None
+        self.engine = None

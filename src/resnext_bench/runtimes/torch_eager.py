@@ -1,0 +1,117 @@
+"""``torch``: eager PyTorch on cpu or cuda, fp32 / fp16 / bf16, optional channels_last.
+
+Also the shape of the parity reference (fp32, TF32 off). On CUDA, fp32 runs with TF32 disabled
+for both matmul and cuDNN, and the row records it.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from .base import Runtime
+from ._common import cuda_status, module_present
+
+_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+class TorchRuntime(Runtime):
+    name = "torch"
+    input_kind = "module"
+    devices = ("cpu", "cuda")
+    precisions = ("fp32", "fp16", "bf16")
+
+    @classmethod
+    def available(cls):
+        if not module_present("torch"):
+            return False, "torch is not installed"
+        import torch
+
+        ok, reason = cuda_status()
+        return True, f"torch {torch.__version__}; cpu" + (f" + cuda ({reason})" if ok else "")
+
+    @classmethod
+    def versions(cls):
+        if not module_present("torch"):
+            return {}
+        import torch
+
+        return {"torch": torch.__version__, "cuda": torch.version.cuda}
+
+    def load(self, module):
+        import torch
+
+        opts = self.options
+        self._torch = torch
+        self.dtype = getattr(torch, _DTYPES[opts.precision])
+        if opts.threads and opts.device == "cpu":
+            torch.set_num_threads(opts.threads)
+        self.device = torch.device(opts.device)
+        if self.is_cuda:
+            ok, reason = cuda_status()
+            if not ok:
+                raise RuntimeError(f"torch cuda requested but {reason}")
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cudnn.benchmark = True
+            self._stream = torch.cuda.current_stream()
+        model = copy.deepcopy(module).eval().to(self.device, self.dtype)
+        self.memory_format = torch.channels_last if opts.channels_last else torch.contiguous_format
+        if opts.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self._graph = None
+        self.load_info = {
+            "torch_version": torch.__version__, "channels_last": opts.channels_last,
+            "tf32": False if self.is_cuda else None,
+            "threads_effective": torch.get_num_threads(),
+            "cudnn_benchmark": True if self.is_cuda else None,
+        }
+        if self.is_cuda and opts.extra.get("cuda_graph"):
+            self.load_info["cuda_graph"] = True
+
+    def prepare(self, images):
+        t = self._torch.from_numpy(images).to(self.device, self.dtype)
+        return t.contiguous(memory_format=self.memory_format)
+
+    def run(self, x):
+        with self._torch.inference_mode():
+            if self.load_info.get("cuda_graph"):
+                return self._run_graph(x)
+            return self.model(x)
+
+    def _run_graph(self, x):
+        """CUDA graph replay: capture once per input shape (static buffers), then replay."""
+        torch = self._torch
+        if self._graph is None or self._graph[1].shape != x.shape:
+            static_in = x.clone()
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    self.model(static_in)
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                static_out = self.model(static_in)
+            self._graph = (graph, static_in, static_out)
+        graph, static_in, static_out = self._graph
+        static_in.copy_(x)
+        graph.replay()
+        return static_out
+
+    def to_numpy(self, out):
+        return out.float().cpu().numpy()
+
+    def synchronize(self):
+        if self.is_cuda:
+            self._torch.cuda.synchronize()
+
+    @property
+    def cuda_stream(self):
+        return self._torch.cuda.current_stream() if self.is_cuda else None
+
+    def close(self):
+        self.model = None
+        self._graph = None
+        if self.is_cuda:
+            self._torch.cuda.empty_cache()
