@@ -1,0 +1,87 @@
+"""Benchmark (not a test): is the harness free, and how do ort-cpu and torch compare?
+
+On one ONNX file and one ORT session, alternates rounds of
+  * the harness (``resnext_bench.bench.harness.measure``), and
+  * a bare ``InferenceSession.run`` loop with ``perf_counter_ns`` (what a user would write),
+then times the ``torch`` runtime through the harness, and prints the ratios of medians. Rounds
+are interleaved so that machine noise hits both sides alike; compare ratios, not absolute times.
+
+    python benchmarks/harness_overhead.py [--arch resnext50_32x4d] [--batch 1] [--iters 40] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--arch", default="resnext50_32x4d")
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--iters", type=int, default=40)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--artifacts", default="artifacts")
+    ap.add_argument("--json", default=None, help="also write the raw samples here")
+    args = ap.parse_args()
+
+    from resnext_bench.bench.env import capture_env
+    from resnext_bench.bench.harness import TimingConfig, measure
+    from resnext_bench.exporters.onnx_export import ExportConfig, export_onnx
+    from resnext_bench.models import build_model
+    from resnext_bench.models.inputs import synthetic_images
+    from resnext_bench.runtimes.base import RuntimeOptions
+    from resnext_bench.runtimes.ort_cpu import OrtCpuRuntime
+    from resnext_bench.runtimes.torch_eager import TorchRuntime
+
+    exp = export_onnx(ExportConfig(args.arch), args.artifacts)
+    size = exp.summary["image_size"]
+    x = synthetic_images(args.batch, size, 1234)
+    cfg = TimingConfig(warmup=args.warmup, iters=args.iters)
+
+    ort_rt = OrtCpuRuntime(RuntimeOptions(batch=args.batch))
+    ort_rt.load(exp.path)
+    torch_rt = TorchRuntime(RuntimeOptions(batch=args.batch))
+    torch_rt.load(build_model(args.arch, cache_dir=args.artifacts))
+
+    def bare_loop():
+        sess, feeds, out = ort_rt.session, {ort_rt.input_name: x}, ort_rt.output_name
+        for _ in range(args.warmup):
+            sess.run([out], feeds)
+        samples = []
+        for _ in range(args.iters):
+            t0 = time.perf_counter_ns()
+            sess.run([out], feeds)
+            samples.append((time.perf_counter_ns() - t0) / 1e6)
+        return samples
+
+    harness, bare, torch_s = [], [], []
+    for r in range(args.rounds):
+        harness += measure(ort_rt, x, cfg).samples_ms
+        bare += bare_loop()
+        torch_s += measure(torch_rt, x, cfg).samples_ms
+        print(f"round {r + 1}/{args.rounds}: harness p50 {statistics.median(harness):.2f} ms, "
+              f"bare p50 {statistics.median(bare):.2f} ms, torch p50 {statistics.median(torch_s):.2f} ms",
+              flush=True)
+    h, b, t = (statistics.median(v) for v in (harness, bare, torch_s))
+    env = capture_env()
+    print(f"\n{args.arch} batch {args.batch}, {len(harness)} samples each, on {env['cpu']} "
+          f"({env['affinity_cpus']} cpus), torch {env['packages']['torch']}, "
+          f"onnxruntime {list(env['onnxruntime_packages'].values())}")
+    print(f"ort-cpu harness p50 {h:.2f} ms vs bare InferenceSession.run loop p50 {b:.2f} ms: "
+          f"harness/bare = {h / b:.3f}x")
+    faster = t / h
+    print(f"ort-cpu p50 {h:.2f} ms vs torch eager p50 {t:.2f} ms: ort-cpu is "
+          + (f"{faster:.2f}x faster" if faster >= 1 else f"{1 / faster:.2f}x slower") + " than torch")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"harness_ms": harness, "bare_ms": bare, "torch_ms": torch_s, "env": env}, f)
+
+
+if __name__ == "__main__":
+    main()

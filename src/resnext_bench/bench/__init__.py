@@ -1,0 +1,1 @@
+"""Measurement: timing harness, statistics, parity, complexity, memory, environment, plans."""

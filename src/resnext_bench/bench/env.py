@@ -1,0 +1,92 @@
+"""The machine and software a run was measured on (``RUN_DIR/env.json``)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from .. import __version__
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _mem_total_gb() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return None
+
+
+def _git_commit() -> str | None:
+    """Commit of the resnext-bench checkout this code runs from (None when installed elsewhere)."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+        if out.returncode == 0:
+            dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                                   capture_output=True, text=True, timeout=5).stdout.strip()
+            return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return None
+
+
+def _nvidia_smi() -> dict:
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm",
+                              "--format=csv,noheader"], capture_output=True, text=True, timeout=10)
+        if out.returncode == 0 and out.stdout.strip():
+            name, driver, mem, clock = [s.strip() for s in out.stdout.splitlines()[0].split(",")]
+            return {"gpu_name": name, "driver": driver, "gpu_memory": mem, "gpu_max_sm_clock": clock}
+    except (OSError, subprocess.SubprocessError, ValueError):
+        pass
+    return {}
+
+
+def capture_env() -> dict:
+    from ..runtimes import describe_runtimes
+    from ..runtimes._common import dist_version, onnxruntime_packages
+
+    env = {
+        "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "resnext_bench_version": __version__, "git_commit": _git_commit(),
+        "hostname": socket.gethostname(), "python": sys.version.split()[0],
+        "platform": platform.platform(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
+        "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "memory_gb": _mem_total_gb(),
+        "packages": {n: dist_version(n) for n in ("torch", "onnx", "onnxscript", "numpy", "pandas")},
+        "onnxruntime_packages": {n: dist_version(n) for n in onnxruntime_packages()},
+        "tensorrt": dist_version("tensorrt"),
+        "argv": sys.argv,
+    }
+    try:
+        import torch
+
+        env["torch_cuda"] = torch.version.cuda
+        env["torch_threads"] = torch.get_num_threads()
+        if torch.cuda.is_available():
+            env["gpu"] = torch.cuda.get_device_name(0)
+            env["gpu_capability"] = "sm%d%d" % torch.cuda.get_device_capability(0)
+            env["cudnn"] = torch.backends.cudnn.version()
+    except ImportError:
+        pass
+    env.update(_nvidia_smi())
+    env["runtimes"] = describe_runtimes()
+    return env

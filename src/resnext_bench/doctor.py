@@ -1,0 +1,80 @@
+"""``resnext-bench doctor``: what this machine can run, and what is wrong with it.
+
+Checks the things that make GPU benchmarks silently wrong: a CPU-only torch, onnxruntime and
+onnxruntime-gpu installed side by side (they overwrite each other's module), an ORT build without
+the CUDA / TensorRT providers, a TensorRT package that cannot build engines.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+
+from .runtimes._common import cuda_status, dist_version, module_present, onnxruntime_packages
+from .runtimes.registry import describe_runtimes
+
+
+def diagnose() -> dict:
+    sections: dict[str, list[str]] = {}
+    problems: list[str] = []
+    sections["python"] = [f"{sys.version.split()[0]} on {platform.platform()}"]
+
+    if module_present("torch"):
+        import torch
+
+        lines = [f"torch {torch.__version__} (CUDA build: {torch.version.cuda or 'no, CPU-only'})",
+                 f"threads: {torch.get_num_threads()}"]
+        ok, reason = cuda_status()
+        lines.append(f"CUDA usable: {'yes' if ok else 'no'} ({reason})")
+        if ok:
+            lines.append(f"cuDNN {torch.backends.cudnn.version()}, device capability "
+                         f"sm{''.join(map(str, torch.cuda.get_device_capability(0)))}")
+        sections["torch"] = lines
+    else:
+        sections["torch"] = ["not installed"]
+        problems.append("torch is not installed: pip install torch==2.13.0 (CPU) or a CUDA build")
+
+    pkgs = onnxruntime_packages()
+    ort_lines = [f"installed packages providing 'onnxruntime': "
+                 f"{', '.join(f'{p} {dist_version(p)}' for p in pkgs) or 'none'}"]
+    if len(pkgs) > 1:
+        problems.append(f"{' and '.join(pkgs)} are installed together; they overwrite the same "
+                        "'onnxruntime' module. Uninstall all of them, then install exactly one "
+                        "(pip install 'resnext-bench[cpu]' or 'resnext-bench[gpu]').")
+    if module_present("onnxruntime"):
+        try:
+            from .runtimes._common import import_onnxruntime
+
+            ort = import_onnxruntime()
+            ort_lines.append(f"module version {ort.__version__}, providers: "
+                             f"{', '.join(ort.get_available_providers())}")
+            if "onnxruntime-gpu" in pkgs and "CUDAExecutionProvider" not in ort.get_available_providers():
+                problems.append("onnxruntime-gpu is installed but CUDAExecutionProvider is missing "
+                                "(the CPU package's files probably overwrote it)")
+        except Exception as exc:
+            ort_lines.append(f"import failed: {exc}")
+            problems.append(f"onnxruntime does not import: {exc}")
+    else:
+        problems.append("ONNX Runtime is not installed: pip install 'resnext-bench[cpu]' (or [gpu])")
+    sections["onnxruntime"] = ort_lines
+
+    sections["onnx"] = [f"onnx {dist_version('onnx') or 'not installed'}, "
+                        f"onnxscript {dist_version('onnxscript') or 'not installed'} "
+                        "(the dynamo exporter needs it)"]
+    trt = dist_version("tensorrt")
+    if module_present("tensorrt"):
+        try:
+            import tensorrt
+
+            builder = hasattr(tensorrt, "Builder")
+            sections["tensorrt"] = [f"tensorrt {tensorrt.__version__}, "
+                                    f"{'can build engines' if builder else 'lean runtime only (no builder)'}"]
+        except Exception as exc:
+            sections["tensorrt"] = [f"package {trt} present but import failed: {exc}"]
+    else:
+        sections["tensorrt"] = ["not installed (native TensorRT runtime unavailable)"]
+
+    runtimes = describe_runtimes()
+    sections["runtimes"] = [f"{r['name']:<9} {'yes' if r['available'] else 'no '}  {r['reason']}"
+                            for r in runtimes]
+    return {"sections": sections, "problems": problems, "runtimes": runtimes}

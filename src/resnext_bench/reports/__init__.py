@@ -1,0 +1,1 @@
+"""Result schema, tables, plots, HTML/markdown reports, compare and recommend."""

@@ -1,0 +1,77 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def test_help_imports_nothing_heavy():
+    code = ("import sys; from resnext_bench.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('torch', 'onnx', 'onnxruntime', 'tensorrt', 'pandas', 'matplotlib', 'numpy')"
+            " if m in sys.modules]\nprint('HEAVY', heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "HEAVY []" in out.stdout
+
+
+def test_version(cli):
+    res = cli("--version")
+    assert res.exit_code == 0 and "resnext-bench" in res.output
+
+
+def test_list_json(cli):
+    res = cli("list", "--json")
+    assert res.exit_code == 0
+    data = json.loads(res.output)
+    names = [r["name"] for r in data["runtimes"]]
+    assert names == ["torch", "ort-cpu", "ort-cuda", "ort-trt", "tensorrt"]
+    assert all(isinstance(r["available"], bool) and r["reason"] for r in data["runtimes"])
+    assert "resnext50_32x4d" in data["examples"]
+
+
+def test_info_json(cli):
+    res = cli("info", "--arch", "resnext50_32x4d", "--json")
+    data = json.loads(res.output)
+    assert data["params"] == 25_028_904 and data["flops"] == 2 * data["macs"]
+    assert [s["inner"] for s in data["stages"]] == [128, 256, 512, 1024]
+
+
+@pytest.mark.parametrize("args", [
+    ["info", "--arch", "resnext50_0x4d"],
+    ["info", "--arch", "nonsense"],
+    ["info", "--arch", "resnet50", "--image-size", "8"],
+    ["export", "--arch", "resnet77"],
+    ["export", "--arch", "resnet18", "--weights", "/no/such/file.pth"],
+    ["export", "--arch", "resnet18", "--batch", "0"],
+    ["export", "--arch", "resnet18", "--batch", "1,2"],
+    ["export", "--arch", "resnet18", "--out", "/proc/forbidden/dir"],
+    ["bench", "--arch", "resnet18", "--runtime", "nope"],
+    ["bench", "--arch", "resnet18", "--runtime", "tensorrt"],
+    ["bench", "--arch", "resnet18", "--runtime", "ort-cpu", "--batch", "x"],
+    ["bench", "--arch", "resnet18", "--runtime", "ort-cpu", "--precision", "int4"],
+    ["bench", "--runtime", "ort-cpu"],
+    ["bench", "--arch", "resnet18", "--runtime", "ort-cpu", "--onnx", "/no/file.onnx"],
+    ["parity", "--arch", "resnet18", "--runtime", "ort-cuda"],
+])
+def test_usage_errors_exit_2_one_line(cli, args):
+    res = cli(*args)
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    err_lines = [l for l in res.output.strip().splitlines() if l.startswith("error:")]
+    assert len(err_lines) == 1 or "Usage:" in res.output
+
+
+def test_unreadable_weights_exit_2(cli, tmp_path):
+    bad = tmp_path / "w.pth"
+    bad.write_text("garbage")
+    res = cli("export", "--arch", "resnet18", "--image-size", 64, "--weights", bad, "--out", tmp_path)
+    assert res.exit_code == 2 and "cannot read" in res.output and "Traceback" not in res.output
+    assert not list(tmp_path.glob("*.onnx"))  # nothing half-written
+
+
+def test_console_script_subprocess(tmp_path):
+    """The installed entry point behaves the same (exit code 2, one line on stderr)."""
+    out = subprocess.run([sys.executable, "-m", "resnext_bench", "info", "--arch", "bad"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr.strip().startswith("error: bad arch name") and len(out.stderr.strip().splitlines()) == 1

@@ -1,0 +1,113 @@
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from resnext_bench.bench.complexity import onnx_complexity, torch_complexity
+from resnext_bench.errors import UsageError
+from resnext_bench.exporters.onnx_export import ExportConfig, export_onnx, read_metadata
+from resnext_bench.models import build_model
+from resnext_bench.models.inputs import synthetic_images
+
+
+@pytest.fixture(scope="module")
+def r18(artifacts):
+    return export_onnx(ExportConfig("resnet18", image_size=64), artifacts)
+
+
+def test_export_checked_file(r18):
+    assert r18.path.is_file() and not r18.cache_hit
+    model = onnx.load(str(r18.path))
+    onnx.checker.check_model(model, full_check=True)
+    assert [i.name for i in model.graph.input] == ["input"]
+    assert [o.name for o in model.graph.output] == ["logits"]
+    dim0 = model.graph.input[0].type.tensor_type.shape.dim[0]
+    assert dim0.dim_param and not dim0.HasField("dim_value")  # dynamic batch
+    checks = r18.summary["checks"]["ort_cpu_vs_torch"]
+    assert [c["batch"] for c in checks] == [1, 3] and all(c["passed"] for c in checks)
+    assert r18.summary["macs"] == r18.summary["torch_macs"]
+
+
+def test_metadata(r18):
+    meta = read_metadata(r18.path)
+    assert meta["resnext_bench.arch"] == "resnet18"
+    assert meta["resnext_bench.exporter"] == "dynamo"
+    assert meta["resnext_bench.config_hash"] == r18.summary["config_hash"]
+    for k in ("cardinality", "width", "form", "seed", "torch_version"):
+        assert f"resnext_bench.{k}" in meta
+
+
+def test_cache_hit_and_rebuild(r18, artifacts):
+    again = export_onnx(ExportConfig("resnet18", image_size=64), artifacts)
+    assert again.cache_hit and again.path == r18.path
+    # a damaged cached file fails its check and is rebuilt
+    data = bytearray(r18.path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    r18.path.write_bytes(bytes(data))
+    rebuilt = export_onnx(ExportConfig("resnet18", image_size=64), artifacts)
+    assert not rebuilt.cache_hit
+    onnx.checker.check_model(str(rebuilt.path), full_check=True)
+    # a different config is a different file
+    other = export_onnx(ExportConfig("resnet18", image_size=64, seed=1), artifacts)
+    assert other.path != r18.path
+
+
+def test_runs_on_ort_at_any_batch(r18):
+    sess = ort.InferenceSession(str(r18.path), providers=["CPUExecutionProvider"])
+    for n in (1, 2, 5):
+        out = sess.run(None, {"input": synthetic_images(n, 64, 1)})[0]
+        assert out.shape == (n, 1000)
+
+
+def test_static_batch_and_fp16(artifacts):
+    static = export_onnx(ExportConfig("resnet18", image_size=64, batch=2), artifacts)
+    dims = onnx.load(str(static.path)).graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_value == 2
+    assert static.summary["macs"] == static.summary["torch_macs"]  # MACs are per image
+    half = export_onnx(ExportConfig("resnet18", image_size=64, precision="fp16"), artifacts)
+    m = onnx.load(str(half.path))
+    assert m.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
+    assert m.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
+    assert half.summary["bytes"] < 0.6 * static.summary["bytes"]
+
+
+def test_torchscript_exporter(artifacts):
+    res = export_onnx(ExportConfig("wrn10_1", exporter="torchscript", opset=17), artifacts)
+    assert read_metadata(res.path)["resnext_bench.exporter"] == "torchscript"
+    assert res.summary["macs"] == res.summary["torch_macs"]
+
+
+def test_graph_complexity_matches_torch_for_split_form(artifacts):
+    res = export_onnx(ExportConfig("resnext29_2x8d", form="a"), artifacts)
+    model = build_model("resnext29_2x8d", form="a")
+    assert onnx_complexity(res.path, 32).macs == torch_complexity(model, 32).macs
+    sess = ort.InferenceSession(str(res.path), providers=["CPUExecutionProvider"])
+    x = synthetic_images(4, 32, 2)
+    import torch
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    assert np.abs(sess.run(None, {"input": x})[0] - ref).max() < 1e-3 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize("kw,msg", [
+    (dict(arch="resnet18", image_size=16), "too small"),
+    (dict(arch="resnet18", precision="int8"), "precision"),
+    (dict(arch="resnet18", opset=3), "opset"),
+    (dict(arch="resnet18", weights="/nonexistent.pth"), "no such file"),
+    (dict(arch="resnext50_32x0d"), "bad arch"),
+])
+def test_bad_configs(kw, msg):
+    with pytest.raises(UsageError, match=msg):
+        ExportConfig(**kw).validate()
+
+
+def test_export_cli_json(cli, artifacts):
+    res = cli("export", "--arch", "resnet18", "--image-size", 64, "--out", artifacts, "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["cache_hit"] is True
+    for k in ("path", "opset", "params", "macs", "bytes", "export_seconds", "exporter"):
+        assert k in data
+    assert data["params"] == 11_689_512

@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+
+from resnext_bench.bench.harness import TimingConfig, measure
+from resnext_bench.bench.parity import DEFAULT_TOLERANCES, compare_logits, tolerance_for
+from resnext_bench.bench.stats import summarize, throughput_ips
+from resnext_bench.runtimes.base import Runtime
+
+
+def test_summarize_known_samples():
+    s = summarize(range(1, 101))
+    assert s["latency_p50_ms"] == pytest.approx(50.5)
+    assert s["latency_p90_ms"] == pytest.approx(90.1)
+    assert s["latency_p99_ms"] == pytest.approx(99.01)
+    assert s["latency_mean_ms"] == pytest.approx(50.5)
+    assert s["latency_std_ms"] == pytest.approx(np.std(np.arange(1, 101), ddof=1))
+    assert (s["latency_min_ms"], s["latency_max_ms"], s["latency_n"]) == (1, 100, 100)
+    assert summarize([], prefix="e2e_")["e2e_n"] == 0
+
+
+def test_throughput():
+    assert throughput_ips(8, 4.0) == pytest.approx(2000.0)
+    assert throughput_ips(1, 0) is None
+
+
+class CountingRuntime(Runtime):
+    """A fake runtime: counts calls, never sleeps."""
+
+    name = "fake"
+
+    def __init__(self):
+        super().__init__()
+        self.runs = self.syncs = self.prepares = 0
+
+    @classmethod
+    def available(cls):
+        return True, "fake"
+
+    def load(self, artifact):
+        pass
+
+    def prepare(self, images):
+        self.prepares += 1
+        return images
+
+    def run(self, x):
+        self.runs += 1
+        return x.reshape(len(x), -1)[:, :10]
+
+    def synchronize(self):
+        self.syncs += 1
+
+
+def test_measure_counts_warmup_and_iters():
+    rt = CountingRuntime()
+    t = measure(rt, np.zeros((2, 3, 4, 4), np.float32), TimingConfig(warmup=3, iters=7))
+    assert t.warmup_done == 3 and len(t.samples_ms) == 7
+    assert rt.runs == 10 and rt.syncs == 10 and rt.prepares == 1  # inputs prepared once
+    assert all(s >= 0 for s in t.samples_ms) and t.method == "perf_counter_ns"
+
+
+def test_measure_min_time_extends_iterations():
+    rt = CountingRuntime()
+    t = measure(rt, np.zeros((1, 3, 4, 4), np.float32), TimingConfig(warmup=0, iters=2, min_time_s=0.05))
+    assert len(t.samples_ms) > 2  # kept going until 50 ms of timed calls had passed
+
+
+def test_parity_metrics():
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal((32, 100)) * 3
+    same = compare_logits(ref, ref.copy(), DEFAULT_TOLERANCES["fp32"])
+    assert same.passed and same.max_abs_err == 0 and same.cosine == pytest.approx(1.0)
+    assert same.top1_agreement == 1.0 and same.top5_agreement == 1.0
+    noisy = compare_logits(ref, ref + rng.standard_normal(ref.shape) * 0.5, DEFAULT_TOLERANCES["fp32"])
+    assert not noisy.passed and noisy.top1_agreement < 1.0
+    assert noisy.max_rel_err == pytest.approx(noisy.max_abs_err / np.abs(ref).max())
+    assert compare_logits(ref, ref + 1e-3, tolerance_for("fp16")).passed
+    nan = ref.copy()
+    nan[0, 0] = np.nan
+    assert not compare_logits(ref, nan, tolerance_for("fp16")).passed
+    assert tolerance_for("fp32", rtol=0.5).rtol == 0.5

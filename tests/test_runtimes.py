@@ -1,0 +1,159 @@
+import json
+
+import numpy as np
+import pytest
+
+from conftest import gpu
+from resnext_bench.bench.harness import TimingConfig
+from resnext_bench.bench.plan import Plan
+from resnext_bench.bench.runner import BenchSettings, Runner
+from resnext_bench.errors import RuntimeUnavailable
+from resnext_bench.fileio import read_jsonl
+from resnext_bench.runtimes import _common, describe_runtimes, get_runtime
+from resnext_bench.runtimes.registry import check_available
+
+SCHEMA = ["arch", "cardinality", "width", "runtime", "device", "precision", "batch", "threads",
+          "params", "macs", "flops", "latency_p50_ms", "latency_p90_ms", "latency_p95_ms",
+          "latency_p99_ms", "latency_mean_ms", "latency_std_ms", "throughput_ips",
+          "parity_max_abs_err", "parity_max_rel_err", "parity_cosine", "parity_top1_agreement",
+          "parity_top5_agreement", "parity_passed", "onnx_path", "status", "error"]
+
+
+def test_available_answers_for_every_runtime():
+    rows = describe_runtimes()
+    assert {r["name"] for r in rows} == {"torch", "ort-cpu", "ort-cuda", "ort-trt", "tensorrt"}
+    by = {r["name"]: r for r in rows}
+    assert by["torch"]["available"] and by["ort-cpu"]["available"]
+
+
+def test_gpu_runtimes_explain_absence(monkeypatch):
+    import onnxruntime
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    ok, reason = check_available("ort-cuda")
+    assert not ok and "CUDAExecutionProvider" in reason and "onnxruntime-gpu" in reason
+    with pytest.raises(RuntimeUnavailable, match="ort-cuda"):
+        get_runtime("ort-cuda")
+
+
+def test_onnxruntime_clash_detected(monkeypatch):
+    versions = {"onnxruntime": "1.32.0", "onnxruntime-gpu": "1.31.1"}
+    monkeypatch.setattr(_common, "dist_version", lambda n: versions.get(n))
+    assert _common.onnxruntime_packages() == ["onnxruntime", "onnxruntime-gpu"]
+    ok, reason = check_available("ort-cuda")
+    assert not ok and "conflicting" in reason
+    from resnext_bench import doctor
+
+    monkeypatch.setattr(doctor, "dist_version", lambda n: versions.get(n))
+    monkeypatch.setattr(doctor, "onnxruntime_packages", lambda: ["onnxruntime", "onnxruntime-gpu"])
+    report = doctor.diagnose()
+    assert any("installed together" in p for p in report["problems"])
+
+
+def test_tensorrt_absent_reason(monkeypatch):
+    monkeypatch.setattr("resnext_bench.runtimes.tensorrt_native.module_present", lambda n: False)
+    ok, reason = check_available("tensorrt")
+    assert not ok and "not installed" in reason
+
+
+def test_cuda_status_on_cpu_build(monkeypatch):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("machine has CUDA")
+    ok, reason = _common.cuda_status()
+    assert not ok and ("CPU-only" in reason or "no CUDA GPU" in reason)
+
+
+@pytest.fixture(scope="module")
+def cpu_rows(tmp_path_factory, artifacts):
+    out = tmp_path_factory.mktemp("run")
+    plan = Plan(archs=["resnet18"], runtimes=["torch", "ort-cpu"], batches=[1, 3],
+                precisions=["fp32", "fp16"], image_sizes=[64], threads=[1])
+    settings = BenchSettings(timing=TimingConfig(warmup=1, iters=3), parity_images=8,
+                             artifacts_dir=str(artifacts))
+    runner = Runner(plan, settings, out)
+    runner.write_env()
+    rows = runner.run(plan.combos())
+    return out, rows
+
+
+def test_bench_rows_schema_and_parity(cpu_rows):
+    out, rows = cpu_rows
+    assert len(rows) == 8
+    on_disk = read_jsonl(out / "results.jsonl")
+    assert [r["config_key"] for r in on_disk] == [r["config_key"] for r in rows]
+    for r in rows:
+        for k in SCHEMA:
+            assert k in r or (k == "onnx_path" and r["runtime"] == "torch"), (k, r["runtime"])
+        assert r["status"] == "ok", r["error"]
+        assert len(r["samples_ms"]) == r["iters"] >= 3
+        assert r["latency_p50_ms"] <= r["latency_p99_ms"]
+        assert r["throughput_ips"] == pytest.approx(r["batch"] / (r["latency_mean_ms"] / 1e3))
+        assert r["peak_rss_mb"] > 0 and r["threads"] == 1
+        assert r["parity_passed"], r
+    fp32 = [r for r in rows if r["precision"] == "fp32"]
+    assert all(r["parity_max_rel_err"] < 1e-4 for r in fp32)  # torch vs ort-cpu fp32: rounding only
+    ort16 = [r for r in rows if r["runtime"] == "ort-cpu" and r["precision"] == "fp16"]
+    assert all(r["onnx_precision"] == "fp16" for r in ort16)
+    env = json.loads((out / "env.json").read_text())
+    assert env["packages"]["torch"] and env["cpu"] and env["runtimes"]
+
+
+def test_failure_is_recorded_and_run_continues(tmp_path, artifacts, monkeypatch):
+    from resnext_bench.runtimes.ort_cpu import OrtCpuRuntime
+
+    def boom(self, path):
+        raise MemoryError("simulated out of memory")
+
+    monkeypatch.setattr(OrtCpuRuntime, "load", boom)
+    plan = Plan(archs=["wrn10_1"], runtimes=["ort-cpu", "torch"], batches=[1], precisions=["fp32", "bf16"])
+    rows = Runner(plan, BenchSettings(timing=TimingConfig(warmup=0, iters=2), parity_images=4,
+                                      artifacts_dir=str(artifacts)), tmp_path).run(plan.combos())
+    st = {(r["runtime"], r["precision"]): r for r in rows}
+    assert st[("ort-cpu", "fp32")]["status"] == "failed"
+    assert "simulated out of memory" in st[("ort-cpu", "fp32")]["error"]
+    assert st[("ort-cpu", "bf16")]["status"] == "skipped"
+    assert st[("torch", "fp32")]["status"] == "ok" and st[("torch", "bf16")]["status"] == "ok"
+
+
+def test_bench_cli_onnx_file_and_exit_codes(cli, tmp_path, artifacts):
+    res = cli("export", "--arch", "wrn10_1", "--out", artifacts, "--json")
+    path = json.loads(res.output)["path"]
+    res = cli("bench", "--onnx", path, "--runtime", "ort-cpu", "--iters", 3, "--warmup", 1,
+              "--parity-images", 4, "--out", tmp_path / "run", "--artifacts", artifacts)
+    assert res.exit_code == 0, res.output
+    rows = read_jsonl(tmp_path / "run" / "results.jsonl")
+    assert rows[0]["arch"] == "wrn10_1" and rows[0]["onnx_path"] == path
+    # an impossible parity tolerance fails the check: exit 1
+    res = cli("parity", "--arch", "wrn10_1", "--runtime", "ort-cpu", "--rtol", "0",
+              "--parity-images", 4, "--artifacts", artifacts)
+    assert res.exit_code == 1 and "FAIL" in res.output
+
+
+@gpu
+def test_gpu_torch_and_ort_cuda_parity(tmp_path, artifacts):
+    runtimes = ["torch"] + [r for r in ("ort-cuda",) if check_available(r)[0]]
+    plan = Plan(archs=["resnet18"], runtimes=runtimes, batches=[2], precisions=["fp32", "fp16"],
+                image_sizes=[64], device="cuda")
+    rows = Runner(plan, BenchSettings(timing=TimingConfig(warmup=2, iters=5), parity_images=8,
+                                      artifacts_dir=str(artifacts)), tmp_path).run(plan.combos())
+    for r in rows:
+        assert r["status"] == "ok", r["error"]
+        assert r["timing_method"] == "cuda_events" and r["e2e_latency_p50_ms"] > 0
+        assert r["parity_passed"], r
+        if r["runtime"] == "ort-cuda":
+            assert r["runtime_info"]["providers"][0] == "CUDAExecutionProvider"
+
+
+def test_every_module_imports():
+    """Polygraphy's habit: every module imports with only the core dependencies."""
+    import importlib
+    import pkgutil
+
+    import resnext_bench
+
+    for mod in pkgutil.walk_packages(resnext_bench.__path__, "resnext_bench."):
+        if mod.name == "resnext_bench.__main__":
+            continue
+        importlib.import_module(mod.name)
