@@ -16,6 +16,9 @@ from pathlib import Path
 
 from .errors import UsageError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def ensure_dir(path: str | Path, what: str = "output dir") -> Path:
     """Create ``path`` (and parents) or raise a one-line :class:`UsageError`."""
@@ -38,6 +41,7 @@ def atomic_path(path: str | Path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; publish like a normal write
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

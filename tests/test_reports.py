@@ -1,0 +1,161 @@
+"""Reports, compare and recommend on fixed result files written by the tests themselves."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from resnext_bench.bench.plan import config_key
+from resnext_bench.fileio import append_jsonl, write_json_atomic
+from resnext_bench.reports.compare import compare_rows, ratio_ci
+from resnext_bench.reports.recommend import recommend
+
+ARCHS = {"resnet50": (1, 64, 25_557_032, 4_089_184_256), "resnext50_32x4d": (32, 4, 25_028_904, 4_230_479_872),
+         "resnext50_2x40d": (2, 40, 25_425_832, 4_181_377_024)}
+
+
+def make_rows(scale=None, seed=0, n=60, parity=True):
+    """Rows for 3 archs x 2 runtimes x batch 1/8, latency samples from a seeded lognormal."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for arch, (c, d, params, macs) in ARCHS.items():
+        for runtime, speed in (("torch", 1.4), ("ort-cpu", 1.0)):
+            for batch in (1, 8):
+                base = speed * macs / 1e8 * (batch ** 0.8)
+                s = (scale or {}).get((arch, runtime, batch), 1.0)
+                samples = (base * s * rng.lognormal(0, 0.03, n)).tolist()
+                row = dict(arch=arch, form="c", runtime=runtime, device="cpu", precision="fp32",
+                           batch=batch, threads=None, image_size=224, cardinality=c, width=d,
+                           params=params, macs=macs, flops=2 * macs, status="ok", error=None,
+                           samples_ms=samples, latency_p50_ms=float(np.median(samples)),
+                           latency_p99_ms=float(np.percentile(samples, 99)),
+                           latency_mean_ms=float(np.mean(samples)),
+                           throughput_ips=batch / (float(np.mean(samples)) / 1e3),
+                           achieved_gflops=2 * macs * batch / float(np.mean(samples)) / 1e6,
+                           parity_max_abs_err=1e-4, parity_max_rel_err=1e-5,
+                           parity_top1_agreement=1.0, parity_passed=parity,
+                           onnx_path=None if runtime == "torch" else f"/a/{arch}.onnx",
+                           runtime_info={"providers": ["CPUExecutionProvider"]} if runtime != "torch" else {})
+                row["config_key"] = config_key(row)
+                rows.append(row)
+    rows.append(dict(arch="resnet50", form="c", runtime="tensorrt", device="cuda", precision="fp32",
+                     batch=1, threads=None, image_size=224, status="skipped",
+                     error="runtime unavailable: tensorrt is not installed",
+                     config_key="resnet50|c|tensorrt|cuda|fp32|1||224"))
+    return rows
+
+
+def write_run(path, rows):
+    path.mkdir(parents=True, exist_ok=True)
+    for r in rows:
+        append_jsonl(path / "results.jsonl", r)
+    write_json_atomic(path / "env.json", {"cpu": "Test CPU", "cpu_count": 2, "python": "3.11",
+                                          "packages": {"torch": "2.13.0"}, "git_commit": "abc123"})
+    return path
+
+
+@pytest.fixture
+def run(tmp_path):
+    return write_run(tmp_path / "base", make_rows())
+
+
+def test_markdown_report(cli, run):
+    res = cli("report", run, "--format", "md")
+    assert res.exit_code == 0, res.output
+    assert "| arch | C | d |" in res.output and "resnext50_32x4d" in res.output
+    assert "Test CPU" in res.output and "abc123" in res.output
+    assert "tensorrt is not installed" in res.output  # skipped rows say why
+
+
+def test_html_report_self_contained(cli, run, tmp_path):
+    out = tmp_path / "r.html"
+    assert cli("report", run, "--format", "html", "--out", out).exit_code == 0
+    text = out.read_text()
+    assert text.startswith("<!DOCTYPE html>")
+    assert text.count("data:image/png;base64,") == 4  # batch, GMACs, cardinality, Pareto charts
+    assert "http://" not in text and "https://" not in text and "<script" not in text
+
+
+def test_csv_report(cli, run, tmp_path):
+    out = tmp_path / "r.csv"
+    assert cli("report", run, "--format", "csv", "--out", out).exit_code == 0
+    df = pd.read_csv(out)
+    assert len(df) == 13 and {"arch", "latency_p50_ms", "parity_passed", "status"} <= set(df.columns)
+    assert json.loads(df.loc[0, "samples_ms"])  # raw samples kept as JSON
+
+
+def test_report_bad_dir(cli, tmp_path):
+    res = cli("report", tmp_path)
+    assert res.exit_code == 2 and "not a run dir" in res.output
+
+
+def test_bootstrap_ratio():
+    rng = np.random.default_rng(1)
+    a = rng.lognormal(0, 0.05, 100)
+    r, lo, hi = ratio_ci(a, a * 1.5)
+    assert r == pytest.approx(1.5) and lo > 1.4 and hi < 1.6
+
+
+def test_compare_same_and_noise_not_flagged(cli, run, tmp_path):
+    assert cli("compare", run, run).exit_code == 0
+    noisy = write_run(tmp_path / "noisy", make_rows(seed=7))  # same distribution, new draws
+    res = cli("compare", run, noisy, "--format", "json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["regressions"] == 0
+
+
+def test_compare_flags_genuine_slowdown(cli, run, tmp_path):
+    slow = write_run(tmp_path / "slow", make_rows(scale={("resnext50_32x4d", "ort-cpu", 1): 1.5}, seed=3))
+    res = cli("compare", run, slow, "--format", "md")
+    assert res.exit_code == 1
+    line = next(l for l in res.output.splitlines() if "resnext50_32x4d|c|ort-cpu|cpu|fp32|1" in l.replace("\\", ""))
+    assert "REGRESSION" in line and "1.5" in line and "slower" in line
+    # a small (3%) genuine shift stays under the 5% threshold
+    mild = write_run(tmp_path / "mild", make_rows(scale={("resnet50", "torch", 8): 1.03}, seed=4))
+    assert cli("compare", run, mild).exit_code == 0
+
+
+def test_compare_parity_break_missing_and_model_change():
+    base = make_rows()
+    new = make_rows(seed=2)
+    new[0]["parity_passed"] = False
+    new[0]["parity_max_rel_err"] = 0.2
+    new[1]["params"] += 1000
+    del new[2]
+    comps = {c.key: c for c in compare_rows(base, new)}
+    assert comps[base[0]["config_key"]].verdict == "parity_break"
+    assert comps[base[1]["config_key"]].verdict == "model_changed"
+    assert comps[base[2]["config_key"]].verdict == "missing"
+    assert sum(c.is_regression for c in comps.values()) == 1
+
+
+def test_recommend_constraints():
+    rows = make_rows()
+    res = recommend(rows, objective="latency")
+    assert res["winner"]["runtime"] == "ort-cpu" and res["winner"]["batch"] == 1
+    assert res["winner"]["arch"] == "resnet50"  # fewest MACs in the synthetic timing model
+    assert res["winner"]["artifact"] == "/a/resnet50.onnx"
+    thr = recommend(rows, objective="throughput", batch=8)
+    assert thr["winner"]["batch"] == 8
+    front = res["pareto_front"]
+    assert front and all(f["latency_p50_ms"] <= g["latency_p50_ms"] for f, g in zip(front, front[1:]))
+
+
+def test_recommend_skips_parity_failures():
+    rows = make_rows()
+    fastest = min((r for r in rows if r["status"] == "ok"), key=lambda r: r["latency_p50_ms"])
+    fastest["parity_passed"] = False
+    res = recommend(rows)
+    assert res["winner"]["arch"] != fastest["arch"] or res["winner"]["batch"] != fastest["batch"] \
+        or res["winner"]["runtime"] != fastest["runtime"]
+    assert res["excluded"]["parity not passed"] == 1
+
+
+def test_recommend_nothing_fits(cli, run):
+    res = cli("recommend", run, "--max-latency-ms", "0.001", "--device", "cpu")
+    assert res.exit_code == 1
+    assert "no configuration meets" in res.output and "latency > 0.001 ms" in res.output
+    res = cli("recommend", run, "--json")
+    assert res.exit_code == 0 and json.loads(res.output)["winner"]["runtime"] == "ort-cpu"
