@@ -125,6 +125,15 @@ def test_bench_cli_onnx_file_and_exit_codes(cli, tmp_path, artifacts):
     assert res.exit_code == 0, res.output
     rows = read_jsonl(tmp_path / "run" / "results.jsonl")
     assert rows[0]["arch"] == "wrn10_1" and rows[0]["onnx_path"] == path
+    # arch, seed and image size come from the file's metadata: a 64px seed-5 export benches at
+    # 64px against a seed-5 reference (parity would fail otherwise)
+    res = cli("export", "--arch", "resnet18", "--image-size", 64, "--seed", 5, "--out", artifacts, "--json")
+    path64 = json.loads(res.output)["path"]
+    res = cli("bench", "--onnx", path64, "--runtime", "ort-cpu,torch", "--iters", 2, "--warmup", 0,
+              "--parity-images", 4, "--out", tmp_path / "run64", "--artifacts", artifacts)
+    assert res.exit_code == 0, res.output
+    rows = read_jsonl(tmp_path / "run64" / "results.jsonl")
+    assert {(r["image_size"], r["seed"], r["parity_passed"]) for r in rows} == {(64, 5, True)}
     # an impossible parity tolerance fails the check: exit 1
     res = cli("parity", "--arch", "wrn10_1", "--runtime", "ort-cpu", "--rtol", "0",
               "--parity-images", 4, "--artifacts", artifacts)

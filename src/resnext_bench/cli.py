@@ -233,12 +233,13 @@ def _common_run_options(f):
     return f
 
 
-def _resolve_onnx_arch(arch, onnx_path, precisions):
-    """With --onnx, the arch (and precision) come from the file's metadata unless given."""
+def _onnx_overrides(arch, onnx_path, precisions, seed, image_size) -> dict:
+    """With --onnx, arch / precision / seed / image size come from the file's resnext-bench
+    metadata unless given explicitly, so the torch reference matches the file."""
     if not onnx_path:
         if not arch:
             raise UsageError("--arch is required (or --onnx PATH with resnext-bench metadata)")
-        return arch, precisions
+        return dict(arch=arch, precisions=precisions, seed=seed, image_size=image_size)
     from pathlib import Path
 
     if not Path(onnx_path).is_file():
@@ -249,13 +250,17 @@ def _resolve_onnx_arch(arch, onnx_path, precisions):
         meta = read_metadata(onnx_path)
     except Exception as exc:
         raise UsageError(f"--onnx {onnx_path}: not a readable ONNX file ({type(exc).__name__})") from exc
-    file_arch = meta.get("resnext_bench.arch")
-    if arch is None and file_arch is None:
+    if arch is None and "resnext_bench.arch" not in meta:
         raise UsageError(f"--onnx {onnx_path} has no resnext-bench metadata: pass --arch so the "
                          "parity reference can be built")
     if "," in (arch or ""):
         raise UsageError("--onnx benches one file: give one --arch")
-    return arch or file_arch, meta.get("resnext_bench.precision", precisions) if precisions == "fp32" else precisions
+    return dict(
+        arch=arch or meta["resnext_bench.arch"],
+        precisions=meta.get("resnext_bench.precision", precisions) if precisions == "fp32" else precisions,
+        seed=int(meta.get("resnext_bench.seed", seed)) if seed == 0 else seed,
+        image_size=image_size or (int(meta["resnext_bench.image_size"])
+                                  if "resnext_bench.image_size" in meta else None))
 
 
 def _build_run(arch, runtimes, batches, precisions, forms, threads, image_size, device, onnx_path,
@@ -265,7 +270,8 @@ def _build_run(arch, runtimes, batches, precisions, forms, threads, image_size, 
     from .bench.plan import Plan
     from .bench.runner import BenchSettings
 
-    arch, precisions = _resolve_onnx_arch(arch, onnx_path, precisions)
+    o = _onnx_overrides(arch, onnx_path, precisions, seed, image_size)
+    arch, precisions, seed, image_size = o["arch"], o["precisions"], o["seed"], o["image_size"]
     if parity_images < 1:
         raise UsageError("--parity-images must be >= 1")
     plan = Plan(
