@@ -166,3 +166,28 @@ def test_every_module_imports():
         if mod.name == "resnext_bench.__main__":
             continue
         importlib.import_module(mod.name)
+
+
+def test_parity_on_a_folder_of_real_images(cli, tmp_path, artifacts):
+    """--images DIR: files are resized/cropped/normalized the ImageNet way and used as inputs."""
+    from PIL import Image
+
+    from resnext_bench.models.inputs import folder_images
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i, (w, h) in enumerate([(80, 60), (50, 90), (64, 64)]):
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    (folder / "notes.txt").write_text("ignored")
+    x = folder_images(folder, 48)
+    assert x.shape == (3, 3, 48, 48) and x.dtype == np.float32
+    res = cli("parity", "--arch", "resnet18", "--runtime", "ort-cpu", "--image-size", 48,
+              "--images", folder, "--artifacts", artifacts, "--json")
+    assert res.exit_code == 0, res.output
+    row = json.loads(res.output)[0]
+    assert row["parity_images"] == 3 and row["parity_inputs"].startswith("images:")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = cli("parity", "--arch", "resnet18", "--runtime", "ort-cpu", "--images", empty)
+    assert res.exit_code == 2 and "no image files" in res.output

@@ -23,6 +23,16 @@ def drop_path_rates(total_blocks: int, drop_path_rate: float) -> list[float]:
     return [drop_path_rate * (i + 1) / total_blocks for i in range(total_blocks)]
 
 
+def init_weights(net: nn.Module) -> None:
+    """torchvision's init: Kaiming-normal (fan_out) convs, BN gamma=1 beta=0 (Linear: default)."""
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 class _StagedNet(nn.Module):
     """Shared stage builder for the ImageNet and CIFAR bottleneck nets."""
 
@@ -50,14 +60,6 @@ class _StagedNet(nn.Module):
             setattr(self, f"layer{i + 1}", layer)
             start += n
 
-    def _init_weights(self):
-        """torchvision's init: Kaiming-normal (fan_out) convs, BN gamma=1 beta=0."""
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
 
 
 class ResNet(_StagedNet):
@@ -74,7 +76,7 @@ class ResNet(_StagedNet):
         self._build_stages(spec, IMAGENET_PLANES, block, drop_path_rate)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(512 * block.expansion, spec.num_classes)
-        self._init_weights()
+        init_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -98,7 +100,7 @@ class CifarResNeXt(_StagedNet):
         self._build_stages(spec, CIFAR_RESNEXT_PLANES, Bottleneck, drop_path_rate)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(CIFAR_RESNEXT_PLANES[-1] * Bottleneck.expansion, spec.num_classes)
-        self._init_weights()
+        init_weights(self)
 
     def forward_features(self, x):
         x = self.relu(self.bn1(self.conv1(x)))
@@ -130,12 +132,7 @@ class WideResNet(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(cin, spec.num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_weights(self)
 
     def forward_features(self, x):
         x = self.block3(self.block2(self.block1(self.conv1(x))))
