@@ -75,3 +75,11 @@ def test_console_script_subprocess(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 2
     assert out.stderr.strip().startswith("error: bad arch name") and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_doctor_json(cli):
+    res = cli("doctor", "--json")
+    assert res.exit_code in (0, 1)  # 1 only when it found a problem, which it must then name
+    data = json.loads(res.output)
+    assert {"torch", "onnxruntime", "tensorrt", "runtimes"} <= set(data["sections"])
+    assert (res.exit_code == 1) == bool(data["problems"])
