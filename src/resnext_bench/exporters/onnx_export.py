@@ -93,8 +93,8 @@ class ExportConfig:
         d["resnext_bench"] = __version__
         return d
 
-    def config_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.key(), sort_keys=True).encode()).hexdigest()
+    def config_hash(self, key: dict | None = None) -> str:
+        return hashlib.sha256(json.dumps(key or self.key(), sort_keys=True).encode()).hexdigest()
 
 
 @dataclass
@@ -221,7 +221,8 @@ def export_onnx(cfg: ExportConfig, out_dir: str | Path = "artifacts", *, force: 
     """Export ``cfg`` under ``out_dir`` (cache hit when an intact identical export exists)."""
     spec, size = cfg.validate()
     out_dir = ensure_dir(out_dir)
-    digest = cfg.config_hash()
+    key = cfg.key()  # hashes a --weights file: compute once
+    digest = cfg.config_hash(key)
     path = out_dir / artifact_name(cfg, spec, size, digest)
     sidecar = path.with_suffix(".json")
     if not force:
@@ -297,7 +298,7 @@ def export_onnx(cfg: ExportConfig, out_dir: str | Path = "artifacts", *, force: 
         "checks": {"onnx_checker": "ok (full_check)", "complexity": "macs and conv/gemm weights match torch",
                    "ort_cpu_vs_torch": checks,
                    "onnxruntime_version": onnxruntime.__version__},
-        "config_hash": digest, "config": cfg.key(), "metadata": meta,
+        "config_hash": digest, "config": key, "metadata": meta,
     }
     write_json_atomic(sidecar, summary)
     return ExportResult(path, False, summary)
