@@ -290,10 +290,7 @@ def _build_run(arch, runtimes, batches, precisions, forms, threads, image_size, 
     for a in plan.archs:
         from .models.spec import parse_arch
 
-        spec = parse_arch(a)
-        size = image_size or spec.default_image_size
-        if size < spec.min_image_size:
-            raise UsageError(f"--image-size {size} is too small for {spec.name} (minimum {spec.min_image_size})")
+        parse_arch(a).resolve_image_size(image_size)
     if weights is not None:
         from pathlib import Path
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import UsageError
-from ..fileio import atomic_path, ensure_dir, write_json_atomic
+from ..fileio import atomic_path, ensure_dir, file_digest, write_json_atomic
 from ..models.spec import ArchSpec, parse_arch
 
 EXPORTERS = ("dynamo", "torchscript")
@@ -69,10 +69,7 @@ class ExportConfig:
             raise UsageError(f"--opset must be between 7 and 23, got {self.opset}")
         if self.batch is not None and self.batch < 1:
             raise UsageError(f"--batch must be 'dynamic' or a positive integer, got {self.batch}")
-        size = self.image_size or spec.default_image_size
-        if size < spec.min_image_size:
-            raise UsageError(f"--image-size {size} is too small for {spec.name} "
-                             f"(minimum {spec.min_image_size}: the net downsamples by that much)")
+        size = spec.resolve_image_size(self.image_size)
         if self.weights is not None and not Path(self.weights).is_file():
             raise UsageError(f"--weights {self.weights}: no such file")
         return spec, size
@@ -81,7 +78,7 @@ class ExportConfig:
         """The dict hashed into the cache key: config + weights identity + tool versions."""
         import torch
 
-        from ..models.weights import CALIBRATION_VERSION, file_digest
+        from ..models.weights import CALIBRATION_VERSION
 
         spec, size = self.validate()
         d = asdict(self)
@@ -110,12 +107,6 @@ class ExportResult:
 def artifact_name(cfg: ExportConfig, spec: ArchSpec, size: int, digest: str) -> str:
     batch = "dyn" if cfg.batch is None else f"b{cfg.batch}"
     return f"{spec.name}_{cfg.form}_{cfg.precision}_{batch}_{size}px_op{cfg.opset}_{cfg.exporter}_{digest[:12]}.onnx"
-
-
-def _sha256(path: Path) -> str:
-    from ..models.weights import file_digest
-
-    return file_digest(path)
 
 
 @contextlib.contextmanager
@@ -174,10 +165,12 @@ def _verify_cached(path: Path, sidecar: Path, digest: str) -> dict | None:
         return None
     try:
         summary = json.loads(sidecar.read_text())
-        if summary.get("config_hash") != digest or summary.get("sha256") != _sha256(path):
+        if summary.get("config_hash") != digest or summary.get("sha256") != file_digest(path):
             return None
-        onnx.checker.check_model(str(path), full_check=True)
-        if read_metadata(path).get("resnext_bench.config_hash") != digest:
+        model = onnx.load(str(path))  # one parse for the checker and the metadata (< 2 GB files)
+        onnx.checker.check_model(model, full_check=True)
+        meta = {p.key: p.value for p in model.metadata_props}
+        if meta.get("resnext_bench.config_hash") != digest:
             return None
         return summary
     except Exception:
@@ -285,7 +278,7 @@ def export_onnx(cfg: ExportConfig, out_dir: str | Path = "artifacts", *, force: 
                 f"graph complexity differs from the module: MACs {graph_cx.macs} vs {ref_cx.macs}, "
                 f"conv/gemm weights {graph_cx.weight_params} vs {ref_w}")
         checks = check_against_torch(tmp, model, cfg, size) if check_runtime else []
-        sha = _sha256(tmp)
+        sha = file_digest(tmp)
     summary = {
         "arch": spec.name, "cardinality": spec.cardinality, "width": spec.base_width,
         "form": cfg.form, "precision": cfg.precision, "opset": cfg.opset,

@@ -6,7 +6,6 @@ enough for parameter counts and FlopCounterMode.
 
 from __future__ import annotations
 
-from ..errors import UsageError
 from .spec import parse_arch
 
 
@@ -17,9 +16,7 @@ def arch_info(arch: str, image_size: int | None = None) -> dict:
     from .nets import build_module
 
     spec = parse_arch(arch)
-    size = image_size or spec.default_image_size
-    if size < spec.min_image_size:
-        raise UsageError(f"--image-size {size} is too small for {spec.name} (minimum {spec.min_image_size})")
+    size = spec.resolve_image_size(image_size)
     with torch.device("meta"):
         model = build_module(spec).eval()
         cx = torch_complexity(model, size)

@@ -9,7 +9,7 @@ CLI can validate names without importing heavy libraries.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from ..errors import UsageError
 
@@ -68,7 +68,6 @@ class ArchSpec:
     num_classes: int = 1000
     default_image_size: int = 224
     dropout: float = 0.0
-    extra: dict = field(default_factory=dict, compare=False)
 
     @property
     def is_cifar(self) -> bool:
@@ -78,6 +77,14 @@ class ArchSpec:
     def min_image_size(self) -> int:
         """Smallest input whose last feature map is at least 1x1 (total stride of the net)."""
         return 32 if self.family == "imagenet" else 4
+
+    def resolve_image_size(self, size: int | None) -> int:
+        """``size`` or the arch's default; a size the net cannot take is a :class:`UsageError`."""
+        size = size or self.default_image_size
+        if size < self.min_image_size:
+            raise UsageError(f"--image-size {size} is too small for {self.name} "
+                             f"(minimum {self.min_image_size}: the net downsamples by that much)")
+        return size
 
     def stage_widths(self) -> list[dict]:
         """Per stage: bottleneck (inner) width, output channels, blocks and stride.
@@ -106,7 +113,6 @@ class ArchSpec:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d.pop("extra")
         d["layers"] = list(self.layers)
         return d
 

@@ -18,7 +18,6 @@ every parity reference use byte-identical weights.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
@@ -127,10 +126,3 @@ def load_weights_file(model: nn.Module, path: str | Path) -> None:
         raise UsageError(f"--weights {path} does not fit this arch: " + "; ".join(parts))
     model.load_state_dict(state)
 
-
-def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()

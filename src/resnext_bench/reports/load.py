@@ -46,13 +46,3 @@ def latest(rows: list[dict], prefer_ok: bool = True) -> list[dict]:
             by_key[k] = r
     return list(by_key.values())
 
-
-def rows_frame(rows: list[dict]):
-    import pandas as pd
-
-    df = pd.DataFrame(rows)
-    for col in ("latency_p50_ms", "latency_p99_ms", "throughput_ips", "params", "macs",
-                "achieved_gflops", "parity_max_abs_err", "parity_top1_agreement"):
-        if col not in df:
-            df[col] = None
-    return df

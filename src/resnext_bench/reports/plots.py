@@ -26,6 +26,17 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+def _finish_log_axes(ax, xlabel: str, ylabel: str, title: str, xbase: int = 10, ylog: bool = True):
+    ax.set_xscale("log", base=xbase)
+    if ylog:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+
+
 def _label(r) -> str:
     return f"{r['runtime']} {r['device']} {r['precision']}"
 
@@ -42,13 +53,7 @@ def latency_vs_batch(rows: list[dict]) -> bytes | None:
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for name, pts in sorted(series.items()):
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("batch")
-    ax.set_ylabel("p50 latency (ms)")
-    ax.set_title("Latency vs batch")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    _finish_log_axes(ax, "batch", "p50 latency (ms)", "Latency vs batch", xbase=2)
     return _png(fig)
 
 
@@ -135,10 +140,5 @@ def pareto_chart(rows: list[dict]) -> bytes | None:
     for r in front:
         ax.annotate(f"{r['arch']} b{r['batch']}", (r["latency_p50_ms"], r["throughput_ips"]), fontsize=6,
                     xytext=(3, -8), textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set_xlabel("p50 latency (ms)")
-    ax.set_ylabel("throughput (images/s)")
-    ax.set_title("Latency vs throughput")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    _finish_log_axes(ax, "p50 latency (ms)", "throughput (images/s)", "Latency vs throughput", ylog=False)
     return _png(fig)

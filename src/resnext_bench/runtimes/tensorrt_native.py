@@ -24,7 +24,7 @@ import json
 import time
 from pathlib import Path
 
-from ..fileio import atomic_path
+from ..fileio import atomic_path, file_digest
 from .base import Runtime
 from ._common import cuda_status, dist_version, module_present
 
@@ -95,8 +95,6 @@ class TensorRTRuntime(Runtime):
     def load(self, onnx_path):
         import tensorrt as trt
         import torch
-
-        from ..models.weights import file_digest
 
         self._torch, self._trt = torch, trt
         self._logger = trt.Logger(trt.Logger.WARNING)
