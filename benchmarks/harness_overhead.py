@@ -30,7 +30,8 @@ def main():
     args = ap.parse_args()
 
     from resnext_bench.bench.env import capture_env
-    from resnext_bench.bench.harness import TimingConfig, measure
+    from resnext_bench.bench.harness import measure
+    from resnext_bench.config import TimingConfig
     from resnext_bench.exporters.onnx_export import ExportConfig, export_onnx
     from resnext_bench.models import build_model
     from resnext_bench.models.inputs import synthetic_images

@@ -11,6 +11,13 @@ def artifacts(tmp_path_factory):
     return tmp_path_factory.mktemp("artifacts")
 
 
+def run_config(**values):
+    """A checked RunConfig from flat setting values (the same path as the CLI and the TOML)."""
+    from resnext_bench.config import RunConfig
+
+    return RunConfig.from_values(values)
+
+
 @pytest.fixture
 def cli():
     from click.testing import CliRunner
@@ -34,4 +41,18 @@ def has_cuda() -> bool:
         return False
 
 
-gpu = pytest.mark.skipif(not has_cuda(), reason="needs a CUDA GPU")
+def gpu(test):
+    """A GPU test: marked ``gpu`` (``pytest -m gpu`` selects it) and skipped without CUDA."""
+    return pytest.mark.gpu(pytest.mark.skipif(not has_cuda(), reason="needs a CUDA GPU")(test))
+
+
+def gpu_test_runtimes() -> list[str]:
+    """torch, plus ort-cuda whenever the imported ONNX Runtime is a GPU build (also when a CPU
+    onnxruntime is installed beside it and shadowed): if that build then cannot run, the GPU
+    test fails with the reason instead of silently leaving ort-cuda out."""
+    from resnext_bench.runtimes._common import module_present, ort_build
+
+    names = ["torch"]
+    if module_present("onnxruntime") and "CUDAExecutionProvider" in ort_build()["providers"]:
+        names.append("ort-cuda")
+    return names

@@ -5,16 +5,21 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from resnext_bench.bench.complexity import onnx_complexity, torch_complexity
-from resnext_bench.errors import UsageError
+from resnext_bench.core.complexity import onnx_complexity, torch_complexity
+from resnext_bench.core.errors import UsageError
 from resnext_bench.exporters.onnx_export import ExportConfig, export_onnx, read_metadata
 from resnext_bench.models import build_model
 from resnext_bench.models.inputs import synthetic_images
 
 
 @pytest.fixture(scope="module")
-def r18(artifacts):
-    return export_onnx(ExportConfig("resnet18", image_size=64), artifacts)
+def r18(tmp_path_factory, artifacts):
+    """A fresh export in a dir of its own (the weights cache is shared, the ONNX cache not), so
+    "not a cache hit" holds whatever ran before."""
+    out = tmp_path_factory.mktemp("r18")
+    if (artifacts / "weights").is_dir():  # reuse calibrated weights: only the export is new
+        (out / "weights").symlink_to(artifacts / "weights", target_is_directory=True)
+    return export_onnx(ExportConfig("resnet18", image_size=64), out)
 
 
 def test_export_checked_file(r18):
@@ -39,7 +44,8 @@ def test_metadata(r18):
         assert f"resnext_bench.{k}" in meta
 
 
-def test_cache_hit_and_rebuild(r18, artifacts):
+def test_cache_hit_and_rebuild(r18):
+    artifacts = r18.path.parent
     again = export_onnx(ExportConfig("resnet18", image_size=64), artifacts)
     assert again.cache_hit and again.path == r18.path
     # a damaged cached file fails its check and is rebuilt
@@ -103,11 +109,16 @@ def test_bad_configs(kw, msg):
         ExportConfig(**kw).validate()
 
 
-def test_export_cli_json(cli, artifacts):
-    res = cli("export", "--arch", "resnet18", "--image-size", 64, "--out", artifacts, "--json")
-    assert res.exit_code == 0, res.output
-    data = json.loads(res.output)
-    assert data["cache_hit"] is True
-    for k in ("path", "opset", "params", "macs", "bytes", "export_seconds", "exporter"):
-        assert k in data
-    assert data["params"] == 11_689_512
+def test_export_cli_json(cli, tmp_path):
+    """First export builds, the second identical one is a cache hit; --json prints the summary."""
+    runs = []
+    for _ in range(2):
+        res = cli("export", "--arch", "wrn10_1", "--out", tmp_path, "--json", "--seed", 3)
+        assert res.exit_code == 0, res.output
+        runs.append(json.loads(res.output))
+    assert [r["cache_hit"] for r in runs] == [False, True]
+    assert runs[0]["path"] == runs[1]["path"] and runs[0]["sha256"] == runs[1]["sha256"]
+    for k in ("path", "opset", "params", "macs", "bytes", "export_seconds", "exporter", "checks",
+              "config_hash", "form", "seed"):
+        assert k in runs[1]
+    assert runs[1]["seed"] == 3 and runs[1]["opset"] == 18

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from resnext_bench.bench.harness import TimingConfig, measure
-from resnext_bench.bench.parity import DEFAULT_TOLERANCES, compare_logits, tolerance_for
-from resnext_bench.bench.stats import summarize, throughput_ips
+from resnext_bench.bench.harness import measure
+from resnext_bench.config import TimingConfig
+from resnext_bench.core.parity import DEFAULT_TOLERANCES, compare_logits, tolerance_for
+from resnext_bench.core.stats import summarize, throughput_ips
 from resnext_bench.runtimes.base import Runtime
 
 
@@ -61,7 +62,7 @@ def test_measure_counts_warmup_and_iters():
 
 def test_measure_min_time_extends_iterations():
     rt = CountingRuntime()
-    t = measure(rt, np.zeros((1, 3, 4, 4), np.float32), TimingConfig(warmup=0, iters=2, min_time_s=0.05))
+    t = measure(rt, np.zeros((1, 3, 4, 4), np.float32), TimingConfig(warmup=0, iters=2, min_time=0.05))
     assert len(t.samples_ms) > 2  # kept going until 50 ms of timed calls had passed
 
 

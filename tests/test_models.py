@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from resnext_bench.errors import UsageError
+from resnext_bench.core.errors import UsageError
 from resnext_bench.models import build_model
 from resnext_bench.models.blocks import SplitBottleneck
 from resnext_bench.models.inputs import synthetic_images

@@ -6,10 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from resnext_bench.bench.plan import config_key
-from resnext_bench.fileio import append_jsonl, write_json_atomic
+from resnext_bench.core.fileio import append_jsonl, write_json_atomic
+from resnext_bench.core.schema import config_key, row_from_json
 from resnext_bench.reports.compare import compare_rows, ratio_ci
 from resnext_bench.reports.recommend import recommend
+
+
+def typed(rows):
+    return [row_from_json(r) for r in rows]
 
 ARCHS = {"resnet50": (1, 64, 25_557_032, 4_089_184_256), "resnext50_32x4d": (32, 4, 25_028_904, 4_230_479_872),
          "resnext50_2x40d": (2, 40, 25_425_832, 4_181_377_024)}
@@ -124,7 +128,7 @@ def test_compare_parity_break_missing_and_model_change():
     new[0]["parity_max_rel_err"] = 0.2
     new[1]["params"] += 1000
     del new[2]
-    comps = {c.key: c for c in compare_rows(base, new)}
+    comps = {c.key: c for c in compare_rows(typed(base), typed(new))}
     assert comps[base[0]["config_key"]].verdict == "parity_break"
     assert comps[base[1]["config_key"]].verdict == "model_changed"
     assert comps[base[2]["config_key"]].verdict == "missing"
@@ -132,7 +136,7 @@ def test_compare_parity_break_missing_and_model_change():
 
 
 def test_recommend_constraints():
-    rows = make_rows()
+    rows = typed(make_rows())
     res = recommend(rows, objective="latency")
     assert res["winner"]["runtime"] == "ort-cpu" and res["winner"]["batch"] == 1
     assert res["winner"]["arch"] == "resnet50"  # fewest MACs in the synthetic timing model
@@ -147,7 +151,7 @@ def test_recommend_skips_parity_failures():
     rows = make_rows()
     fastest = min((r for r in rows if r["status"] == "ok"), key=lambda r: r["latency_p50_ms"])
     fastest["parity_passed"] = False
-    res = recommend(rows)
+    res = recommend(typed(rows))
     assert res["winner"]["arch"] != fastest["arch"] or res["winner"]["batch"] != fastest["batch"] \
         or res["winner"]["runtime"] != fastest["runtime"]
     assert res["excluded"]["parity not passed"] == 1
@@ -159,3 +163,68 @@ def test_recommend_nothing_fits(cli, run):
     assert "no configuration meets" in res.output and "latency > 0.001 ms" in res.output
     res = cli("recommend", run, "--json")
     assert res.exit_code == 0 and json.loads(res.output)["winner"]["runtime"] == "ort-cpu"
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--max-latency-ms", "-3"], "--max-latency-ms -3.0: must be > 0"),
+    (["--batch", "0"], "--batch 0: must be >= 1"),
+    (["--min-throughput", "-1"], "--min-throughput -1.0: must be >= 0"),
+])
+def test_recommend_bad_constraints_exit_2(cli, run, args, msg):
+    """A constraint no row could meet is an input error (2), not "nothing fits" (1)."""
+    res = cli("recommend", run, *args)
+    assert res.exit_code == 2 and msg in res.stderr, res.output
+
+
+def test_committed_runs_load_and_render(cli, tmp_path):
+    """Runs recorded by resnext-bench 0.1.0 (schema v1, no schema_version) still load, are
+    upgraded (threads_effective 'ort-default' -> None) and render in every format."""
+    from pathlib import Path
+
+    from resnext_bench.core.rundir import load_run
+
+    root = Path(__file__).resolve().parents[1] / "reports" / "cpu"
+    runs = sorted(p for p in root.iterdir() if (p / "results.jsonl").is_file())
+    assert runs
+    for d in runs:
+        run = load_run(d)
+        assert not run.skipped and all(r.schema_version == 2 for r in run.rows)
+        ort = [r for r in run.rows if r.runtime == "ort-cpu" and r.ok]
+        assert ort and all(isinstance(r.runtime_info.get("threads_effective"), (int, type(None)))
+                           for r in ort)
+        for fmt in ("md", "html", "csv"):
+            res = cli("report", d, "--format", fmt, "--out", tmp_path / f"{d.name}.{fmt}")
+            assert res.exit_code == 0, res.output
+        assert cli("compare", d, d).exit_code == 0
+        assert cli("recommend", d).exit_code == 0
+
+
+def test_schema_round_trip_and_validation():
+    from resnext_bench.core.schema import SCHEMA_VERSION, SchemaError
+
+    raw = make_rows()[0]
+    row = row_from_json(raw)
+    again = row_from_json(row.to_json())
+    assert again == row and again.to_json()["config_key"] == raw["config_key"]
+    assert row.to_json()["schema_version"] == SCHEMA_VERSION
+    newer = dict(row.to_json(), future_field=1)
+    assert row_from_json(newer).to_json()["future_field"] == 1  # unknown keys survive
+    for bad, msg in [({"batch": "1"}, "batch"), ({"status": "done"}, "status"),
+                     ({"parity_passed": "yes"}, "parity_passed"),
+                     ({"schema_version": SCHEMA_VERSION + 1}, "newer")]:
+        with pytest.raises(SchemaError, match=msg):
+            row_from_json(dict(row.to_json(), **bad))
+    with pytest.raises(SchemaError, match="missing arch"):
+        row_from_json({k: v for k, v in row.to_json().items() if k != "arch"})
+
+
+def test_invalid_rows_are_skipped_with_a_warning(cli, tmp_path):
+    rows = make_rows()
+    d = write_run(tmp_path / "mixed", rows)
+    with open(d / "results.jsonl", "a") as f:
+        f.write('{"arch": "resnet50", "batch": "eight"}\nnot json\n{"arch": "torn')
+    res = cli("report", d)
+    assert res.exit_code == 0
+    warning = res.stderr.strip()
+    assert warning.startswith("warning:") and "skipped 3 line(s)" in warning
+    assert "line 15: not valid JSON" in warning and len(warning.splitlines()) == 1

@@ -3,12 +3,11 @@ import json
 import numpy as np
 import pytest
 
-from conftest import gpu
-from resnext_bench.bench.harness import TimingConfig
-from resnext_bench.bench.plan import Plan
-from resnext_bench.bench.runner import BenchSettings, Runner
-from resnext_bench.errors import RuntimeUnavailable
-from resnext_bench.fileio import read_jsonl
+from conftest import gpu, gpu_test_runtimes, run_config
+from resnext_bench.bench.plan import combos
+from resnext_bench.bench.runner import Runner
+from resnext_bench.core.errors import RuntimeUnavailable
+from resnext_bench.core.fileio import read_jsonl
 from resnext_bench.runtimes import _common, describe_runtimes, get_runtime
 from resnext_bench.runtimes.registry import check_available
 
@@ -29,25 +28,30 @@ def test_available_answers_for_every_runtime():
 def test_gpu_runtimes_explain_absence(monkeypatch):
     import onnxruntime
 
+    from resnext_bench.runtimes.ort_cuda import ort_gpu_status
+
     monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    ort_gpu_status.cache_clear()
     ok, reason = check_available("ort-cuda")
     assert not ok and "CUDAExecutionProvider" in reason and "onnxruntime-gpu" in reason
     with pytest.raises(RuntimeUnavailable, match="ort-cuda"):
         get_runtime("ort-cuda")
 
 
-def test_onnxruntime_clash_detected(monkeypatch):
-    versions = {"onnxruntime": "1.32.0", "onnxruntime-gpu": "1.31.1"}
-    monkeypatch.setattr(_common, "dist_version", lambda n: versions.get(n))
-    assert _common.onnxruntime_packages() == ["onnxruntime", "onnxruntime-gpu"]
-    ok, reason = check_available("ort-cuda")
-    assert not ok and "conflicting" in reason
-    from resnext_bench import doctor
+def test_distributions_in_one_folder_are_a_problem(monkeypatch):
+    """Two ONNX Runtime distributions installed into the same folder overwrite each other's
+    files: doctor names it as a problem (exit 1). In different folders one only shadows the
+    other, which is a note (tests/test_gpu_paths.py)."""
+    from resnext_bench.bench import doctor
 
-    monkeypatch.setattr(doctor, "dist_version", lambda n: versions.get(n))
-    monkeypatch.setattr(doctor, "onnxruntime_packages", lambda: ["onnxruntime", "onnxruntime-gpu"])
+    monkeypatch.setattr(_common, "ort_module_dirs",
+                        lambda: {"onnxruntime": "/site/onnxruntime", "onnxruntime-gpu": "/site/onnxruntime"})
+    assert _common.overwritten_distributions() == ["onnxruntime", "onnxruntime-gpu"]
     report = doctor.diagnose()
-    assert any("installed together" in p for p in report["problems"])
+    assert any("installed into the same folder" in p for p in report["problems"])
+    monkeypatch.setattr(_common, "ort_module_dirs",
+                        lambda: {"onnxruntime": "/a/onnxruntime", "onnxruntime-gpu": "/b/onnxruntime"})
+    assert _common.overwritten_distributions() == []
 
 
 def test_tensorrt_absent_reason(monkeypatch):
@@ -68,36 +72,39 @@ def test_cuda_status_on_cpu_build(monkeypatch):
 @pytest.fixture(scope="module")
 def cpu_rows(tmp_path_factory, artifacts):
     out = tmp_path_factory.mktemp("run")
-    plan = Plan(archs=["resnet18"], runtimes=["torch", "ort-cpu"], batches=[1, 3],
-                precisions=["fp32", "fp16"], image_sizes=[64], threads=[1])
-    settings = BenchSettings(timing=TimingConfig(warmup=1, iters=3), parity_images=8,
-                             artifacts_dir=str(artifacts))
-    runner = Runner(plan, settings, out)
+    config = run_config(archs="resnet18", runtimes="torch,ort-cpu", batches="1,3",
+                        precisions="fp32,fp16", image_sizes=64, threads=1, warmup=1, iters=3,
+                        parity_images=8, artifacts=str(artifacts))
+    runner = Runner(config, out)
     runner.write_env()
-    rows = runner.run(plan.combos())
+    rows = runner.run(combos(config, strict=True))
     return out, rows
 
 
 def test_bench_rows_schema_and_parity(cpu_rows):
     out, rows = cpu_rows
     assert len(rows) == 8
-    on_disk = read_jsonl(out / "results.jsonl")
-    assert [r["config_key"] for r in on_disk] == [r["config_key"] for r in rows]
-    for r in rows:
-        for k in SCHEMA:
-            assert k in r or (k == "onnx_path" and r["runtime"] == "torch"), (k, r["runtime"])
-        assert r["status"] == "ok", r["error"]
-        assert len(r["samples_ms"]) == r["iters"] >= 3
-        assert r["latency_p50_ms"] <= r["latency_p99_ms"]
-        assert r["throughput_ips"] == pytest.approx(r["batch"] / (r["latency_mean_ms"] / 1e3))
-        assert r["peak_rss_mb"] > 0 and r["threads"] == 1
-        assert r["parity_passed"], r
-    fp32 = [r for r in rows if r["precision"] == "fp32"]
-    assert all(r["parity_max_rel_err"] < 1e-4 for r in fp32)  # torch vs ort-cpu fp32: rounding only
-    ort16 = [r for r in rows if r["runtime"] == "ort-cpu" and r["precision"] == "fp16"]
-    assert all(r["onnx_precision"] == "fp16" for r in ort16)
+    on_disk, skipped = read_jsonl(out / "results.jsonl")
+    assert not skipped
+    assert [r["config_key"] for r in on_disk] == [r.config_key for r in rows]
     env = json.loads((out / "env.json").read_text())
+    for d, r in zip(on_disk, rows):
+        for k in SCHEMA:  # DESIGN.md's flat keys, in every JSON line
+            assert k in d, (k, r.runtime)
+        assert d["schema_version"] == 2 and d["env_fingerprint"] == env["fingerprint"]
+        assert r.status == "ok", r.error
+        assert len(r.samples_ms) == r.iters == r.latency_n >= 3
+        assert r.latency_p50_ms <= r.latency_p99_ms
+        assert r.throughput_ips == pytest.approx(r.batch / (r.latency_mean_ms / 1e3))
+        assert r.peak_rss_mb > 0 and r.threads == 1
+        assert r.parity_passed, r
+        assert r.runtime == "torch" or (r.onnx_sha256 and len(r.onnx_sha256) == 64)
+    fp32 = [r for r in rows if r.precision == "fp32"]
+    assert all(r.parity_max_rel_err < 1e-4 for r in fp32)  # torch vs ort-cpu fp32: rounding only
+    ort16 = [r for r in rows if r.runtime == "ort-cpu" and r.precision == "fp16"]
+    assert all(r.onnx_precision == "fp16" for r in ort16)
     assert env["packages"]["torch"] and env["cpu"] and env["runtimes"]
+    assert env["config"]["archs"] == ["resnet18"] and "cpu_flags" in env
 
 
 def test_failure_is_recorded_and_run_continues(tmp_path, artifacts, monkeypatch):
@@ -107,14 +114,14 @@ def test_failure_is_recorded_and_run_continues(tmp_path, artifacts, monkeypatch)
         raise MemoryError("simulated out of memory")
 
     monkeypatch.setattr(OrtCpuRuntime, "load", boom)
-    plan = Plan(archs=["wrn10_1"], runtimes=["ort-cpu", "torch"], batches=[1], precisions=["fp32", "bf16"])
-    rows = Runner(plan, BenchSettings(timing=TimingConfig(warmup=0, iters=2), parity_images=4,
-                                      artifacts_dir=str(artifacts)), tmp_path).run(plan.combos())
-    st = {(r["runtime"], r["precision"]): r for r in rows}
-    assert st[("ort-cpu", "fp32")]["status"] == "failed"
-    assert "simulated out of memory" in st[("ort-cpu", "fp32")]["error"]
-    assert st[("ort-cpu", "bf16")]["status"] == "skipped"
-    assert st[("torch", "fp32")]["status"] == "ok" and st[("torch", "bf16")]["status"] == "ok"
+    config = run_config(archs="wrn10_1", runtimes="ort-cpu,torch", precisions="fp32,bf16",
+                        warmup=0, iters=2, parity_images=4, artifacts=str(artifacts))
+    rows = Runner(config, tmp_path).run(combos(config, strict=True))
+    st = {(r.runtime, r.precision): r for r in rows}
+    assert st[("ort-cpu", "fp32")].status == "failed"
+    assert "simulated out of memory" in st[("ort-cpu", "fp32")].error
+    assert st[("ort-cpu", "bf16")].status == "skipped"
+    assert st[("torch", "fp32")].ok and st[("torch", "bf16")].ok
 
 
 def test_bench_cli_onnx_file_and_exit_codes(cli, tmp_path, artifacts):
@@ -123,7 +130,7 @@ def test_bench_cli_onnx_file_and_exit_codes(cli, tmp_path, artifacts):
     res = cli("bench", "--onnx", path, "--runtime", "ort-cpu", "--iters", 3, "--warmup", 1,
               "--parity-images", 4, "--out", tmp_path / "run", "--artifacts", artifacts)
     assert res.exit_code == 0, res.output
-    rows = read_jsonl(tmp_path / "run" / "results.jsonl")
+    rows, _ = read_jsonl(tmp_path / "run" / "results.jsonl")
     assert rows[0]["arch"] == "wrn10_1" and rows[0]["onnx_path"] == path
     # arch, seed and image size come from the file's metadata: a 64px seed-5 export benches at
     # 64px against a seed-5 reference (parity would fail otherwise)
@@ -132,7 +139,7 @@ def test_bench_cli_onnx_file_and_exit_codes(cli, tmp_path, artifacts):
     res = cli("bench", "--onnx", path64, "--runtime", "ort-cpu,torch", "--iters", 2, "--warmup", 0,
               "--parity-images", 4, "--out", tmp_path / "run64", "--artifacts", artifacts)
     assert res.exit_code == 0, res.output
-    rows = read_jsonl(tmp_path / "run64" / "results.jsonl")
+    rows, _ = read_jsonl(tmp_path / "run64" / "results.jsonl")
     assert {(r["image_size"], r["seed"], r["parity_passed"]) for r in rows} == {(64, 5, True)}
     # an impossible parity tolerance fails the check: exit 1
     res = cli("parity", "--arch", "wrn10_1", "--runtime", "ort-cpu", "--rtol", "0",
@@ -142,30 +149,20 @@ def test_bench_cli_onnx_file_and_exit_codes(cli, tmp_path, artifacts):
 
 @gpu
 def test_gpu_torch_and_ort_cuda_parity(tmp_path, artifacts):
-    runtimes = ["torch"] + [r for r in ("ort-cuda",) if check_available(r)[0]]
-    plan = Plan(archs=["resnet18"], runtimes=runtimes, batches=[2], precisions=["fp32", "fp16"],
-                image_sizes=[64], device="cuda")
-    rows = Runner(plan, BenchSettings(timing=TimingConfig(warmup=2, iters=5), parity_images=8,
-                                      artifacts_dir=str(artifacts)), tmp_path).run(plan.combos())
+    runtimes = gpu_test_runtimes()
+    for name in runtimes:
+        ok, reason = check_available(name)
+        assert ok, f"{name}: {reason}"
+    config = run_config(archs="resnet18", runtimes=runtimes, batches=2, precisions="fp32,fp16",
+                        image_sizes=64, device="cuda", warmup=2, iters=5, parity_images=8,
+                        artifacts=str(artifacts))
+    rows = Runner(config, tmp_path).run(combos(config, strict=True))
     for r in rows:
-        assert r["status"] == "ok", r["error"]
-        assert r["timing_method"] == "cuda_events" and r["e2e_latency_p50_ms"] > 0
-        assert r["parity_passed"], r
-        if r["runtime"] == "ort-cuda":
-            assert r["runtime_info"]["providers"][0] == "CUDAExecutionProvider"
-
-
-def test_every_module_imports():
-    """Polygraphy's habit: every module imports with only the core dependencies."""
-    import importlib
-    import pkgutil
-
-    import resnext_bench
-
-    for mod in pkgutil.walk_packages(resnext_bench.__path__, "resnext_bench."):
-        if mod.name == "resnext_bench.__main__":
-            continue
-        importlib.import_module(mod.name)
+        assert r.ok, r.error
+        assert r.timing_method == "cuda_events" and r.e2e_latency_p50_ms > 0
+        assert r.parity_passed, r
+        if r.runtime == "ort-cuda":
+            assert r.runtime_info["providers"][0] == "CUDAExecutionProvider"
 
 
 def test_parity_on_a_folder_of_real_images(cli, tmp_path, artifacts):
@@ -191,3 +188,22 @@ def test_parity_on_a_folder_of_real_images(cli, tmp_path, artifacts):
     empty.mkdir()
     res = cli("parity", "--arch", "resnet18", "--runtime", "ort-cpu", "--images", empty)
     assert res.exit_code == 2 and "no image files" in res.output
+
+
+def test_onnx_metadata_fills_only_what_was_not_given(cli, tmp_path, artifacts):
+    """--onnx: the file's metadata fills arch, form, seed...; an option the user gave wins even
+    when it equals the default (seed 0 used to mean "not given")."""
+    res = cli("export", "--arch", "resnext29_2x4d", "--form", "b", "--seed", 2, "--out", artifacts, "--json")
+    assert res.exit_code == 0, res.output
+    path = json.loads(res.output)["path"]
+    common = ["--onnx", path, "--runtime", "ort-cpu", "--iters", 2, "--warmup", 0,
+              "--parity-images", 4, "--artifacts", artifacts]
+    res = cli("bench", *common, "--out", tmp_path / "meta")
+    assert res.exit_code == 0, res.output
+    (row,), _ = read_jsonl(tmp_path / "meta" / "results.jsonl")
+    assert (row["arch"], row["form"], row["seed"], row["parity_passed"]) == ("resnext29_2x4d", "b", 2, True)
+    # explicit --seed 0: the reference is built with seed 0, so it no longer matches the file
+    res = cli("bench", *common, "--seed", 0, "--out", tmp_path / "given")
+    assert res.exit_code == 1, res.output
+    (row,), _ = read_jsonl(tmp_path / "given" / "results.jsonl")
+    assert row["seed"] == 0 and row["form"] == "b" and row["parity_passed"] is False

@@ -1,6 +1,6 @@
 import pytest
 
-from resnext_bench.errors import UsageError
+from resnext_bench.core.errors import UsageError
 from resnext_bench.models.spec import GRAMMAR, parse_arch, parse_arch_list
 
 

@@ -1,8 +1,9 @@
-"""The ``resnext-bench`` command line.
+"""The ``resnext-bench`` command line: each command parses, calls one function, prints.
 
 This module imports nothing heavy at module level (no torch, onnx, onnxruntime, tensorrt,
-pandas): each command imports what it needs when it runs, so ``--help`` is instant and a
-command for one runtime never loads another's library.
+pandas, numpy): the options of ``bench`` / ``parity`` are generated from the typed settings of
+:mod:`resnext_bench.config` (pure Python), and each command imports what it needs when it runs,
+so ``--help`` is instant and a command for one runtime never loads another's library.
 
 Exit codes (the contract CI scripts rely on): 0 ok; 1 a regression was found or a check failed;
 2 usage or input error (one line on stderr, no traceback).
@@ -12,11 +13,14 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import fields
 
 import click
 
 from . import __version__
-from .errors import UsageError
+from .config import (EXPORT_PRECISIONS, FORMS, SECTIONS, ExportOptions, PlanConfig, cli_flag,
+                     render_settings_help)
+from .core.errors import CheckFailed, UsageError
 
 
 class _Group(click.Group):
@@ -28,44 +32,65 @@ class _Group(click.Group):
         except UsageError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except CheckFailed as exc:
+            click.echo(f"check failed: {exc}", err=True)
+            sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
-        except Exception as exc:
-            from .exporters.onnx_export import ExportCheckError
-
-            if isinstance(exc, ExportCheckError):
-                click.echo(f"check failed: {exc}", err=True)
-                sys.exit(1)
-            raise
-
-
-def _int_list(value: str, what: str) -> list[int]:
-    try:
-        out = [int(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise UsageError(f"{what} must be a comma-separated list of integers, got {value!r}") from None
-    if not out or any(v < 1 for v in out):
-        raise UsageError(f"{what} must be positive integers, got {value!r}")
-    return out
-
-
-def _str_list(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
-def _batch_option(value: str) -> int | None:
-    """export's --batch: 'dynamic' (None) or one static N."""
-    if value.strip().lower() == "dynamic":
-        return None
-    values = _int_list(value, "--batch")
-    if len(values) != 1:
-        raise UsageError("--batch for export takes one value: 'dynamic' or N")
-    return values[0]
 
 
 def _print_json(obj) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+def _warn_skipped(run) -> None:
+    """A run dir whose results.jsonl had torn or invalid lines says so, once, on stderr."""
+    message = run.warning()
+    if message:
+        click.echo(f"warning: {message}", err=True)
+
+
+def _load_run(run_dir):
+    from .core.rundir import load_run
+
+    run = load_run(run_dir)
+    _warn_skipped(run)
+    return run
+
+
+_METAVARS = {"str": "TEXT", "int": "INT", "float": "NUM", "path": "PATH", "str_list": "A[,B]",
+             "int_list": "N[,M]"}
+
+
+def _setting_option(f):
+    """A click option for one setting: flag and help from the dataclass field; the value is
+    left as given (None when not given) and checked by the configuration, not by click."""
+    meta = f.metadata
+    default = f.default
+    shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+    help_text = meta["help"]
+    if meta["choices"]:
+        help_text += f" One of: {', '.join(map(str, meta['choices']))}."
+    if meta["kind"] == "bool":
+        flag = cli_flag(f.name)
+        kw = {} if "/" in flag else {"is_flag": True}  # "--x/--no-x" is a boolean pair already
+        return click.option(flag, f.name, default=None, help=help_text, **kw)
+    if shown not in (None, "", ()):
+        help_text += f"  [default: {shown}]"
+    return click.option(cli_flag(f.name), f.name, default=None, help=help_text,
+                        metavar=_METAVARS[meta["kind"]])
+
+
+def setting_options(*sections: str, exclude: tuple[str, ...] = ()):
+    """Decorate a command with the options of the named config sections."""
+    def deco(func):
+        for sec in reversed(sections):
+            for f in reversed(fields(SECTIONS[sec])):
+                if f.name not in exclude:
+                    func = _setting_option(f)(func)
+        return func
+    return deco
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,7 +113,7 @@ def list_cmd(as_json):
 
     runtimes = describe_runtimes()
     if as_json:
-        _print_json({"grammar": GRAMMAR, "examples": list(EXAMPLES), "forms": ["a", "b", "c"],
+        _print_json({"grammar": GRAMMAR, "examples": list(EXAMPLES), "forms": list(FORMS),
                      "runtimes": runtimes})
         return
     click.echo(f"archs: {GRAMMAR}")
@@ -96,8 +121,7 @@ def list_cmd(as_json):
     click.echo("  forms: a (C branches summed), b (branches concatenated + one 1x1), c (grouped conv; default)")
     click.echo("runtimes:")
     for r in runtimes:
-        mark = "yes" if r["available"] else "no "
-        click.echo(f"  {r['name']:<9} {mark}  {r['reason']}")
+        click.echo(f"  {r['name']:<9} {'yes' if r['available'] else 'no '}  {r['reason']}")
 
 
 # ---------------------------------------------------------------------------------------- info
@@ -124,40 +148,40 @@ def info(arch, image_size, as_json):
 
 
 # -------------------------------------------------------------------------------------- export
+def _export_batch(value: str) -> int | None:
+    """export's --batch: 'dynamic' (None) or one static N."""
+    if value.strip().lower() == "dynamic":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise UsageError(f"--batch {value!r}: export takes 'dynamic' or one integer N") from None
+
+
 @main.command()
 @click.option("--arch", required=True, help="Architecture name, e.g. resnext50_32x4d.")
-@click.option("--out", "out_dir", default="artifacts", show_default=True, help="Output directory.")
-@click.option("--form", type=click.Choice(["a", "b", "c"]), default="c", show_default=True,
+@click.option("--out", "out_dir", default=ExportOptions.artifacts, show_default=True,
+              help="Output directory.")
+@click.option("--form", default=PlanConfig.forms[0], show_default=True,
               help="Block form: a summed branches, b concatenated branches, c grouped conv.")
-@click.option("--opset", type=int, default=18, show_default=True)
 @click.option("--batch", default="dynamic", show_default=True, help="'dynamic' or a static N.")
-@click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True)
-@click.option("--weights", type=click.Path(dir_okay=False), default=None,
-              help="Checkpoint file (torchvision key names); default: calibrated seeded weights.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the default weights.")
+@click.option("--precision", default=EXPORT_PRECISIONS[0], show_default=True,
+              help=f"One of {', '.join(EXPORT_PRECISIONS)}.")
 @click.option("--image-size", type=int, default=None, help="Input size (default: arch's own).")
-@click.option("--exporter", type=click.Choice(["dynamo", "torchscript"]), default="dynamo",
-              show_default=True)
+@setting_options("export", exclude=("artifacts", "onnx"))
 @click.option("--force", is_flag=True, help="Rebuild even if an identical export is cached.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
-def export(arch, out_dir, form, opset, batch, precision, weights, seed, image_size, exporter,
-           force, as_json):
+def export(arch, out_dir, form, batch, precision, image_size, force, as_json, **settings):
     """Export an arch to a checked ONNX file (cached by config hash)."""
+    from .config import check_setting
     from .exporters.onnx_export import ExportConfig, export_onnx
 
-    cfg = ExportConfig(arch=arch, form=form, opset=opset, batch=_batch_option(batch),
-                       precision=precision, image_size=image_size, seed=seed, weights=weights,
-                       exporter=exporter)
-    cfg.validate()
+    given = {k: check_setting(k, v) for k, v in settings.items() if v is not None}
+    cfg = ExportConfig(arch=arch, form=form, batch=_export_batch(batch), precision=precision,
+                       image_size=image_size, **given)
     res = export_onnx(cfg, out_dir, force=force)
     if as_json:
-        s = res.summary
-        _print_json({"path": str(res.path), "cache_hit": res.cache_hit, "opset": s["opset"],
-                     "exporter": s["exporter"], "params": s["params"], "macs": s["macs"],
-                     "flops": s["flops"], "bytes": s["bytes"], "export_seconds": s["export_seconds"],
-                     "precision": s["precision"], "batch": s["batch"], "image_size": s["image_size"],
-                     "form": s["form"], "config_hash": s["config_hash"],
-                     "checks": s["checks"]})
+        _print_json(res.to_json())
         return
     s = res.summary
     how = "cache hit" if res.cache_hit else f"exported in {s['export_seconds']:.1f} s"
@@ -171,142 +195,7 @@ def export(arch, out_dir, form, opset, batch, precision, weights, seed, image_si
     click.echo(f"  checks: onnx.checker ok; graph MACs = torch MACs; ORT CPU vs torch {checks}")
 
 
-
 # ------------------------------------------------------------------------- bench / parity shared
-def _runtime_names(value: str) -> list[str]:
-    """--runtime: names, or 'all' for every runtime usable here."""
-    from .runtimes.registry import RUNTIME_NAMES, check_available
-
-    names = _str_list(value)
-    if names == ["all"]:
-        return [n for n in RUNTIME_NAMES if check_available(n)[0]]
-    for n in names:
-        if n not in RUNTIME_NAMES:
-            raise UsageError(f"unknown runtime {n!r}; choose from {', '.join(RUNTIME_NAMES)} or 'all'")
-        ok, reason = check_available(n)
-        if not ok:
-            raise UsageError(f"runtime {n} is not usable here: {reason}")
-    return names
-
-
-def _common_run_options(f):
-    """Options shared by `bench` and `parity`."""
-    opts = [
-        click.option("--arch", default=None, help="Arch name(s), comma-separated."),
-        click.option("--runtime", "runtimes", default="all", show_default=True,
-                     help="Runtime(s), comma-separated, or 'all' usable here."),
-        click.option("--batch", "batches", default="1", show_default=True, help="Batch size(s), e.g. 1,8."),
-        click.option("--precision", "precisions", default="fp32", show_default=True,
-                     help="fp32, fp16, bf16 (comma-separated)."),
-        click.option("--form", "forms", default="c", show_default=True, help="Block form(s) a,b,c."),
-        click.option("--threads", default=None, help="CPU threads (comma-separated for a sweep)."),
-        click.option("--image-size", type=int, default=None, help="Input size (default: arch's own)."),
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-                     show_default=True, help="Device for the torch runtime."),
-        click.option("--onnx", "onnx_path", type=click.Path(dir_okay=False), default=None,
-                     help="Bench this ONNX file instead of exporting (arch from its metadata or --arch)."),
-        click.option("--parity-images", type=int, default=32, show_default=True),
-        click.option("--images", "images_dir", type=click.Path(file_okay=False), default=None,
-                     help="Folder of real images for parity (ImageNet preprocessing)."),
-        click.option("--rtol", type=float, default=None, help="Parity: max |err| / max |ref|."),
-        click.option("--min-cosine", type=float, default=None, help="Parity: minimum cosine."),
-        click.option("--min-top1", type=float, default=None, help="Parity: minimum top-1 agreement."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed of default weights."),
-        click.option("--weights", type=click.Path(dir_okay=False), default=None, help="Checkpoint file."),
-        click.option("--opset", type=int, default=18, show_default=True),
-        click.option("--exporter", type=click.Choice(["dynamo", "torchscript"]), default="dynamo",
-                     show_default=True),
-        click.option("--artifacts", default="artifacts", show_default=True,
-                     help="Export / engine / weights cache dir."),
-        click.option("--channels-last", is_flag=True, help="torch: channels_last memory format."),
-        click.option("--cudnn-algo", type=click.Choice(["EXHAUSTIVE", "HEURISTIC", "DEFAULT"]),
-                     default="EXHAUSTIVE", show_default=True, help="ort-cuda cuDNN conv algo search."),
-        click.option("--workspace-mb", type=int, default=4096, show_default=True, help="TensorRT workspace."),
-        click.option("--builder-opt-level", type=click.IntRange(0, 5), default=3, show_default=True,
-                     help="TensorRT builder optimization level."),
-        click.option("--cuda-graph", is_flag=True, help="tensorrt / torch cuda: replay a CUDA graph."),
-        click.option("--graph-opt-level", type=click.Choice(["disable", "basic", "extended", "all"]),
-                     default="all", show_default=True, help="ONNX Runtime graph optimization level."),
-    ]
-    for o in reversed(opts):
-        f = o(f)
-    return f
-
-
-def _onnx_overrides(arch, onnx_path, precisions, seed, image_size) -> dict:
-    """With --onnx, arch / precision / seed / image size come from the file's resnext-bench
-    metadata unless given explicitly, so the torch reference matches the file."""
-    if not onnx_path:
-        if not arch:
-            raise UsageError("--arch is required (or --onnx PATH with resnext-bench metadata)")
-        return dict(arch=arch, precisions=precisions, seed=seed, image_size=image_size)
-    from pathlib import Path
-
-    if not Path(onnx_path).is_file():
-        raise UsageError(f"--onnx {onnx_path}: no such file")
-    from .exporters.onnx_export import read_metadata
-
-    try:
-        meta = read_metadata(onnx_path)
-    except Exception as exc:
-        raise UsageError(f"--onnx {onnx_path}: not a readable ONNX file ({type(exc).__name__})") from exc
-    if arch is None and "resnext_bench.arch" not in meta:
-        raise UsageError(f"--onnx {onnx_path} has no resnext-bench metadata: pass --arch so the "
-                         "parity reference can be built")
-    if "," in (arch or ""):
-        raise UsageError("--onnx benches one file: give one --arch")
-    return dict(
-        arch=arch or meta["resnext_bench.arch"],
-        precisions=meta.get("resnext_bench.precision", precisions) if precisions == "fp32" else precisions,
-        seed=int(meta.get("resnext_bench.seed", seed)) if seed == 0 else seed,
-        image_size=image_size or (int(meta["resnext_bench.image_size"])
-                                  if "resnext_bench.image_size" in meta else None))
-
-
-def _build_run(arch, runtimes, batches, precisions, forms, threads, image_size, device, onnx_path,
-               parity_images, images_dir, rtol, min_cosine, min_top1, seed, weights, opset,
-               exporter, artifacts, channels_last, cudnn_algo, workspace_mb, builder_opt_level,
-               cuda_graph, graph_opt_level, timing):
-    from .bench.plan import Plan
-    from .bench.runner import BenchSettings
-
-    o = _onnx_overrides(arch, onnx_path, precisions, seed, image_size)
-    arch, precisions, seed, image_size = o["arch"], o["precisions"], o["seed"], o["image_size"]
-    if parity_images < 1:
-        raise UsageError("--parity-images must be >= 1")
-    plan = Plan(
-        archs=_str_list(arch), runtimes=_runtime_names(runtimes),
-        batches=_int_list(batches, "--batch"), precisions=_str_list(precisions),
-        forms=_str_list(forms), threads=_int_list(threads, "--threads") if threads else [None],
-        image_sizes=[image_size], device=device).validate()
-    if not plan.runtimes:
-        raise UsageError("no runtime is usable here (see `resnext-bench list`)")
-    if plan.device == "cuda" and "torch" in plan.runtimes:
-        from .runtimes._common import cuda_status
-
-        ok, reason = cuda_status()
-        if not ok:
-            raise UsageError(f"--device cuda: {reason}")
-    for a in plan.archs:
-        from .models.spec import parse_arch
-
-        parse_arch(a).resolve_image_size(image_size)
-    if weights is not None:
-        from pathlib import Path
-
-        if not Path(weights).is_file():
-            raise UsageError(f"--weights {weights}: no such file")
-    settings = BenchSettings(
-        timing=timing, parity_images=parity_images, images_dir=images_dir, rtol=rtol,
-        min_cosine=min_cosine, min_top1=min_top1, seed=seed, weights=weights, opset=opset,
-        exporter=exporter, onnx_path=onnx_path, artifacts_dir=artifacts,
-        channels_last=channels_last,
-        runtime_extra={"cudnn_conv_algo_search": cudnn_algo, "workspace_mb": workspace_mb,
-                       "builder_optimization_level": builder_opt_level, "cuda_graph": cuda_graph,
-                       "graph_optimization_level": graph_opt_level})
-    return plan, settings
-
-
 def _progress_printer(quiet: bool):
     import time as _time
 
@@ -316,20 +205,18 @@ def _progress_printer(quiet: bool):
         if quiet:
             return
         if event == "start":
-            done = i
             eta = ""
-            if done:
-                per = (_time.perf_counter() - started) / done
-                eta = f", ETA {per * (n - done):.0f}s"
+            if i:
+                eta = f", ETA {(_time.perf_counter() - started) / i * (n - i):.0f}s"
             click.echo(f"[{i + 1}/{n}{eta}] {combo.arch} form {combo.form} {combo.runtime} "
                        f"{combo.device} {combo.precision} batch {combo.batch}"
                        + (f" threads {combo.threads}" if combo.threads else "") + " ...", err=True)
-        elif row["status"] != "ok":
-            click.echo(f"    {row['status']}: {row['error']}", err=True)
+        elif not row.ok:
+            click.echo(f"    {row.status}: {row.error}", err=True)
         else:
-            p = row.get("parity_passed")
-            click.echo(f"    p50 {row.get('latency_p50_ms', float('nan')):.2f} ms, "
-                       f"{row.get('throughput_ips') or 0:.1f} img/s, parity "
+            p = row.parity_passed
+            click.echo(f"    p50 {row.latency_p50_ms or float('nan'):.2f} ms, "
+                       f"{row.throughput_ips or 0:.1f} img/s, parity "
                        f"{'pass' if p else ('FAIL' if p is False else '-')}", err=True)
 
     return on_row
@@ -341,69 +228,55 @@ def _default_run_dir() -> str:
     return "runs/" + _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
+def _exit_for(rows) -> None:
+    from .core.schema import exit_code
+
+    code = exit_code(rows)
+    if code:
+        click.echo(f"{sum(r.is_bad for r in rows)} combination(s) failed or missed parity", err=True)
+        sys.exit(code)
+
+
 # --------------------------------------------------------------------------------------- bench
 @main.command()
-@_common_run_options
-@click.option("--warmup", type=int, default=10, show_default=True, help="Warm-up calls.")
-@click.option("--warmup-time", type=float, default=0.0, show_default=True, help="Min warm-up seconds.")
-@click.option("--iters", type=int, default=50, show_default=True, help="Timed calls (at least).")
-@click.option("--min-time", type=float, default=0.0, show_default=True, help="Min timed seconds.")
-@click.option("--no-parity", is_flag=True, help="Skip the parity check.")
+@setting_options(*SECTIONS)
 @click.option("--out", "out_dir", default=None, help="Run dir (default runs/<timestamp>).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON (samples omitted).")
-def bench(warmup, warmup_time, iters, min_time, no_parity, out_dir, quiet, as_json, **kw):
+def bench(out_dir, quiet, as_json, **settings):
     """Measure archs x runtimes x batches x precisions; append rows to RUN_DIR/results.jsonl.
 
     Exit 1 if any combination failed or missed its parity tolerance.
     """
-    from .bench.harness import TimingConfig
-    from .bench.runner import Runner
+    from .bench.api import config_from_cli, run_bench
     from .reports.console import rows_table
 
-    timing = TimingConfig(warmup=warmup, iters=iters, min_time_s=min_time,
-                          warmup_time_s=warmup_time).validate()
-    plan, settings = _build_run(timing=timing, **kw)
-    settings.parity = not no_parity
-    runner = Runner(plan, settings, out_dir or _default_run_dir())
-    runner.write_env()
-    rows = runner.run(plan.combos(), on_row=_progress_printer(quiet or as_json))
+    config = config_from_cli(settings)
+    rows, path = run_bench(config, out_dir or _default_run_dir(),
+                           on_row=_progress_printer(quiet or as_json))
     if as_json:
-        _print_json([{k: v for k, v in r.items() if not k.endswith("samples_ms")} for r in rows])
+        _print_json([r.to_json(samples=False) for r in rows])
     else:
         click.echo(rows_table(rows))
-        click.echo(f"results: {runner.results_path}")
-    bad = [r for r in rows if r["status"] == "failed" or r.get("parity_passed") is False]
-    if bad:
-        click.echo(f"{len(bad)} combination(s) failed or missed parity", err=True)
-        sys.exit(1)
+        click.echo(f"results: {path}")
+    _exit_for(rows)
 
 
 # -------------------------------------------------------------------------------------- parity
 @main.command()
-@_common_run_options
+@setting_options(*(s for s in SECTIONS if s != "timing"), exclude=("parity",))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def parity(as_json, **kw):
+def parity(as_json, **settings):
     """Check runtimes' logits against PyTorch fp32 eager (no timing). Exit 1 on a failure."""
-    import tempfile
+    from .bench.api import config_from_cli, run_parity
+    from .reports.console import PARITY_COLUMNS, rows_table
 
-    from .bench.runner import Runner
-    from .reports.console import rows_table
-
-    plan, settings = _build_run(timing=None, **kw)
-    with tempfile.TemporaryDirectory() as tmp:
-        rows = Runner(plan, settings, tmp).run(plan.combos())
-    cols = [("arch", "arch", "s"), ("runtime", "runtime", "s"), ("precision", "prec", "s"),
-            ("batch", "batch", "d"), ("parity_max_abs_err", "max abs", ".2e"),
-            ("parity_max_rel_err", "max rel", ".2e"), ("parity_cosine", "cosine", ".6f"),
-            ("parity_top1_agreement", "top1", ".3f"), ("parity_top5_agreement", "top5", ".3f"),
-            ("parity_passed", "result", "s"), ("status", "status", "s")]
+    rows = run_parity(config_from_cli(settings))
     if as_json:
-        _print_json(rows)
+        _print_json([r.to_json() for r in rows])
     else:
-        click.echo(rows_table(rows, cols))
-    if any(r["status"] == "failed" or r.get("parity_passed") is False for r in rows):
-        sys.exit(1)
+        click.echo(rows_table(rows, PARITY_COLUMNS))
+    _exit_for(rows)
 
 
 # -------------------------------------------------------------------------------------- doctor
@@ -414,7 +287,7 @@ def doctor(as_json):
 
     Exit 1 when a problem is found (e.g. onnxruntime and onnxruntime-gpu both installed).
     """
-    from .doctor import diagnose
+    from .bench.doctor import diagnose
 
     report = diagnose()
     if as_json:
@@ -433,37 +306,35 @@ def doctor(as_json):
 
 
 # --------------------------------------------------------------------------------------- sweep
+def _help_config(ctx, _param, value):
+    if value and not ctx.resilient_parsing:
+        click.echo(render_settings_help())
+        ctx.exit(0)
+
+
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", required=True, help="Run dir (results appended).")
 @click.option("--resume", is_flag=True, help="Skip combinations already recorded ok in RUN_DIR.")
 @click.option("--shard", default=None, help="Run slice I of N (e.g. 2/4) of the combinations.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+@click.option("--help-config", is_flag=True, expose_value=False, is_eager=True, callback=_help_config,
+              help="List the TOML keys (defaults, allowed values, matching CLI flags) and exit.")
 def sweep(config, out_dir, resume, shard, quiet):
     """Run every combination of a TOML config; unusable runtimes become skipped rows."""
-    from pathlib import Path
+    from .bench.api import run_sweep
 
-    from .bench.plan import parse_shard
-    from .bench.runner import RESULTS, Runner
-    from .bench.sweep import done_keys, load_config, plan_from_config, select_combos
+    def on_start(todo, already):
+        if not quiet:
+            click.echo(f"sweep {config}: {len(todo)} to run"
+                       + (f", {len(already)} already done" if already else "")
+                       + (f" (shard {shard})" if shard else ""), err=True)
 
-    cfg = load_config(config)
-    plan, settings = plan_from_config(cfg)
-    shard_t = parse_shard(shard)
-    if not resume and (Path(out_dir) / RESULTS).exists() and done_keys(out_dir):
-        raise UsageError(f"{out_dir} already holds results: use --resume to continue it, or a new --out")
-    todo, already = select_combos(plan, shard_t, done_keys(out_dir) if resume else None)
-    runner = Runner(plan, settings, out_dir)
-    runner.write_env()
-    if not quiet:
-        click.echo(f"sweep {config}: {len(todo)} to run"
-                   + (f", {len(already)} already done" if already else "")
-                   + (f" (shard {shard})" if shard_t else ""), err=True)
-    rows = runner.run(todo, on_row=_progress_printer(quiet))
-    n = {s: sum(r["status"] == s for r in rows) for s in ("ok", "skipped", "failed")}
-    click.echo(f"{n['ok']} ok, {n['skipped']} skipped, {n['failed']} failed -> {runner.results_path}")
-    if n["failed"] or any(r.get("parity_passed") is False for r in rows):
-        sys.exit(1)
+    rows, path = run_sweep(config, out_dir, resume=resume, shard=shard, on_start=on_start,
+                           on_row=_progress_printer(quiet))
+    n = {s: sum(r.status == s for r in rows) for s in ("ok", "skipped", "failed")}
+    click.echo(f"{n['ok']} ok, {n['skipped']} skipped, {n['failed']} failed -> {path}")
+    _exit_for(rows)
 
 
 @main.command()
@@ -471,9 +342,11 @@ def sweep(config, out_dir, resume, shard, quiet):
 @click.option("--out", "out_dir", required=True, help="New run dir for the merged rows.")
 def merge(run_dirs, out_dir):
     """Merge run dirs (e.g. the shards of a sweep) into one."""
-    from .bench.sweep import merge_runs
+    from .core.rundir import merge_runs
 
     info = merge_runs(list(run_dirs), out_dir)
+    for message in info["skipped"]:
+        click.echo(f"warning: {message}", err=True)
     click.echo(f"merged {info['from_rows']} rows from {len(run_dirs)} run dir(s) into "
                f"{info['rows']} rows in {out_dir}")
 
@@ -488,7 +361,7 @@ def report(run_dir, fmt, out_path):
     """Render a run dir as markdown, self-contained HTML, CSV or parquet."""
     from .reports.render import write_report
 
-    text = write_report(run_dir, fmt, out_path)
+    text = write_report(_load_run(run_dir), fmt, out_path)
     if text is not None:
         click.echo(text, nl=False)
     else:
@@ -507,7 +380,7 @@ def compare(base_run, new_run, threshold, fmt):
     """Compare two runs config by config; exit 1 on a significant regression or broken parity."""
     from .reports.compare import compare_runs, render
 
-    comps = compare_runs(base_run, new_run, threshold)
+    comps = compare_runs(_load_run(base_run), _load_run(new_run), threshold)
     click.echo(render(comps, fmt, threshold))
     if any(c.is_regression for c in comps):
         sys.exit(1)
@@ -527,10 +400,12 @@ def compare(base_run, new_run, threshold, fmt):
 @click.option("--json", "as_json", is_flag=True)
 def recommend(run_dir, max_latency_ms, latency_metric, min_throughput, batch, device, objective, as_json):
     """The best parity-passing config under constraints, as a deployment config. Exit 1 if none."""
-    from .reports.recommend import recommend_run, render_text
+    from .reports.recommend import check_constraints, recommend_run, render_text
 
-    res = recommend_run(run_dir, max_latency_ms=max_latency_ms, min_throughput=min_throughput,
-                        batch=batch, device=device, objective=objective, latency_metric=latency_metric)
+    constraints = dict(max_latency_ms=max_latency_ms, min_throughput=min_throughput, batch=batch,
+                       device=device, objective=objective, latency_metric=latency_metric)
+    check_constraints(**constraints)  # before reading the run: bad input is exit 2 either way
+    res = recommend_run(_load_run(run_dir), **constraints)
     click.echo(json.dumps(res, indent=2, default=str) if as_json else render_text(res))
     if res["winner"] is None:
         sys.exit(1)

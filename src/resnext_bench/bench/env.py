@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import json
 import os
 import platform
 import socket
@@ -11,6 +13,8 @@ import sys
 from pathlib import Path
 
 from .. import __version__
+from ..runtimes import describe_runtimes
+from ..runtimes._common import dist_version, onnxruntime_packages
 
 
 def _cpu_model() -> str:
@@ -21,6 +25,22 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+#: ISA flags that decide CPU inference speed (int8 dot products above all): recorded when present
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
+             "amx_tile", "amx_int8", "amx_bf16", "asimd", "sve")
+
+
+def _cpu_flags() -> list[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                have = set(line.split(":", 1)[1].split())
+                return [f for f in ISA_FLAGS if f in have]
+    except OSError:
+        pass
+    return []
 
 
 def _mem_total_gb() -> float | None:
@@ -61,14 +81,12 @@ def _nvidia_smi() -> dict:
 
 
 def capture_env() -> dict:
-    from ..runtimes import describe_runtimes
-    from ..runtimes._common import dist_version, onnxruntime_packages
-
     env = {
         "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "resnext_bench_version": __version__, "git_commit": _git_commit(),
         "hostname": socket.gethostname(), "python": sys.version.split()[0],
-        "platform": platform.platform(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
+        "platform": platform.platform(), "cpu": _cpu_model(), "cpu_flags": _cpu_flags(),
+        "cpu_count": os.cpu_count(),
         "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "memory_gb": _mem_total_gb(),
         "packages": {n: dist_version(n) for n in ("torch", "onnx", "onnxscript", "numpy", "pandas")},
@@ -90,3 +108,15 @@ def capture_env() -> dict:
     env.update(_nvidia_smi())
     env["runtimes"] = describe_runtimes()
     return env
+
+
+#: what must be equal for two measurements to be comparable as they stand
+FINGERPRINT_KEYS = ("cpu", "cpu_flags", "affinity_cpus", "gpu", "driver", "python", "packages",
+                    "onnxruntime_packages", "tensorrt", "torch_cuda")
+
+
+def fingerprint(env: dict) -> str:
+    """12 hex digits over the machine and software that decide the numbers (rows carry it, so
+    rows measured in different environments can be told apart without env.json)."""
+    blob = json.dumps({k: env.get(k) for k in FINGERPRINT_KEYS}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]

@@ -6,8 +6,9 @@
   ``run`` on device-resident buffers, and, separately, host end-to-end time around ``run_host``
   (host array in, host logits out: H2D + compute + D2H), trtexec's "GPU compute" / "latency".
 
-Iterations continue until both ``iters`` samples and ``min_time_s`` seconds are reached (capped
-by ``max_iters``); warm-up likewise runs ``warmup`` calls and at least ``warmup_time_s``.
+Iterations continue until both ``iters`` samples and ``min_time`` seconds are reached (capped
+by :data:`MAX_ITERS`); warm-up likewise runs ``warmup`` calls and at least ``warmup_time``
+seconds. The GPU end-to-end loop follows the same rule.
 """
 
 from __future__ import annotations
@@ -15,22 +16,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from ..config import TimingConfig
 
-@dataclass
-class TimingConfig:
-    warmup: int = 10
-    iters: int = 50
-    min_time_s: float = 0.0
-    warmup_time_s: float = 0.0
-    max_iters: int = 100_000
-    e2e_iters: int | None = None  # GPU host end-to-end samples; default: same as iters
 
-    def validate(self):
-        from ..errors import UsageError
-
-        if self.warmup < 0 or self.iters < 1 or self.min_time_s < 0 or self.warmup_time_s < 0:
-            raise UsageError("--warmup must be >= 0, --iters >= 1, --min-time >= 0")
-        return self
+#: hard cap on timed calls, whatever ``iters`` / ``min_time`` ask (a microsecond-scale call with
+#: a long ``min_time`` would otherwise collect millions of samples)
+MAX_ITERS = 100_000
 
 
 @dataclass
@@ -44,16 +35,16 @@ class Timing:
 
 def _warmup(fn, cfg: TimingConfig) -> int:
     n, t0 = 0, time.perf_counter()
-    while n < cfg.warmup or (time.perf_counter() - t0) < cfg.warmup_time_s:
+    while n < cfg.warmup or (time.perf_counter() - t0) < cfg.warmup_time:
         fn()
         n += 1
     return n
 
 
 def _enough(n: int, started: float, cfg: TimingConfig) -> bool:
-    if n >= cfg.max_iters:
+    if n >= MAX_ITERS:
         return True
-    return n >= cfg.iters and (time.perf_counter() - started) >= cfg.min_time_s
+    return n >= cfg.iters and (time.perf_counter() - started) >= cfg.min_time
 
 
 def time_host(runtime, prepared, cfg: TimingConfig) -> list[float]:
@@ -91,6 +82,20 @@ def time_cuda_events(runtime, prepared, cfg: TimingConfig, chunk: int = 20) -> l
     return samples  # chunks may overshoot iters; every sample is kept
 
 
+def time_end_to_end(runtime, images, cfg: TimingConfig) -> list[float]:
+    """Host end-to-end time of ``run_host`` (copies included), with the same iters / min-time
+    rule as the compute samples; one untimed call first warms the host path."""
+    runtime.run_host(images)
+    clock = time.perf_counter_ns
+    samples: list[float] = []
+    started = time.perf_counter()
+    while not _enough(len(samples), started, cfg):
+        t0 = clock()
+        runtime.run_host(images)
+        samples.append((clock() - t0) / 1e6)
+    return samples
+
+
 def measure(runtime, images, cfg: TimingConfig) -> Timing:
     """Time ``runtime`` on host array ``images`` (one batch)."""
     t_start = time.perf_counter()
@@ -103,14 +108,7 @@ def measure(runtime, images, cfg: TimingConfig) -> Timing:
     warm = _warmup(once, cfg)
     if runtime.is_cuda:
         samples = time_cuda_events(runtime, prepared, cfg)
-        e2e_cfg = TimingConfig(warmup=0, iters=cfg.e2e_iters or cfg.iters, min_time_s=0.0)
-        runtime.run_host(images)  # warm the host path (pinned staging, allocator)
-        e2e = []
-        clock = time.perf_counter_ns
-        while len(e2e) < e2e_cfg.iters:
-            t0 = clock()
-            runtime.run_host(images)
-            e2e.append((clock() - t0) / 1e6)
+        e2e = time_end_to_end(runtime, images, cfg)
         return Timing(samples, "cuda_events", warm, e2e, time.perf_counter() - t_start)
     samples = time_host(runtime, prepared, cfg)
     return Timing(samples, "perf_counter_ns", warm, [], time.perf_counter() - t_start)

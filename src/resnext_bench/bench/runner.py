@@ -1,11 +1,12 @@
-"""Run a :class:`~.plan.Plan`: one result row per combo, appended to ``RUN_DIR/results.jsonl``.
+"""Run combos of a :class:`~resnext_bench.config.RunConfig`: one :class:`ResultRow` per combo,
+appended to ``RUN_DIR/results.jsonl``.
 
 Per (arch, form, image size) the torch model is built once (cached calibrated weights) and the
-parity reference -- PyTorch fp32 eager logits on the seeded parity inputs -- computed once. ONNX
-files come from the export cache. Each combo then loads its runtime, times it (harness), probes
-memory, checks parity and closes it. A combo that fails (GPU OOM, a runtime error) becomes a
-``failed`` row with the error and the run goes on; an unusable runtime becomes a ``skipped`` row
-with the reason.
+parity reference -- PyTorch fp32 eager logits on the parity inputs -- computed once. ONNX files
+come from the export cache (or ``--onnx``). Each combo then loads its runtime, times it
+(harness), probes memory, checks parity and closes it. A combo that fails (GPU OOM, a runtime
+error) becomes a ``failed`` row with the error and the run goes on; an unusable runtime becomes
+a ``skipped`` row with the reason.
 """
 
 from __future__ import annotations
@@ -14,41 +15,21 @@ import datetime as _dt
 import time
 import traceback
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
-from ..errors import UsageError
-from ..fileio import append_jsonl, ensure_dir, write_json_atomic
+from ..config import RunConfig
+from ..core.errors import UsageError
+from ..core.fileio import ensure_dir
+from ..core.parity import compare_logits, tolerance_for
+from ..core.rundir import RESULTS, append_row, record_env
+from ..core.schema import Combo, ResultRow
 from ..models.spec import parse_arch
-from .harness import TimingConfig, measure
-from .plan import Combo, Plan, config_key
-from .stats import summarize, throughput_ips
+from .harness import measure
+
 
 TIMING_SEED = 1234
 PARITY_SEED = 4321
-RESULTS = "results.jsonl"
-ENV = "env.json"
-
-
-@dataclass
-class BenchSettings:
-    timing: TimingConfig | None = field(default_factory=TimingConfig)
-    parity_images: int = 32
-    images_dir: str | None = None
-    rtol: float | None = None
-    min_cosine: float | None = None
-    min_top1: float | None = None
-    parity: bool = True
-    seed: int = 0
-    weights: str | None = None
-    opset: int = 18
-    exporter: str = "dynamo"
-    onnx_path: str | None = None
-    artifacts_dir: str = "artifacts"
-    channels_last: bool = False
-    runtime_extra: dict = field(default_factory=dict)
-    keep_samples: bool = True
 
 
 def _error_text(exc: BaseException) -> str:
@@ -57,15 +38,16 @@ def _error_text(exc: BaseException) -> str:
 
 
 class Runner:
-    def __init__(self, plan: Plan, settings: BenchSettings, out_dir: str | Path):
-        self.plan = plan.validate()
-        self.s = settings
+    def __init__(self, config: RunConfig, out_dir: str | Path, *, measure_timing: bool = True):
+        self.config = config
+        self.measure_timing = measure_timing  # False: parity only (`resnext-bench parity`)
         self.out_dir = ensure_dir(out_dir, "run dir")
-        self.artifacts = ensure_dir(settings.artifacts_dir, "artifacts dir")
+        self.artifacts = ensure_dir(config.export.artifacts, "artifacts dir")
         self.results_path = self.out_dir / RESULTS
         self.run_id = uuid.uuid4().hex[:12]
+        self.env_fingerprint: str | None = None
         self._models, self._refs, self._complexity, self._exports = {}, {}, {}, {}
-        self.max_batch = max(plan.batches)
+        self.max_batch = max(config.plan.batches)
 
     # -- shared, cached pieces ----------------------------------------------------------------
     def model(self, arch, form):
@@ -73,11 +55,12 @@ class Runner:
         if key not in self._models:
             from ..models import build_model
 
-            self._models[key] = build_model(arch, form=form, seed=self.s.seed,
-                                            weights=self.s.weights, cache_dir=self.artifacts)
+            ex = self.config.export
+            self._models[key] = build_model(arch, form=form, seed=ex.seed, weights=ex.weights,
+                                            cache_dir=self.artifacts)
         return self._models[key]
 
-    def complexity(self, arch, size):
+    def complexity(self, arch, size) -> dict:
         key = (arch, size)
         if key not in self._complexity:
             from ..models.info import arch_info
@@ -94,10 +77,11 @@ class Runner:
 
             from ..models.inputs import folder_images, synthetic_images
 
-            if self.s.images_dir:
-                x = folder_images(self.s.images_dir, size, limit=self.s.parity_images)
+            par = self.config.parity
+            if par.images:
+                x = folder_images(par.images, size, limit=par.parity_images)
             else:
-                x = synthetic_images(self.s.parity_images, size, PARITY_SEED)
+                x = synthetic_images(par.parity_images, size, PARITY_SEED)
             model = self.model(arch, form)
             with torch.no_grad():
                 ref = torch.cat([model(torch.from_numpy(c)) for c in
@@ -105,53 +89,63 @@ class Runner:
             self._refs[key] = (x, ref)
         return self._refs[key]
 
-    def onnx_file(self, arch, form, size, precision):
+    def onnx_file(self, arch, form, size, precision) -> tuple[Path, dict]:
         """(path, export summary) of the ONNX file for this combo (export cache)."""
-        if self.s.onnx_path:
-            return Path(self.s.onnx_path), {}
+        ex = self.config.export
+        if ex.onnx:
+            return Path(ex.onnx), {}
         key = (arch, form, size, precision)
         if key not in self._exports:
             from ..exporters.onnx_export import ExportConfig, export_onnx
 
-            cfg = ExportConfig(arch=arch, form=form, opset=self.s.opset, precision=precision,
-                               image_size=size, seed=self.s.seed, weights=self.s.weights,
-                               exporter=self.s.exporter)
+            cfg = ExportConfig(arch=arch, form=form, opset=ex.opset, precision=precision,
+                               image_size=size, seed=ex.seed, weights=ex.weights,
+                               exporter=ex.exporter)
             res = export_onnx(cfg, self.artifacts)
             self._exports[key] = (res.path, res.summary | {"cache_hit": res.cache_hit})
         return self._exports[key]
 
     # -- rows -----------------------------------------------------------------------------------
-    def base_row(self, combo: Combo) -> dict:
+    def base_row(self, combo: Combo) -> ResultRow:
         spec = parse_arch(combo.arch)
-        row = combo.as_dict() | {
-            "cardinality": spec.cardinality, "width": spec.base_width, "family": spec.family,
-            "status": "ok", "error": None, "run_id": self.run_id, "tool_version": __version__,
-            "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "seed": self.s.seed, "weights": self.s.weights or "calibrated-default",
-        }
-        row.update(self.complexity(combo.arch, combo.image_size))
-        row["config_key"] = config_key(row)
-        return row
+        ex = self.config.export
+        row = ResultRow(**combo.__dict__, family=spec.family, cardinality=spec.cardinality,
+                        width=spec.base_width, run_id=self.run_id, tool_version=__version__,
+                        timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                        env_fingerprint=self.env_fingerprint, seed=ex.seed,
+                        weights=ex.weights or "calibrated-default")
+        return row.update(self.complexity(combo.arch, combo.image_size))
 
-    def run_combo(self, combo: Combo) -> dict:
+    def _runtime_options(self, combo: Combo):
         from ..runtimes.base import RuntimeOptions
+
+        c = self.config
+        return RuntimeOptions(device=combo.device, precision=combo.precision, batch=combo.batch,
+                              threads=combo.threads, image_size=combo.image_size,
+                              max_batch=self.max_batch, cache_dir=self.artifacts, torch=c.torch,
+                              cuda=c.cuda, ort=c.ort, tensorrt=c.tensorrt)
+
+    def run_combo(self, combo: Combo) -> ResultRow:
         from ..runtimes.registry import check_available, get_runtime_class
 
         row = self.base_row(combo)
         cls = get_runtime_class(combo.runtime)
         ok, reason = check_available(combo.runtime)
         if not ok:
-            return row | {"status": "skipped", "error": f"runtime unavailable: {reason}"}
+            return row.update({"status": "skipped", "error": f"runtime unavailable: {reason}"})
         if combo.precision not in cls.precisions:
-            return row | {"status": "skipped",
-                          "error": f"{combo.runtime} does not run {combo.precision} "
-                                   f"(supports {', '.join(cls.precisions)})"}
+            return row.update({"status": "skipped",
+                               "error": f"{combo.runtime} does not run {combo.precision} "
+                                        f"(supports {', '.join(cls.precisions)})"})
         if combo.device not in cls.devices:
-            return row | {"status": "skipped", "error": f"{combo.runtime} does not run on {combo.device}"}
+            return row.update({"status": "skipped",
+                               "error": f"{combo.runtime} does not run on {combo.device}"})
         rt = None
         prev_threads = None
         try:
             import torch
+
+            from .memory import MemoryProbe
 
             prev_threads = torch.get_num_threads()
             if cls.input_kind == "module":
@@ -160,33 +154,24 @@ class Runner:
                 onnx_prec = cls.onnx_precision_for.get(combo.precision, combo.precision)
                 artifact, summary = self.onnx_file(combo.arch, combo.form, combo.image_size, onnx_prec)
                 row.update({"onnx_path": str(artifact), "onnx_bytes": Path(artifact).stat().st_size,
-                            "onnx_precision": onnx_prec,
+                            "onnx_sha256": summary.get("sha256"), "onnx_precision": onnx_prec,
                             "export_seconds": summary.get("export_seconds"),
                             "export_cache_hit": summary.get("cache_hit"),
                             "exporter": summary.get("exporter"), "opset": summary.get("opset")})
-            extra = dict(self.s.runtime_extra, image_size=combo.image_size, max_batch=self.max_batch)
-            opts = RuntimeOptions(device=combo.device, precision=combo.precision, batch=combo.batch,
-                                  threads=combo.threads, channels_last=self.s.channels_last,
-                                  cache_dir=self.artifacts, extra=extra)
-            rt = cls(opts)
-            from .memory import MemoryProbe
-
+            rt = cls(self._runtime_options(combo))
             probe = MemoryProbe(cuda=combo.device == "cuda").start()
             t0 = time.perf_counter()
             rt.load(artifact)
-            row["load_seconds"] = round(time.perf_counter() - t0, 3)
-            from ..models.inputs import synthetic_images
+            row.load_seconds = round(time.perf_counter() - t0, 3)
+            if self.measure_timing:
+                from ..models.inputs import synthetic_images
 
-            if self.s.timing is not None:  # None: parity-only run (`resnext-bench parity`)
                 images = synthetic_images(combo.batch, combo.image_size, TIMING_SEED)
-                timing = measure(rt, images, self.s.timing)
-                row.update(self._timing_fields(timing, combo))
+                self._record_timing(row, measure(rt, images, self.config.timing))
             row.update(probe.stop())
-            row["runtime_info"] = rt.describe()
-            if self.s.parity:
-                row.update(self._parity(rt, combo))
-            else:
-                row["parity_passed"] = None
+            row.runtime_info = rt.describe()
+            if self.config.parity.parity:
+                self._parity(row, rt, combo)
         except UsageError:
             raise
         except Exception as exc:  # one failing combo must not stop the run
@@ -211,74 +196,63 @@ class Runner:
                 torch.set_num_threads(prev_threads)
         return row
 
-    def _timing_fields(self, timing, combo: Combo) -> dict:
-        out = summarize(timing.samples_ms)
-        out["throughput_ips"] = throughput_ips(combo.batch, out["latency_mean_ms"])
-        macs = self.complexity(combo.arch, combo.image_size)["macs"]
-        mean = out["latency_mean_ms"]
-        out["achieved_gflops"] = (2 * macs * combo.batch / (mean / 1e3) / 1e9) if mean else None
-        out["timing_method"] = timing.method
-        out["warmup"] = timing.warmup_done
-        out["iters"] = len(timing.samples_ms)
-        out["measure_seconds"] = round(timing.wall_s, 3)
-        if self.s.keep_samples:
-            out["samples_ms"] = [round(v, 6) for v in timing.samples_ms]
+    def _record_timing(self, row: ResultRow, timing) -> None:
+        row.set_latency(timing.samples_ms)
+        mean = row.latency_mean_ms
+        row.achieved_gflops = (row.flops * row.batch / (mean / 1e3) / 1e9) if mean else None
+        row.timing_method = timing.method
+        row.warmup = timing.warmup_done
+        row.iters = len(timing.samples_ms)
+        row.measure_seconds = round(timing.wall_s, 3)
         if timing.e2e_samples_ms:
-            out.update(summarize(timing.e2e_samples_ms, prefix="e2e_latency_"))
-            out["e2e_throughput_ips"] = throughput_ips(combo.batch, out["e2e_latency_mean_ms"])
-            if self.s.keep_samples:
-                out["e2e_samples_ms"] = [round(v, 6) for v in timing.e2e_samples_ms]
-        return out
+            row.set_latency(timing.e2e_samples_ms, end_to_end=True)
 
-    def _parity(self, rt, combo: Combo) -> dict:
+    def _parity(self, row: ResultRow, rt, combo: Combo) -> None:
+        """Parity of the path that is timed (``prepare`` + ``run``: IOBinding, bound engine
+        buffers), and agreement of the end-to-end path (``run_host``) with it."""
         import numpy as np
 
-        from .parity import compare_logits, tolerance_for
-
         x, ref = self.reference(combo.arch, combo.form, combo.image_size)
-        outs = []
+        outs, host_diff = [], None
         b = combo.batch
         for i in range(0, len(x), b):
             chunk = x[i:i + b]
             n = len(chunk)
             if n < b:  # pad to the measured batch (static-shape engines), drop the padding after
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], b - n, axis=0)])
-            outs.append(rt.run_host(np.ascontiguousarray(chunk))[:n])
-        out = np.concatenate(outs)
-        tol = tolerance_for(combo.precision, self.s.rtol, self.s.min_cosine, self.s.min_top1)
-        res = compare_logits(ref, out, tol)
-        fields = res.to_row()
-        fields["parity_inputs"] = f"images:{self.s.images_dir}" if self.s.images_dir else \
-            f"synthetic seed {PARITY_SEED}"
-        fields["parity_reference"] = "torch fp32 eager (cpu)"
-        return fields
+            chunk = np.ascontiguousarray(chunk)
+            timed = rt.to_numpy(rt.run(rt.prepare(chunk)))
+            if host_diff is None:
+                host = rt.run_host(chunk)
+                host_diff = float(np.abs(host.astype(np.float64) - timed).max())
+            outs.append(timed[:n])
+        par = self.config.parity
+        tol = tolerance_for(rt.parity_tolerance_key(), par.rtol, par.min_cosine, par.min_top1)
+        res = compare_logits(ref, np.concatenate(outs), tol)
+        row.update(res.to_row())
+        row.parity_paths_max_abs_diff = host_diff
+        if host_diff > tol.rtol * float(np.abs(ref).max()):
+            row.parity_passed = False  # the end-to-end path computes something else
+        row.parity_inputs = f"images:{par.images}" if par.images else f"synthetic seed {PARITY_SEED}"
+        row.parity_reference = "torch fp32 eager (cpu)"
 
     # -- the loop ---------------------------------------------------------------------------------
     def write_env(self) -> dict:
-        from .env import capture_env
+        from .env import capture_env, fingerprint
 
         env = capture_env()
-        path = self.out_dir / ENV
-        if path.exists():  # a resumed / merged run keeps every environment it ran in
-            import json
+        env["config"] = self.config.to_values()
+        self.env_fingerprint = fingerprint(env)
+        env["fingerprint"] = self.env_fingerprint
+        return record_env(self.out_dir, env)
 
-            try:
-                old = json.loads(path.read_text())
-            except ValueError:
-                old = {}
-            history = old.get("previous", []) + ([{k: v for k, v in old.items() if k != "previous"}]
-                                                 if old else [])
-            env["previous"] = history[-20:]
-        write_json_atomic(path, env)
-        return env
-
-    def run(self, combos: list[Combo], on_row=None) -> list[dict]:
+    def run(self, combos: list[Combo], on_row=None) -> list[ResultRow]:
         rows = []
         for i, combo in enumerate(combos):
             if on_row is not None:
                 on_row("start", i, len(combos), combo, None)
             row = self.run_combo(combo)
-            append_jsonl(self.results_path, row)
+            append_row(self.out_dir, row)
             rows.append(row)
             if on_row is not None:
                 on_row("done", i, len(combos), combo, row)

@@ -27,19 +27,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import __version__
-from ..errors import UsageError
-from ..fileio import atomic_path, ensure_dir, file_digest, write_json_atomic
+from ..config import EXPORT_PRECISIONS, ExportOptions, check_setting
+from ..core.complexity import onnx_complexity, torch_complexity
+from ..core.errors import CheckFailed, UsageError
+from ..core.fileio import atomic_path, ensure_dir, file_digest, write_json_atomic
+from ..core.parity import compare_logits, tolerance_for
 from ..models.spec import ArchSpec, parse_arch
 
-EXPORTERS = ("dynamo", "torchscript")
-PRECISIONS = ("fp32", "fp16")
-DEFAULT_OPSET = 18
 CHECK_BATCHES = (1, 3)
 CHECK_SEED = 20240611
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
 
 
-class ExportCheckError(Exception):
+class ExportCheckError(CheckFailed):
     """An exported graph failed one of its checks (a bug or an unsupported config)."""
 
 
@@ -49,29 +49,26 @@ class ExportConfig:
 
     arch: str
     form: str = "c"
-    opset: int = DEFAULT_OPSET
+    opset: int = ExportOptions.opset
     batch: int | None = None  # None: dynamic batch axis
     precision: str = "fp32"
     image_size: int | None = None  # None: the arch's default (224 ImageNet, 32 CIFAR)
     seed: int = 0
     weights: str | None = None
-    exporter: str = "dynamo"
+    exporter: str = ExportOptions.exporter
 
     def validate(self) -> tuple[ArchSpec, int]:
         spec = parse_arch(self.arch)
-        if self.form not in ("a", "b", "c"):
-            raise UsageError(f"--form must be a, b or c, got {self.form!r}")
-        if self.precision not in PRECISIONS:
-            raise UsageError(f"export precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.exporter not in EXPORTERS:
-            raise UsageError(f"--exporter must be one of {', '.join(EXPORTERS)}, got {self.exporter!r}")
-        if not 7 <= self.opset <= 23:
-            raise UsageError(f"--opset must be between 7 and 23, got {self.opset}")
-        if self.batch is not None and self.batch < 1:
-            raise UsageError(f"--batch must be 'dynamic' or a positive integer, got {self.batch}")
+        for name, value in (("forms", self.form), ("opset", self.opset),
+                            ("exporter", self.exporter), ("seed", self.seed),
+                            ("weights", self.weights)):
+            check_setting(name, value)  # the run configuration's own checks
+        if self.precision not in EXPORT_PRECISIONS:
+            raise UsageError(f"--precision {self.precision!r}: export writes one of "
+                             f"{', '.join(EXPORT_PRECISIONS)}")
+        if self.batch is not None:
+            check_setting("batches", self.batch)
         size = spec.resolve_image_size(self.image_size)
-        if self.weights is not None and not Path(self.weights).is_file():
-            raise UsageError(f"--weights {self.weights}: no such file")
         return spec, size
 
     def key(self) -> dict:
@@ -101,6 +98,7 @@ class ExportResult:
     summary: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
+        """What ``export --json`` prints: the path, whether it was a cache hit, the summary."""
         return {"path": str(self.path), "cache_hit": self.cache_hit, **self.summary}
 
 
@@ -183,7 +181,6 @@ def check_against_torch(onnx_path: Path, model_fp32, cfg: ExportConfig, size: in
     import onnxruntime as ort
     import torch
 
-    from ..bench.parity import compare_logits, tolerance_for
     from ..models.inputs import synthetic_images
 
     opts = ort.SessionOptions()
@@ -209,8 +206,8 @@ def check_against_torch(onnx_path: Path, model_fp32, cfg: ExportConfig, size: in
     return results
 
 
-def export_onnx(cfg: ExportConfig, out_dir: str | Path = "artifacts", *, force: bool = False,
-                check_runtime: bool = True) -> ExportResult:
+def export_onnx(cfg: ExportConfig, out_dir: str | Path = ExportOptions.artifacts, *,
+                force: bool = False) -> ExportResult:
     """Export ``cfg`` under ``out_dir`` (cache hit when an intact identical export exists)."""
     spec, size = cfg.validate()
     out_dir = ensure_dir(out_dir)
@@ -227,7 +224,6 @@ def export_onnx(cfg: ExportConfig, out_dir: str | Path = "artifacts", *, force: 
     import onnxruntime
     import torch
 
-    from ..bench.complexity import onnx_complexity, torch_complexity
     from ..models import build_model
     from ..models.inputs import synthetic_images
 
@@ -277,7 +273,7 @@ def export_onnx(cfg: ExportConfig, out_dir: str | Path = "artifacts", *, force: 
             raise ExportCheckError(
                 f"graph complexity differs from the module: MACs {graph_cx.macs} vs {ref_cx.macs}, "
                 f"conv/gemm weights {graph_cx.weight_params} vs {ref_w}")
-        checks = check_against_torch(tmp, model, cfg, size) if check_runtime else []
+        checks = check_against_torch(tmp, model, cfg, size)
         sha = file_digest(tmp)
     summary = {
         "arch": spec.name, "cardinality": spec.cardinality, "width": spec.base_width,

@@ -4,9 +4,7 @@
 imports torch lazily through :func:`build_model`.
 """
 
-from .spec import EXAMPLES, GRAMMAR, ArchSpec, parse_arch, parse_arch_list
-
-FORMS = ("a", "b", "c")
+from .spec import EXAMPLES, FORMS, GRAMMAR, ArchSpec, parse_arch, parse_arch_list
 
 __all__ = ["ArchSpec", "EXAMPLES", "FORMS", "GRAMMAR", "build_model", "parse_arch",
            "parse_arch_list"]

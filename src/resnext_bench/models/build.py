@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import UsageError
+from ..core.errors import UsageError
 from .blocks import Bottleneck, SplitBottleneck
 from .nets import build_module
 from .spec import ArchSpec, parse_arch

@@ -12,7 +12,7 @@ from .spec import parse_arch
 def arch_info(arch: str, image_size: int | None = None) -> dict:
     import torch
 
-    from ..bench.complexity import torch_complexity
+    from ..core.complexity import torch_complexity
     from .nets import build_module
 
     spec = parse_arch(arch)

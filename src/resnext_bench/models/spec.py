@@ -9,9 +9,9 @@ CLI can validate names without importing heavy libraries.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from ..errors import UsageError
+from ..core.errors import UsageError
 
 #: Block layout per depth of the ImageNet family (He et al. 2016, Table 1).
 IMAGENET_LAYERS = {
@@ -31,6 +31,12 @@ GRAMMAR = (
     "resnet{18,34,50,101,152} | resnext{50,101,152}_{C}x{d}d | wide_resnet{50,101}_{k} | "
     "resnext29_{C}x{d}d (CIFAR) | wrn{depth}_{k} (CIFAR, depth=6n+4)"
 )
+#: The paper's three equivalent block forms: a C branches summed, b concatenated + one 1x1,
+#: c one grouped conv (the default and the built form; a and b are re-arrangements of it).
+FORMS = ("a", "b", "c")
+#: Largest input side accepted: activation memory and MACs grow with the square of the side
+#: (2048 px is 84x the pixels of 224 px), and no net of the family is trained anywhere near it.
+MAX_IMAGE_SIZE = 2048
 EXAMPLES = (
     "resnet50",
     "resnext50_32x4d",
@@ -70,17 +76,17 @@ class ArchSpec:
     dropout: float = 0.0
 
     @property
-    def is_cifar(self) -> bool:
-        return self.family != "imagenet"
-
-    @property
     def min_image_size(self) -> int:
         """Smallest input whose last feature map is at least 1x1 (total stride of the net)."""
         return 32 if self.family == "imagenet" else 4
 
     def resolve_image_size(self, size: int | None) -> int:
         """``size`` or the arch's default; a size the net cannot take is a :class:`UsageError`."""
-        size = size or self.default_image_size
+        size = self.default_image_size if size is None else size
+        if size > MAX_IMAGE_SIZE:
+            raise UsageError(f"--image-size {size} is too large for {self.name} (maximum "
+                             f"{MAX_IMAGE_SIZE}: activation memory and MACs grow with the square of "
+                             f"the side, {size * size / 224 ** 2:.0f}x those at 224 px)")
         if size < self.min_image_size:
             raise UsageError(f"--image-size {size} is too small for {self.name} "
                              f"(minimum {self.min_image_size}: the net downsamples by that much)")
@@ -110,11 +116,6 @@ class ArchSpec:
             out.append(dict(stage=i + 1, inner=inner, out=outc, blocks=self.layers[i],
                             stride=1 if i == 0 else 2))
         return out
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["layers"] = list(self.layers)
-        return d
 
 
 def _bad(name: str, why: str) -> UsageError:

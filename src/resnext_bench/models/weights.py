@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import UsageError
-from ..fileio import atomic_path
+from ..core.errors import UsageError
+from ..core.fileio import atomic_path
 from .inputs import synthetic_images
 from .spec import ArchSpec
 

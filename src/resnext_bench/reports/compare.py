@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .load import latest, load_rows
-from .tables import markdown_table
+from ..core.rundir import RunData, latest
+from ..core.schema import ResultRow
+from .tables import markdown_table, text_table
 
 BOOTSTRAP = 2000
 CONFIDENCE = 0.95
@@ -61,16 +62,16 @@ class RowComparison:
         return self.verdict in ("regression", "parity_break", "failed")
 
 
-def _samples(row):
-    s = row.get("samples_ms")
-    if s:
-        return s
-    return [row["latency_p50_ms"]] if row.get("latency_p50_ms") is not None else None
+def _samples(row: ResultRow):
+    if row.samples_ms:
+        return row.samples_ms
+    return [row.latency_p50_ms] if row.latency_p50_ms is not None else None
 
 
-def compare_rows(base_rows: list[dict], new_rows: list[dict], threshold: float = 0.05) -> list[RowComparison]:
-    base = {r["config_key"]: r for r in latest(base_rows)}
-    new = {r["config_key"]: r for r in latest(new_rows)}
+def compare_rows(base_rows: list[ResultRow], new_rows: list[ResultRow],
+                 threshold: float = 0.05) -> list[RowComparison]:
+    base = {r.config_key: r for r in latest(base_rows)}
+    new = {r.config_key: r for r in latest(new_rows)}
     out = []
     for key in sorted(set(base) | set(new)):
         b, n = base.get(key), new.get(key)
@@ -80,17 +81,17 @@ def compare_rows(base_rows: list[dict], new_rows: list[dict], threshold: float =
         if b is None:
             out.append(RowComparison(key, "new", notes=["not in base run"]))
             continue
-        if b.get("status") != "ok" or n.get("status") != "ok":
-            if b.get("status") == "ok" and n.get("status") == "failed":
-                out.append(RowComparison(key, "failed", notes=[f"now failing: {n.get('error')}"]))
+        if not b.ok or not n.ok:
+            if b.ok and n.status == "failed":
+                out.append(RowComparison(key, "failed", notes=[f"now failing: {n.error}"]))
             else:
-                out.append(RowComparison(key, "skipped", notes=[f"base {b.get('status')}, new {n.get('status')}"]))
+                out.append(RowComparison(key, "skipped", notes=[f"base {b.status}, new {n.status}"]))
             continue
-        c = RowComparison(key, "unchanged", base_p50_ms=b.get("latency_p50_ms"), new_p50_ms=n.get("latency_p50_ms"))
-        if (b.get("params"), b.get("macs")) != (n.get("params"), n.get("macs")):
+        c = RowComparison(key, "unchanged", base_p50_ms=b.latency_p50_ms, new_p50_ms=n.latency_p50_ms)
+        if (b.params, b.macs) != (n.params, n.macs):
             c.verdict = "model_changed"
-            c.notes.append(f"complexity changed: params {b.get('params')} -> {n.get('params')}, "
-                           f"MACs {b.get('macs')} -> {n.get('macs')}")
+            c.notes.append(f"complexity changed: params {b.params} -> {n.params}, "
+                           f"MACs {b.macs} -> {n.macs}")
         bs, ns = _samples(b), _samples(n)
         if bs and ns:
             c.ratio, c.ci_low, c.ci_high = ratio_ci(bs, ns)
@@ -101,21 +102,21 @@ def compare_rows(base_rows: list[dict], new_rows: list[dict], threshold: float =
                     c.verdict = "improvement"
             if min(len(bs), len(ns)) < 5:
                 c.notes.append("fewer than 5 samples: interval unreliable")
-        if b.get("parity_passed") is True and n.get("parity_passed") is False:
+        if b.parity_passed is True and n.parity_passed is False:
             c.verdict = "parity_break"
-            c.notes.append(f"parity broke: max_rel_err {b.get('parity_max_rel_err'):.3g} -> "
-                           f"{n.get('parity_max_rel_err'):.3g}, top-1 {b.get('parity_top1_agreement')} -> "
-                           f"{n.get('parity_top1_agreement')}")
+            c.notes.append(f"parity broke: max_rel_err {b.parity_max_rel_err:.3g} -> "
+                           f"{n.parity_max_rel_err:.3g}, top-1 {b.parity_top1_agreement} -> "
+                           f"{n.parity_top1_agreement}")
         else:
-            be, ne = b.get("parity_max_rel_err"), n.get("parity_max_rel_err")
+            be, ne = b.parity_max_rel_err, n.parity_max_rel_err
             if be is not None and ne is not None and ne > 2 * be and ne - be > 1e-6:
                 c.notes.append(f"parity error grew {be:.3g} -> {ne:.3g}")
         out.append(c)
     return out
 
 
-def compare_runs(base_dir, new_dir, threshold: float = 0.05) -> list[RowComparison]:
-    return compare_rows(load_rows(base_dir), load_rows(new_dir), threshold)
+def compare_runs(base: RunData, new: RunData, threshold: float = 0.05) -> list[RowComparison]:
+    return compare_rows(base.rows, new.rows, threshold)
 
 
 def render(comparisons: list[RowComparison], fmt: str, threshold: float) -> str:
@@ -140,7 +141,4 @@ def render(comparisons: list[RowComparison], fmt: str, threshold: float) -> str:
                f"{1 + threshold:.2f})")
     if fmt == "md":
         return f"## resnext-bench compare\n\n{summary}\n\n" + markdown_table(heads, body) + "\n"
-    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(heads)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(heads, widths))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in body]
-    return "\n".join(lines + ["", summary])
+    return "\n".join([text_table(heads, body), "", summary])

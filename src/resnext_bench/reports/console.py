@@ -2,39 +2,42 @@
 
 from __future__ import annotations
 
+from ..core.schema import F, ResultRow
+from .tables import text_table
 
-def _fmt(v, spec):
+#: (schema field, title, format spec) of `bench`'s table
+BENCH_COLUMNS = [
+    (F.arch, "arch", "s"), (F.form, "form", "s"), (F.runtime, "runtime", "s"), (F.device, "dev", "s"),
+    (F.precision, "prec", "s"), (F.batch, "batch", "d"), (F.threads, "thr", "s"),
+    (F.latency_p50_ms, "p50 ms", ".2f"), (F.latency_p99_ms, "p99 ms", ".2f"),
+    (F.throughput_ips, "img/s", ".1f"), (F.parity_max_abs_err, "max err", ".1e"),
+    (F.parity_top1_agreement, "top1", ".2f"), (F.parity_passed, "parity", "s"), (F.status, "status", "s"),
+]
+#: `parity`'s table
+PARITY_COLUMNS = [
+    (F.arch, "arch", "s"), (F.runtime, "runtime", "s"), (F.precision, "prec", "s"),
+    (F.batch, "batch", "d"), (F.parity_max_abs_err, "max abs", ".2e"),
+    (F.parity_max_rel_err, "max rel", ".2e"), (F.parity_cosine, "cosine", ".6f"),
+    (F.parity_top1_agreement, "top1", ".3f"), (F.parity_top5_agreement, "top5", ".3f"),
+    (F.parity_passed, "result", "s"), (F.status, "status", "s"),
+]
+
+
+def _cell(v, spec: str) -> str:
     if v is None:
         return "-"
+    if isinstance(v, bool):
+        return "pass" if v else "FAIL"
+    if spec == "s":
+        return str(v)
     try:
         return format(v, spec)
     except (TypeError, ValueError):
         return str(v)
 
 
-COLUMNS = [
-    ("arch", "arch", "s"), ("form", "form", "s"), ("runtime", "runtime", "s"), ("device", "dev", "s"),
-    ("precision", "prec", "s"), ("batch", "batch", "d"), ("threads", "thr", "s"),
-    ("latency_p50_ms", "p50 ms", ".2f"), ("latency_p99_ms", "p99 ms", ".2f"),
-    ("throughput_ips", "img/s", ".1f"), ("parity_max_abs_err", "max err", ".1e"),
-    ("parity_top1_agreement", "top1", ".2f"), ("parity_passed", "parity", "s"), ("status", "status", "s"),
-]
-
-
-def rows_table(rows: list[dict], columns=COLUMNS) -> str:
-    head = [c[1] for c in columns]
-    body = []
-    for r in rows:
-        line = []
-        for key, _, spec in columns:
-            v = r.get(key)
-            if key == "parity_passed":
-                v = {True: "pass", False: "FAIL", None: "-"}.get(v, str(v))
-            line.append(_fmt(v, spec) if spec != "s" else ("-" if v is None else str(v)))
-        body.append(line)
-    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
-    out += ["  ".join(c.ljust(w) for c, w in zip(b, widths)) for b in body]
-    notes = [f"  {r['runtime']} {r['precision']} b{r['batch']}: {r['status']}: {r['error']}"
-             for r in rows if r.get("status") != "ok" and r.get("error")]
-    return "\n".join(out + notes)
+def rows_table(rows: list[ResultRow], columns=BENCH_COLUMNS) -> str:
+    body = [[_cell(getattr(r, key), spec) for key, _, spec in columns] for r in rows]
+    notes = [f"  {r.runtime} {r.precision} b{r.batch}: {r.status}: {r.error}"
+             for r in rows if not r.ok and r.error]
+    return "\n".join([text_table([c[1] for c in columns], body)] + notes)

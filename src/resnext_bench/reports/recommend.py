@@ -10,25 +10,51 @@ constraint excluded.
 
 from __future__ import annotations
 
-from .load import latest, load_rows
-from .plots import pareto_front
+from ..core.errors import UsageError
+from ..core.pareto import pareto_front
+from ..core.rundir import RunData, latest
+from ..core.schema import F, ResultRow
+
+LATENCY_METRICS = ("p50", "p90", "p95", "p99")
+OBJECTIVES = ("latency", "throughput")
+#: runtime_info keys that are deployment settings (what to reproduce), not measurements
+DEPLOY_SETTINGS = ("providers", "graph_optimization_level", "cudnn_conv_algo_search",
+                   "trt_options", "channels_last", "cuda_graph", "tf32", "threads_effective",
+                   "workspace_mb", "builder_opt_level", "profile_min_opt_max")
 
 
-def recommend(rows: list[dict], *, max_latency_ms=None, min_throughput=None, batch=None,
+def check_constraints(*, max_latency_ms=None, min_throughput=None, batch=None, device=None,
+                      objective="latency", latency_metric="p99") -> None:
+    """Constraints that no row could meet are input errors (exit 2), not "nothing fits" (1)."""
+    if max_latency_ms is not None and not max_latency_ms > 0:
+        raise UsageError(f"--max-latency-ms {max_latency_ms}: must be > 0")
+    if min_throughput is not None and min_throughput < 0:
+        raise UsageError(f"--min-throughput {min_throughput}: must be >= 0")
+    if batch is not None and batch < 1:
+        raise UsageError(f"--batch {batch}: must be >= 1")
+    if objective not in OBJECTIVES:
+        raise UsageError(f"--objective {objective!r}: must be one of {', '.join(OBJECTIVES)}")
+    if latency_metric not in LATENCY_METRICS:
+        raise UsageError(f"--latency-metric {latency_metric!r}: must be one of {', '.join(LATENCY_METRICS)}")
+
+
+def recommend(rows: list[ResultRow], *, max_latency_ms=None, min_throughput=None, batch=None,
               device=None, objective="latency", latency_metric="p99") -> dict:
+    check_constraints(max_latency_ms=max_latency_ms, min_throughput=min_throughput, batch=batch,
+                      device=device, objective=objective, latency_metric=latency_metric)
     rows = latest(rows)
-    lat_key = f"latency_{latency_metric}_ms"
+    lat_field = getattr(F, f"latency_{latency_metric}_ms")
     excluded: dict[str, int] = {}
     cands = []
     checks = [
-        ("not measured (skipped/failed)", lambda r: r.get("status") == "ok" and r.get("latency_p50_ms") is not None),
-        ("parity not passed", lambda r: r.get("parity_passed") is True),
-        (f"batch != {batch}", lambda r: batch is None or r.get("batch") == batch),
-        (f"device != {device}", lambda r: device is None or r.get("device") == device),
+        ("not measured (skipped/failed)", lambda r: r.ok and r.latency_p50_ms is not None),
+        ("parity not passed", lambda r: r.parity_passed is True),
+        (f"batch != {batch}", lambda r: batch is None or r.batch == batch),
+        (f"device != {device}", lambda r: device is None or r.device == device),
         (f"{latency_metric} latency > {max_latency_ms} ms",
-         lambda r: max_latency_ms is None or r[lat_key] <= max_latency_ms),
+         lambda r: max_latency_ms is None or getattr(r, lat_field) <= max_latency_ms),
         (f"throughput < {min_throughput} img/s",
-         lambda r: min_throughput is None or (r.get("throughput_ips") or 0) >= min_throughput),
+         lambda r: min_throughput is None or (r.throughput_ips or 0) >= min_throughput),
     ]
     for r in rows:
         for name, ok in checks:
@@ -38,46 +64,44 @@ def recommend(rows: list[dict], *, max_latency_ms=None, min_throughput=None, bat
         else:
             cands.append(r)
     if objective == "throughput":
-        ranked = sorted(cands, key=lambda r: -r["throughput_ips"])
+        ranked = sorted(cands, key=lambda r: -r.throughput_ips)
     else:
-        ranked = sorted(cands, key=lambda r: r["latency_p50_ms"])
-    result = {"objective": objective, "latency_metric": latency_metric,
-              "constraints": {"max_latency_ms": max_latency_ms, "min_throughput": min_throughput,
-                              "batch": batch, "device": device},
-              "rows_considered": len(rows), "candidates": len(cands), "excluded": excluded,
-              "ranking": [_summary(r) for r in ranked[:10]],
-              "pareto_front": [_summary(r) for r in pareto_front(cands)] if cands else [],
-              "winner": deployment_config(ranked[0]) if ranked else None}
-    return result
+        ranked = sorted(cands, key=lambda r: r.latency_p50_ms)
+    return {"objective": objective, "latency_metric": latency_metric,
+            "constraints": {"max_latency_ms": max_latency_ms, "min_throughput": min_throughput,
+                            "batch": batch, "device": device},
+            "rows_considered": len(rows), "candidates": len(cands), "excluded": excluded,
+            "ranking": [_summary(r) for r in ranked[:10]],
+            "pareto_front": [_summary(r) for r in pareto_front(cands)],
+            "winner": deployment_config(ranked[0]) if ranked else None}
 
 
-def _summary(r: dict) -> dict:
-    return {k: r.get(k) for k in ("config_key", "arch", "runtime", "device", "precision", "batch",
-                                  "threads", "latency_p50_ms", "latency_p99_ms", "throughput_ips",
-                                  "parity_max_rel_err", "parity_top1_agreement")}
+_SUMMARY_FIELDS = (F.config_key, F.arch, F.runtime, F.device, F.precision, F.batch, F.threads,
+                   F.latency_p50_ms, F.latency_p99_ms, F.throughput_ips, F.parity_max_rel_err,
+                   F.parity_top1_agreement)
 
 
-def deployment_config(r: dict) -> dict:
-    info = r.get("runtime_info") or {}
-    options = {k: v for k, v in info.items() if k in (
-        "providers", "graph_optimization_level", "cudnn_conv_algo_search", "trt_options",
-        "channels_last", "cuda_graph", "tf32", "threads_effective", "workspace_mb",
-        "builder_optimization_level", "profile_min_opt_max")}
+def _summary(r: ResultRow) -> dict:
+    return {k: getattr(r, k) for k in _SUMMARY_FIELDS}
+
+
+def deployment_config(r: ResultRow) -> dict:
+    options = {k: v for k, v in r.runtime_info.items() if k in DEPLOY_SETTINGS}
     return {
-        "arch": r["arch"], "form": r.get("form"), "cardinality": r.get("cardinality"),
-        "width": r.get("width"), "runtime": r["runtime"], "device": r["device"],
-        "precision": r["precision"], "batch": r["batch"], "threads": r.get("threads"),
-        "image_size": r.get("image_size"), "runtime_options": options,
-        "artifact": info.get("engine_path") or r.get("onnx_path") or "(torch eager: build with resnext_bench.models.build_model)",
-        "expected": {"latency_p50_ms": r.get("latency_p50_ms"), "latency_p99_ms": r.get("latency_p99_ms"),
-                     "throughput_ips": r.get("throughput_ips")},
-        "parity": {"max_rel_err": r.get("parity_max_rel_err"), "top1_agreement": r.get("parity_top1_agreement")},
-        "measured": {"run_id": r.get("run_id"), "timestamp": r.get("timestamp")},
+        "arch": r.arch, "form": r.form, "cardinality": r.cardinality, "width": r.width,
+        "runtime": r.runtime, "device": r.device, "precision": r.precision, "batch": r.batch,
+        "threads": r.threads, "image_size": r.image_size, "runtime_options": options,
+        "artifact": r.runtime_info.get("engine_path") or r.onnx_path
+        or "(torch eager: build with resnext_bench.models.build_model)",
+        "expected": {"latency_p50_ms": r.latency_p50_ms, "latency_p99_ms": r.latency_p99_ms,
+                     "throughput_ips": r.throughput_ips},
+        "parity": {"max_rel_err": r.parity_max_rel_err, "top1_agreement": r.parity_top1_agreement},
+        "measured": {"run_id": r.run_id, "timestamp": r.timestamp},
     }
 
 
-def recommend_run(run_dir, **kw) -> dict:
-    return recommend(load_rows(run_dir), **kw)
+def recommend_run(run: RunData, **kw) -> dict:
+    return recommend(run.rows, **kw)
 
 
 def render_text(res: dict) -> str:

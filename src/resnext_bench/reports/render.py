@@ -7,10 +7,11 @@ import base64
 import html
 from pathlib import Path
 
-from ..errors import UsageError
-from ..fileio import atomic_path, write_text_atomic
+from ..core.errors import UsageError
+from ..core.fileio import atomic_path, write_text_atomic
+from ..core.pareto import pareto_front
+from ..core.rundir import RunData
 from . import plots
-from .load import latest, load_env, load_rows
 from .tables import flat_frame, markdown_table, table_records
 
 FORMATS = ("md", "html", "csv", "parquet")
@@ -23,6 +24,7 @@ def env_lines(env: dict) -> list[str]:
     pk = env.get("packages", {})
     lines = [
         f"machine: {env.get('cpu')} ({env.get('affinity_cpus') or env.get('cpu_count')} cpus, "
+        f"ISA {' '.join(env.get('cpu_flags') or []) or 'not recorded'}, "
         f"{env.get('memory_gb')} GB)" + (f"; GPU {env['gpu']} (driver {env.get('driver', '?')}, "
                                           f"{env.get('gpu_capability', '')})" if env.get("gpu") else "; no GPU"),
         f"software: python {env.get('python')}, torch {pk.get('torch')} (CUDA {env.get('torch_cuda')}), "
@@ -34,32 +36,31 @@ def env_lines(env: dict) -> list[str]:
 
 
 def _not_ok(rows):
-    return [r for r in rows if r.get("status") != "ok"]
+    return [r for r in rows if not r.ok]
 
 
-def markdown_report(run_dir) -> str:
-    rows = latest(load_rows(run_dir))
-    env = load_env(run_dir)
-    ok = [r for r in rows if r.get("status") == "ok"]
+def markdown_report(run: RunData) -> str:
+    rows = run.latest()
+    ok = [r for r in rows if r.ok]
     heads, body = table_records(ok)
-    out = [f"# resnext-bench report: {Path(run_dir).name}", ""]
-    out += [f"- {line}" for line in env_lines(env)]
-    out += ["", f"{len(ok)} measured, {sum(r.get('status') == 'skipped' for r in rows)} skipped, "
-                f"{sum(r.get('status') == 'failed' for r in rows)} failed. "
+    out = [f"# resnext-bench report: {run.name}", ""]
+    out += [f"- {line}" for line in env_lines(run.env)]
+    out += ["", f"{len(ok)} measured, {sum(r.status == 'skipped' for r in rows)} skipped, "
+                f"{sum(r.status == 'failed' for r in rows)} failed. "
                 "Latency: CPU rows host-timed (perf_counter_ns); GPU rows CUDA-event compute time. "
                 "FLOPs = 2 x MACs. Parity vs PyTorch fp32 eager.", ""]
     out.append(markdown_table(heads, body) if body else "_no measured rows_")
-    gpu = [r for r in ok if r.get("e2e_latency_p50_ms") is not None]
+    gpu = [r for r in ok if r.e2e_latency_p50_ms is not None]
     if gpu:
         out += ["", "GPU end-to-end (host arrays in/out, copies included):", ""]
         out.append(markdown_table(
             ["arch", "runtime", "precision", "batch", "compute p50 ms", "end-to-end p50 ms"],
-            [[r["arch"], r["runtime"], r["precision"], str(r["batch"]), f"{r['latency_p50_ms']:.3f}",
-              f"{r['e2e_latency_p50_ms']:.3f}"] for r in gpu]))
+            [[r.arch, r.runtime, r.precision, str(r.batch), f"{r.latency_p50_ms:.3f}",
+              f"{r.e2e_latency_p50_ms:.3f}"] for r in gpu]))
     bad = _not_ok(rows)
     if bad:
         out += ["", "Not measured:", ""]
-        out += [f"- `{r['config_key']}`: {r['status']}: {r.get('error')}" for r in bad]
+        out += [f"- `{r.config_key}`: {r.status}: {r.error}" for r in bad]
     return "\n".join(out) + "\n"
 
 
@@ -70,10 +71,10 @@ def _img(png: bytes | None, alt: str) -> str:
     return f"<figure><img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'></figure>"
 
 
-def html_report(run_dir) -> str:
-    rows = latest(load_rows(run_dir))
-    env = load_env(run_dir)
-    ok = [r for r in rows if r.get("status") == "ok" and r.get("latency_p50_ms") is not None]
+def html_report(run: RunData) -> str:
+    rows = run.latest()
+    env = run.env
+    ok = [r for r in rows if r.ok and r.latency_p50_ms is not None]
     heads, body = table_records(ok)
     esc = html.escape
     table = "<table><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in heads) + "</tr></thead><tbody>"
@@ -81,11 +82,11 @@ def html_report(run_dir) -> str:
         cls = " class='fail'" if "FAIL" in row else ""
         table += f"<tr{cls}>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>"
     table += "</tbody></table>"
-    front = plots.pareto_front(ok) if ok else []
+    front = pareto_front(ok)
     front_list = "".join(
-        f"<li>{esc(r['arch'])} {esc(r['runtime'])} {esc(r['device'])} {esc(r['precision'])} batch {r['batch']}: "
-        f"p50 {r['latency_p50_ms']:.2f} ms, {r['throughput_ips']:.1f} img/s</li>" for r in front)
-    bad = "".join(f"<li><code>{esc(r['config_key'])}</code>: {esc(str(r['status']))}: {esc(str(r.get('error')))}</li>"
+        f"<li>{esc(r.arch)} {esc(r.runtime)} {esc(r.device)} {esc(r.precision)} batch {r.batch}: "
+        f"p50 {r.latency_p50_ms:.2f} ms, {r.throughput_ips:.1f} img/s</li>" for r in front)
+    bad = "".join(f"<li><code>{esc(r.config_key)}</code>: {esc(r.status)}: {esc(str(r.error))}</li>"
                   for r in _not_ok(rows))
     css = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}"
            "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;"
@@ -93,8 +94,8 @@ def html_report(run_dir) -> str:
            ".env{font-family:monospace;font-size:12px;background:#f7f7f7;padding:.6em}.note{color:#777}")
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>resnext-bench report: {esc(Path(run_dir).name)}</title><style>{css}</style></head><body>",
-        f"<h1>resnext-bench report: {esc(Path(run_dir).name)}</h1>",
+        f"<title>resnext-bench report: {esc(run.name)}</title><style>{css}</style></head><body>",
+        f"<h1>resnext-bench report: {esc(run.name)}</h1>",
         "<div class='env'>" + "<br>".join(esc(line) for line in env_lines(env)) + "</div>",
         "<p>Latency: CPU rows are host-timed (perf_counter_ns); GPU rows are CUDA-event compute time "
         "(end-to-end time with copies is in the CSV/JSON). FLOPs = 2 x MACs. Parity is against PyTorch "
@@ -111,17 +112,17 @@ def html_report(run_dir) -> str:
     return "\n".join(parts)
 
 
-def write_report(run_dir, fmt: str, out: str | Path | None) -> str | None:
+def write_report(run: RunData, fmt: str, out: str | Path | None) -> str | None:
     """Render ``fmt``; write to ``out`` if given (atomically), else return the text."""
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}")
     if fmt in ("md", "html"):
-        text = markdown_report(run_dir) if fmt == "md" else html_report(run_dir)
+        text = markdown_report(run) if fmt == "md" else html_report(run)
         if out is None:
             return text
         write_text_atomic(out, text)
         return None
-    df = flat_frame(latest(load_rows(run_dir)))
+    df = flat_frame(run.latest())
     if fmt == "csv":
         if out is None:
             return df.to_csv(index=False)

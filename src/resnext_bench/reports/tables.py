@@ -1,39 +1,47 @@
-"""The report table (one row per measured combination) and its markdown / CSV renderings."""
+"""The report table (one row per measured combination) and its markdown / CSV renderings.
+
+Columns name schema fields through :data:`~resnext_bench.core.schema.F`, so a misspelt field
+fails at import instead of printing an empty column.
+"""
 
 from __future__ import annotations
 
 import math
 
+from ..core.schema import F, ResultRow
+
 REPORT_COLUMNS = [
-    # (row key, column title, formatter)
-    ("arch", "arch", str), ("cardinality", "C", str), ("width", "d", str), ("form", "form", str),
-    ("runtime", "runtime", str), ("device", "device", str), ("precision", "precision", str),
-    ("batch", "batch", str), ("threads", "threads", lambda v: "-" if v is None else str(v)),
-    ("params", "params (M)", lambda v: f"{v / 1e6:.2f}"), ("macs", "GMACs", lambda v: f"{v / 1e9:.3f}"),
-    ("latency_p50_ms", "p50 ms", lambda v: f"{v:.2f}"), ("latency_p99_ms", "p99 ms", lambda v: f"{v:.2f}"),
-    ("throughput_ips", "img/s", lambda v: f"{v:.1f}"),
-    ("achieved_gflops", "GFLOP/s", lambda v: f"{v:.1f}"),
-    ("parity_max_abs_err", "max abs err", lambda v: f"{v:.2e}"),
-    ("parity_top1_agreement", "top-1 agree", lambda v: f"{v:.3f}"),
-    ("parity_passed", "parity", lambda v: "pass" if v else "FAIL"),
-    ("status", "status", str),
+    # (schema field, column title, formatter)
+    (F.arch, "arch", str), (F.cardinality, "C", str), (F.width, "d", str), (F.form, "form", str),
+    (F.runtime, "runtime", str), (F.device, "device", str), (F.precision, "precision", str),
+    (F.batch, "batch", str), (F.threads, "threads", str),
+    (F.params, "params (M)", lambda v: f"{v / 1e6:.2f}"), (F.macs, "GMACs", lambda v: f"{v / 1e9:.3f}"),
+    (F.latency_p50_ms, "p50 ms", lambda v: f"{v:.2f}"), (F.latency_p99_ms, "p99 ms", lambda v: f"{v:.2f}"),
+    (F.throughput_ips, "img/s", lambda v: f"{v:.1f}"),
+    (F.achieved_gflops, "GFLOP/s", lambda v: f"{v:.1f}"),
+    (F.parity_max_abs_err, "max abs err", lambda v: f"{v:.2e}"),
+    (F.parity_top1_agreement, "top-1 agree", lambda v: f"{v:.3f}"),
+    (F.parity_passed, "parity", lambda v: "pass" if v else "FAIL"),
+    (F.status, "status", str),
 ]
 
-SORT_KEYS = ["arch", "form", "runtime", "device", "precision", "batch"]
+SORT_FIELDS = (F.arch, F.form, F.runtime, F.device, F.precision, F.batch)
 
 
 def _missing(v) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def table_records(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+def sort_rows(rows: list[ResultRow]) -> list[ResultRow]:
+    return sorted(rows, key=lambda r: tuple(getattr(r, k) if k == F.batch else str(getattr(r, k))
+                                            for k in SORT_FIELDS))
+
+
+def table_records(rows: list[ResultRow]) -> tuple[list[str], list[list[str]]]:
     """Column titles and formatted cells, sorted by arch/form/runtime/device/precision/batch."""
-    rows = sorted(rows, key=lambda r: tuple(str(r.get(k, "")) if k != "batch" else
-                                           f"{int(r.get('batch') or 0):06d}" for k in SORT_KEYS))
     heads = [c[1] for c in REPORT_COLUMNS]
-    body = []
-    for r in rows:
-        body.append(["-" if _missing(r.get(k)) else fmt(r.get(k)) for k, _, fmt in REPORT_COLUMNS])
+    body = [["-" if _missing(getattr(r, k)) else fmt(getattr(r, k)) for k, _, fmt in REPORT_COLUMNS]
+            for r in sort_rows(rows)]
     return heads, body
 
 
@@ -47,18 +55,22 @@ def markdown_table(heads: list[str], body: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def flat_frame(rows: list[dict]):
+def text_table(heads: list[str], body: list[list[str]]) -> str:
+    """Left-aligned columns for the terminal."""
+    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(heads)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(heads, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in body]
+    return "\n".join(lines)
+
+
+def flat_frame(rows: list[ResultRow]):
     """Flat DataFrame for CSV / parquet: scalar columns only (raw samples as JSON strings)."""
     import json
 
     import pandas as pd
 
-    flat = []
-    for r in rows:
-        out = {}
-        for k, v in r.items():
-            out[k] = json.dumps(v) if isinstance(v, (list, dict)) else v
-        flat.append(out)
+    flat = [{k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.to_json().items()}
+            for r in sort_rows(rows)]
     df = pd.DataFrame(flat)
     lead = [k for k, _, _ in REPORT_COLUMNS if k in df.columns]
     return df[lead + [c for c in df.columns if c not in lead]]

@@ -20,24 +20,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import CudaOptions, OrtOptions, TensorRTOptions, TorchOptions
+
 
 @dataclass
 class RuntimeOptions:
-    """Options common to all runtimes, plus runtime-specific ``extra`` settings.
-
-    ``extra`` keys understood: ``cudnn_conv_algo_search`` (ort-cuda/ort-trt: EXHAUSTIVE,
-    HEURISTIC, DEFAULT), ``workspace_mb`` (TensorRT), ``builder_optimization_level``
-    (TensorRT 0-5), ``cuda_graph`` (TensorRT, torch cuda), ``graph_optimization_level``
-    (ORT: disable, basic, extended, all), ``max_batch`` (TensorRT profile max).
-    """
+    """What one runtime instance needs: the combination it runs, and the typed option sections
+    of the run configuration (each runtime reads the sections that concern it)."""
 
     device: str = "cpu"
     precision: str = "fp32"
     batch: int = 1
     threads: int | None = None
-    channels_last: bool = False
+    image_size: int = 224
+    max_batch: int | None = None  # largest batch of the run (TensorRT profile max)
     cache_dir: Path | None = None
-    extra: dict = field(default_factory=dict)
+    torch: TorchOptions = field(default_factory=TorchOptions)
+    cuda: CudaOptions = field(default_factory=CudaOptions)
+    ort: OrtOptions = field(default_factory=OrtOptions)
+    tensorrt: TensorRTOptions = field(default_factory=TensorRTOptions)
+
+    @property
+    def profile_max_batch(self) -> int:
+        return max(self.batch, self.max_batch or self.batch)
 
 
 class Runtime:
@@ -86,6 +91,11 @@ class Runtime:
 
     def synchronize(self) -> None:
         pass
+
+    def parity_tolerance_key(self) -> str:
+        """Which default parity tolerance applies: the precision, or ``tf32`` for an fp32 row
+        whose runtime cannot turn TF32 off (ORT's TensorRT provider)."""
+        return self.options.precision
 
     def close(self) -> None:
         pass

@@ -7,14 +7,19 @@ optimization level (default ``all``) and the providers actually in use are recor
 from __future__ import annotations
 
 from .base import Runtime
-from ._common import dist_version, import_onnxruntime, module_present, onnxruntime_packages
+from ._common import describe_ort_build, import_onnxruntime, module_present, ort_build
 
+#: config.GRAPH_OPT_LEVELS -> ONNX Runtime's enum names
 GRAPH_OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
                     "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 
 
 def ort_versions() -> dict:
-    return {"onnxruntime_packages": {n: dist_version(n) for n in onnxruntime_packages()}}
+    """The imported build (not merely the installed distributions: they can shadow each other)."""
+    if not module_present("onnxruntime"):
+        return {}
+    build = ort_build()
+    return {"onnxruntime_build": {k: build[k] for k in ("package", "version", "cuda_version", "shadowed")}}
 
 
 class OrtSessionRuntime(Runtime):
@@ -28,9 +33,7 @@ class OrtSessionRuntime(Runtime):
 
     def _session_options(self, ort):
         so = ort.SessionOptions()
-        level = self.options.extra.get("graph_optimization_level", "all")
-        if level not in GRAPH_OPT_LEVELS:
-            raise ValueError(f"graph_optimization_level must be one of {', '.join(GRAPH_OPT_LEVELS)}")
+        level = self.options.ort.graph_opt_level
         so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_OPT_LEVELS[level])
         so.log_severity_level = 3
         if self.options.threads:
@@ -74,11 +77,11 @@ class OrtCpuRuntime(OrtSessionRuntime):
     @classmethod
     def available(cls):
         if not module_present("onnxruntime"):
-            return False, "onnxruntime is not installed (pip install onnxruntime)"
-        ort = import_onnxruntime()
-        if "CPUExecutionProvider" not in ort.get_available_providers():
-            return False, f"onnxruntime {ort.__version__} has no CPUExecutionProvider"
-        return True, f"onnxruntime {ort.__version__}"
+            return False, "onnxruntime is not installed (pip install 'resnext-bench[cpu]')"
+        build = ort_build()
+        if "CPUExecutionProvider" not in build["providers"]:
+            return False, f"{describe_ort_build(build)} has no CPUExecutionProvider"
+        return True, describe_ort_build(build)
 
     @classmethod
     def versions(cls):
@@ -95,5 +98,5 @@ class OrtCpuRuntime(OrtSessionRuntime):
 
     def describe(self):
         info = dict(self.load_info)
-        info["threads_effective"] = self.options.threads or "ort-default"
+        info["threads_effective"] = self.options.threads  # None: ORT's own choice
         return info

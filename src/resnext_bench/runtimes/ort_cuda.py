@@ -1,37 +1,67 @@
-"""``ort-cuda``: ONNX Runtime's CUDAExecutionProvider with IOBinding.
+"""``ort-cuda``: ONNX Runtime's CUDAExecutionProvider with IOBinding on a dedicated stream.
 
-Compute time is measured on device-resident buffers: input and output are torch CUDA tensors
-bound with IOBinding, and ORT runs on torch's current stream (``user_compute_stream``) so that
-the harness's CUDA events bracket exactly ORT's kernels. End-to-end time (``run_host``) is a plain
-``session.run`` with host numpy arrays, so it includes ORT's H2D and D2H copies.
-
-After the session is created the provider really in use is checked: ORT falls back to the CPU
-provider silently when the CUDA provider cannot load (missing CUDA/cuDNN libraries, or the
-onnxruntime / onnxruntime-gpu clash), and that must be an error, not a slow "GPU" number.
+* **Stream.** ORT runs on a dedicated (non-default) ``torch.cuda.Stream`` whose handle is passed
+  as ``user_compute_stream``. torch's default stream has handle 0, and ORT sets
+  ``has_user_compute_stream = (user_compute_stream != nullptr)``: passing it is silently ignored
+  and the provider runs on a stream of its own that nobody times. Input copies are made on the
+  dedicated stream, the harness records its CUDA events on it, and the timed calls run with
+  ``disable_synchronize_execution_providers`` so ORT does not block the host after each call
+  (the harness synchronizes the stream itself).
+* **Compute vs end-to-end.** Compute time is measured on device-resident buffers (torch CUDA
+  tensors bound with IOBinding); end-to-end time (``run_host``) is a plain ``session.run`` with
+  host arrays, so it includes ORT's H2D and D2H copies.
+* **TF32 off.** The CUDA provider's ``use_tf32`` defaults to 1; it is set to 0 so that "fp32"
+  means fp32, and the row records it.
+* **No silent CPU fallback.** After the session is created the provider really in use is
+  checked; :func:`ort_gpu_status` proves the provider loads before a run starts.
 """
 
 from __future__ import annotations
 
-from ._common import cuda_status, import_onnxruntime, module_present, onnxruntime_packages
+from functools import lru_cache
+
+from ..config import OrtOptions
+from ._common import (cuda_major_mismatch, cuda_status, describe_ort_build, import_onnxruntime,
+                      module_present, ort_build, probe_provider)
 from .ort_cpu import OrtSessionRuntime, ort_versions
 
-CONV_ALGO_SEARCH = ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")
+#: ORT run-config entry: do not synchronize the provider's stream at the end of ``run``
+NO_SYNC_ENTRY = "disable_synchronize_execution_providers"
 
 
+@lru_cache(maxsize=None)
 def ort_gpu_status(provider: str) -> tuple[bool, str]:
+    """Whether ``provider`` is usable here, proven by a session, with a one-line reason."""
     if not module_present("onnxruntime"):
         return False, "onnxruntime is not installed (pip install 'resnext-bench[gpu]')"
-    pkgs = onnxruntime_packages()
-    if len(pkgs) > 1:
-        return False, f"conflicting ONNX Runtime packages installed: {', '.join(pkgs)} (keep one)"
     ort = import_onnxruntime()
-    if provider not in ort.get_available_providers():
-        return False, (f"onnxruntime {ort.__version__} ({', '.join(pkgs) or 'unknown package'}) "
-                       f"has no {provider}; install onnxruntime-gpu instead of onnxruntime")
+    build = ort_build(ort)
+    if provider not in build["providers"]:
+        return False, (f"{describe_ort_build(build)} has no {provider}: install onnxruntime-gpu "
+                       "(pip install 'resnext-bench[gpu]', never beside onnxruntime)")
+    loaded, why = probe_provider(ort, provider)
+    if not loaded:
+        note = cuda_major_mismatch(build["cuda_version"])
+        return False, f"{provider} is listed but does not load: {why}" + (f"; {note}" if note else "")
     ok, reason = cuda_status()
     if not ok:
         return False, reason
-    return True, f"onnxruntime {ort.__version__}, {reason}"
+    return True, f"{describe_ort_build(build)}, {reason}"
+
+
+def stream_provider_options(stream_handle: int) -> dict:
+    """Provider options that make ORT enqueue its work on the given (non-default) stream."""
+    if not stream_handle:
+        raise ValueError("user_compute_stream must be a non-default stream: handle 0 is ignored "
+                         "by ONNX Runtime (has_user_compute_stream = stream != nullptr)")
+    return {"has_user_compute_stream": "1", "user_compute_stream": str(int(stream_handle))}
+
+
+def cuda_provider_options(ort: OrtOptions, stream_handle: int, device_id: int = 0) -> dict:
+    """CUDAExecutionProvider options: cuDNN algo search, TF32 off, our stream."""
+    return {"device_id": str(device_id), "cudnn_conv_algo_search": ort.cudnn_algo,
+            "use_tf32": "0", "do_copy_in_default_stream": "1",
+            **stream_provider_options(stream_handle)}
 
 
 class OrtCudaRuntime(OrtSessionRuntime):
@@ -41,51 +71,43 @@ class OrtCudaRuntime(OrtSessionRuntime):
 
     @classmethod
     def available(cls):
-        return ort_gpu_status("CUDAExecutionProvider")
+        return ort_gpu_status(cls.required_provider)
 
     @classmethod
     def versions(cls):
         return ort_versions()
 
-    def _cuda_provider_options(self) -> dict:
-        import torch
-
-        algo = str(self.options.extra.get("cudnn_conv_algo_search", "EXHAUSTIVE")).upper()
-        if algo not in CONV_ALGO_SEARCH:
-            raise ValueError(f"cudnn_conv_algo_search must be one of {', '.join(CONV_ALGO_SEARCH)}")
-        self._algo = algo
-        return {
-            "device_id": 0,
-            "cudnn_conv_algo_search": algo,
-            "has_user_compute_stream": "1",
-            "user_compute_stream": str(torch.cuda.current_stream().cuda_stream),
-            "do_copy_in_default_stream": "1",
-        }
-
     def _provider_list(self):
-        return [("CUDAExecutionProvider", self._cuda_provider_options())]
+        return [("CUDAExecutionProvider",
+                 cuda_provider_options(self.options.ort, self.stream.cuda_stream))]
 
     def load(self, onnx_path):
         import torch
 
         self._torch = torch
+        self.stream = torch.cuda.Stream()  # dedicated: a non-zero handle ORT will really use
         super().load(onnx_path)
-        self.load_info["cudnn_conv_algo_search"] = getattr(self, "_algo", None)
-        self.load_info["tf32"] = "ORT default (use_tf32 not set)"
+        self.run_options = self._ort.RunOptions()
+        self.run_options.add_run_config_entry(NO_SYNC_ENTRY, "1")
+        self.load_info.update({"cudnn_conv_algo_search": self.options.ort.cudnn_algo,
+                               "tf32": False, "cuda_stream": "dedicated torch.cuda.Stream",
+                               "timed_run_options": {NO_SYNC_ENTRY: "1"}})
         self._binding = None
-        self._out = None
 
     def _torch_dtype(self):
         return self._torch.float16 if self.input_dtype == "float16" else self._torch.float32
 
     def prepare(self, images):
-        """Device-resident input and output buffers bound once; ``run`` reuses the binding."""
+        """Device-resident input and output buffers, copied on the runtime's stream and bound
+        once; ``run`` reuses the binding."""
         import numpy as np
 
         torch = self._torch
-        x = torch.from_numpy(images).to("cuda", self._torch_dtype()).contiguous()
-        out_shape = self._output_shape(images.shape[0])
-        out = torch.empty(out_shape, dtype=self._torch_dtype(), device="cuda")
+        with torch.cuda.stream(self.stream):
+            x = torch.from_numpy(images).to("cuda", self._torch_dtype()).contiguous()
+            out = torch.empty(self._output_shape(images.shape[0]), dtype=self._torch_dtype(),
+                              device="cuda")
+        self.stream.synchronize()
         np_dtype = np.float16 if self.input_dtype == "float16" else np.float32
         binding = self.session.io_binding()
         binding.bind_input(self.input_name, "cuda", 0, np_dtype, tuple(x.shape), x.data_ptr())
@@ -98,7 +120,7 @@ class OrtCudaRuntime(OrtSessionRuntime):
 
     def run(self, prepared):
         binding, _x, out = prepared
-        self.session.run_with_iobinding(binding)
+        self.session.run_with_iobinding(binding, self.run_options)
         return out
 
     def run_host(self, images):
@@ -109,11 +131,12 @@ class OrtCudaRuntime(OrtSessionRuntime):
                           dtype=np.float32)
 
     def to_numpy(self, out):
+        self.stream.synchronize()
         return out.float().cpu().numpy()
 
     def synchronize(self):
-        self._torch.cuda.synchronize()
+        self.stream.synchronize()
 
     @property
     def cuda_stream(self):
-        return self._torch.cuda.current_stream()
+        return self.stream

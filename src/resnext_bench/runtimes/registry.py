@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import RuntimeUnavailable, UsageError
+from ..config import RUNTIME_NAMES
+from ..core.errors import RuntimeUnavailable, UsageError
 
 _RUNTIMES = {
     "torch": ("torch_eager", "TorchRuntime"),
@@ -13,7 +14,7 @@ _RUNTIMES = {
     "ort-trt": ("ort_trt", "OrtTrtRuntime"),
     "tensorrt": ("tensorrt_native", "TensorRTRuntime"),
 }
-RUNTIME_NAMES = tuple(_RUNTIMES)
+assert tuple(_RUNTIMES) == RUNTIME_NAMES, "config.RUNTIME_NAMES and the registry must agree"
 
 
 def get_runtime_class(name: str):

@@ -24,9 +24,23 @@ import json
 import time
 from pathlib import Path
 
-from ..fileio import atomic_path, file_digest
+from ..core.fileio import atomic_path, file_digest
 from .base import Runtime
 from ._common import cuda_status, dist_version, module_present
+
+
+#: TensorRT ``DataType`` names -> torch dtype attribute names (I/O tensors of an engine)
+TRT_TO_TORCH = {"FLOAT": "float32", "HALF": "float16", "BF16": "bfloat16", "INT8": "int8",
+                "INT32": "int32", "INT64": "int64", "BOOL": "bool", "UINT8": "uint8"}
+
+
+def torch_dtype_for(torch, trt_dtype) -> object:
+    """The torch dtype of an engine tensor, from ``engine.get_tensor_dtype`` (not from the
+    precision setting: a strongly typed fp16 engine's output may be fp32, and vice versa)."""
+    name = getattr(trt_dtype, "name", str(trt_dtype).split(".")[-1])
+    if name not in TRT_TO_TORCH:
+        raise RuntimeError(f"engine tensor dtype {name} is not supported")
+    return getattr(torch, TRT_TO_TORCH[name])
 
 
 class TensorRTRuntime(Runtime):
@@ -70,7 +84,7 @@ class TensorRTRuntime(Runtime):
             raise RuntimeError(f"TensorRT could not parse {onnx_path.name}: {errors}")
         config = builder.create_builder_config()
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, settings["workspace_mb"] << 20)
-        config.builder_optimization_level = settings["builder_optimization_level"]
+        config.builder_optimization_level = settings["builder_opt_level"]
         tf32_cleared = False
         if hasattr(trt.BuilderFlag, "TF32"):
             config.clear_flag(trt.BuilderFlag.TF32)
@@ -104,13 +118,13 @@ class TensorRTRuntime(Runtime):
         cache.mkdir(parents=True, exist_ok=True)
         gpu = torch.cuda.get_device_name(0)
         cc = "sm%d%d" % torch.cuda.get_device_capability(0)
-        max_batch = max(opts.batch, int(opts.extra.get("max_batch", opts.batch)))
+        max_batch = opts.profile_max_batch
         profile = (1, opts.batch, max_batch)
         settings = {
             "precision": opts.precision, "strongly_typed": opts.precision == "fp16",
-            "workspace_mb": int(opts.extra.get("workspace_mb", 4096)),
-            "builder_optimization_level": int(opts.extra.get("builder_optimization_level", 3)),
-            "image_size": int(opts.extra.get("image_size", 224)),
+            "workspace_mb": opts.tensorrt.workspace_mb,
+            "builder_opt_level": opts.tensorrt.builder_opt_level,
+            "image_size": opts.image_size,
         }
         key = self._engine_key(file_digest(onnx_path), trt, f"{gpu}-{cc}", profile, settings)
         engine_path = cache / f"{onnx_path.stem}-{key}.engine"
@@ -132,7 +146,8 @@ class TensorRTRuntime(Runtime):
                                if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
         self.output_name = next(n for n in names
                                 if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
-        self.dtype = torch.float16 if opts.precision == "fp16" else torch.float32
+        self.in_dtype = torch_dtype_for(torch, self.engine.get_tensor_dtype(self.input_name))
+        self.out_dtype = torch_dtype_for(torch, self.engine.get_tensor_dtype(self.output_name))
         self.stream = torch.cuda.Stream()
         self._graph = None
         self._bound = None
@@ -141,22 +156,28 @@ class TensorRTRuntime(Runtime):
             "engine_bytes": len(blob), "engine_cache_hit": cache_hit,
             "engine_build_seconds": round(build_s, 3), "profile_min_opt_max": list(profile),
             "tf32": False if tf32_cleared or opts.precision == "fp32" else None,
-            "cuda_graph": bool(opts.extra.get("cuda_graph")), **settings,
+            "cuda_graph": opts.cuda.cuda_graph, **settings,
         }
 
     def prepare(self, images):
         torch = self._torch
-        x = torch.from_numpy(images).to("cuda", self.dtype).contiguous()
-        self.context.set_input_shape(self.input_name, tuple(x.shape))
+        with torch.cuda.stream(self.stream):
+            x = torch.from_numpy(images).to("cuda", self.in_dtype).contiguous()
+        self.stream.synchronize()
+        if not self.context.set_input_shape(self.input_name, tuple(x.shape)):
+            raise RuntimeError(f"TensorRT rejected input shape {tuple(x.shape)} "
+                               f"(profile {self.load_info['profile_min_opt_max']})")
         out_shape = tuple(self.context.get_tensor_shape(self.output_name))
-        out = torch.empty(out_shape, dtype=self.dtype, device="cuda")
+        out = torch.empty(out_shape, dtype=self.out_dtype, device="cuda")
         self.context.set_tensor_address(self.input_name, x.data_ptr())
         self.context.set_tensor_address(self.output_name, out.data_ptr())
         self._graph = None
         self._bound = (x, out)
         if self.load_info["cuda_graph"]:
-            # one plain run lets TensorRT finish lazy allocations, then capture
-            self.context.execute_async_v3(self.stream.cuda_stream)
+            # one plain run lets TensorRT finish lazy allocations, then capture; a failed run
+            # must not be captured into a graph that then replays nothing
+            if not self.context.execute_async_v3(self.stream.cuda_stream):
+                raise RuntimeError("TensorRT execute_async_v3 failed before CUDA-graph capture")
             self.stream.synchronize()
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph, stream=self.stream):

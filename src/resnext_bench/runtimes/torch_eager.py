@@ -14,6 +14,28 @@ from ._common import cuda_status, module_present
 _DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
+def fp32_ieee(torch):
+    """Turn TF32 off for fp32 matmul and cuDNN conv with torch's current precision API
+    (``fp32_precision = "ieee"``; the legacy ``allow_tf32`` flags on older torch), and return a
+    function that restores exactly what was changed: these are process-wide settings, and the
+    next configuration (or the user's own code) must not inherit them."""
+    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+        targets = [torch.backends.cuda.matmul, torch.backends.cudnn.conv]
+        attr, value = "fp32_precision", "ieee"
+    else:  # torch < 2.9
+        targets = [torch.backends.cuda.matmul, torch.backends.cudnn]
+        attr, value = "allow_tf32", False
+    before = [getattr(t, attr) for t in targets]
+    for t in targets:
+        setattr(t, attr, value)
+
+    def restore():
+        for t, v in zip(targets, before):
+            setattr(t, attr, v)
+
+    return restore
+
+
 class TorchRuntime(Runtime):
     name = "torch"
     input_kind = "module"
@@ -50,23 +72,23 @@ class TorchRuntime(Runtime):
             ok, reason = cuda_status()
             if not ok:
                 raise RuntimeError(f"torch cuda requested but {reason}")
-            torch.backends.cuda.matmul.allow_tf32 = False
-            torch.backends.cudnn.allow_tf32 = False
+            self._restore_tf32 = fp32_ieee(torch)
+            self._cudnn_benchmark = torch.backends.cudnn.benchmark
             torch.backends.cudnn.benchmark = True
             self._stream = torch.cuda.current_stream()
         model = copy.deepcopy(module).eval().to(self.device, self.dtype)
-        self.memory_format = torch.channels_last if opts.channels_last else torch.contiguous_format
-        if opts.channels_last:
+        self.memory_format = torch.channels_last if opts.torch.channels_last else torch.contiguous_format
+        if opts.torch.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
         self._graph = None
         self.load_info = {
-            "torch_version": torch.__version__, "channels_last": opts.channels_last,
+            "torch_version": torch.__version__, "channels_last": opts.torch.channels_last,
             "tf32": False if self.is_cuda else None,
             "threads_effective": torch.get_num_threads(),
             "cudnn_benchmark": True if self.is_cuda else None,
         }
-        if self.is_cuda and opts.extra.get("cuda_graph"):
+        if self.is_cuda and opts.cuda.cuda_graph:
             self.load_info["cuda_graph"] = True
 
     def prepare(self, images):
@@ -113,5 +135,7 @@ class TorchRuntime(Runtime):
     def close(self):
         self.model = None
         self._graph = None
-        if self.is_cuda:
+        if self.is_cuda and hasattr(self, "_restore_tf32"):
+            self._restore_tf32()
+            self._torch.backends.cudnn.benchmark = self._cudnn_benchmark
             self._torch.cuda.empty_cache()

@@ -23,11 +23,6 @@ class Complexity:
     def flops(self) -> int:
         return 2 * self.macs
 
-    def to_dict(self) -> dict:
-        return {"params": self.params, "macs": self.macs, "flops": self.flops,
-                "gmacs": round(self.macs / 1e9, 4), "image_size": self.image_size,
-                "flops_convention": "flops = 2 * macs (Conv + Gemm/MatMul multiply-accumulates)"}
-
 
 def torch_complexity(model, image_size: int) -> Complexity:
     """Count with torch's own FlopCounterMode on one image (batch 1)."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 import platform
 import sys
 
-from .runtimes._common import cuda_status, dist_version, module_present, onnxruntime_packages
-from .runtimes.registry import describe_runtimes
+from ..runtimes._common import (cuda_status, describe_ort_build, dist_version, module_present,
+                                onnxruntime_packages, ort_build, overwritten_distributions)
+from ..runtimes.registry import describe_runtimes
 
 
 def diagnose() -> dict:
@@ -35,22 +36,21 @@ def diagnose() -> dict:
         problems.append("torch is not installed: pip install torch==2.13.0 (CPU) or a CUDA build")
 
     pkgs = onnxruntime_packages()
-    ort_lines = [f"installed packages providing 'onnxruntime': "
+    ort_lines = [f"installed distributions providing 'onnxruntime': "
                  f"{', '.join(f'{p} {dist_version(p)}' for p in pkgs) or 'none'}"]
-    if len(pkgs) > 1:
-        problems.append(f"{' and '.join(pkgs)} are installed together; they overwrite the same "
-                        "'onnxruntime' module. Uninstall all of them, then install exactly one "
-                        "(pip install 'resnext-bench[cpu]' or 'resnext-bench[gpu]').")
+    mixed = overwritten_distributions()
+    if mixed:
+        problems.append(f"{' and '.join(mixed)} are installed into the same folder; their files "
+                        "overwrite the same 'onnxruntime' module. Uninstall all of them, then install "
+                        "exactly one (pip install 'resnext-bench[cpu]' or 'resnext-bench[gpu]').")
     if module_present("onnxruntime"):
         try:
-            from .runtimes._common import import_onnxruntime
-
-            ort = import_onnxruntime()
-            ort_lines.append(f"module version {ort.__version__}, providers: "
-                             f"{', '.join(ort.get_available_providers())}")
-            if "onnxruntime-gpu" in pkgs and "CUDAExecutionProvider" not in ort.get_available_providers():
-                problems.append("onnxruntime-gpu is installed but CUDAExecutionProvider is missing "
-                                "(the CPU package's files probably overwrote it)")
+            build = ort_build()
+            ort_lines.append(f"imported: {describe_ort_build(build)}")
+            ort_lines.append(f"providers: {', '.join(build['providers'])}")
+            if build["package"] == "onnxruntime-gpu" and "CUDAExecutionProvider" not in build["providers"]:
+                problems.append("the imported onnxruntime-gpu has no CUDAExecutionProvider "
+                                "(another package's files probably overwrote it)")
         except Exception as exc:
             ort_lines.append(f"import failed: {exc}")
             problems.append(f"onnxruntime does not import: {exc}")

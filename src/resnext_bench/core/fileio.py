@@ -3,7 +3,7 @@
 Whole files are written to a temporary sibling and renamed into place (``os.replace`` is atomic
 on POSIX). Result logs are append-only JSON lines, each written with a single ``write`` of a
 complete line and flushed, so a killed run loses at most the line in flight; readers skip a
-trailing partial line.
+trailing partial line and say so.
 """
 
 from __future__ import annotations
@@ -75,20 +75,30 @@ def append_jsonl(path: str | Path, row: dict) -> None:
         os.fsync(f.fileno())
 
 
-def read_jsonl(path: str | Path) -> list[dict]:
-    """All complete rows of a JSON-lines file; a torn last line (killed writer) is ignored."""
+def read_jsonl(path: str | Path) -> tuple[list[dict], list[str]]:
+    """(complete rows, one note per line that was skipped) of a JSON-lines file.
+
+    A torn last line (a writer killed mid-append) and a line that is not a JSON object are
+    skipped, and each is named in the notes so callers can say how many lines they dropped.
+    """
     path = Path(path)
     if not path.exists():
-        return []
-    rows = []
+        return [], []
+    rows, skipped = [], []
     with open(path, encoding="utf-8") as f:
-        for line in f:
+        for lineno, line in enumerate(f, 1):
             if not line.endswith("\n"):
-                break  # partial line from an interrupted append
-            line = line.strip()
-            if line:
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-    return rows
+                skipped.append(f"line {lineno}: torn last line (interrupted write)")
+                break
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                skipped.append(f"line {lineno}: not valid JSON")
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+            else:
+                skipped.append(f"line {lineno}: not a JSON object")
+    return rows, skipped

@@ -1,0 +1,384 @@
+"""The typed run configuration: one place where every setting is named, defaulted and checked.
+
+A run is described by a :class:`RunConfig` made of small frozen sections -- the plan (what to
+measure), timing, parity, export, and one options section per runtime family. Each setting is
+one dataclass field declared with :func:`setting`, which gives it
+
+* one name: the sweep TOML key is the field name, the CLI flag is derived from it
+  (``graph_opt_level`` -> ``--graph-opt-level``; list settings keep their singular flag,
+  ``archs`` -> ``--arch``, as the CLI always had);
+* one default, one help text, and one check (choices, a numeric range, or a function),
+  run in the section's ``__post_init__``.
+
+The CLI and the sweep TOML both go through :meth:`RunConfig.from_values`, so a bad value is
+caught before any work starts, from either source, with one line naming the key as the user
+wrote it, the value and what is allowed. ``resnext-bench sweep --help-config`` prints the keys
+from these dataclasses (:func:`describe_settings`); there is no second hand-written list.
+
+Pure Python on purpose: the CLI imports this module to build its options, and ``--help`` must
+not load torch or onnxruntime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .core.errors import UsageError
+from .models.spec import FORMS, parse_arch
+
+RUNTIME_NAMES = ("torch", "ort-cpu", "ort-cuda", "ort-trt", "tensorrt")
+#: runtimes that only run on a CUDA device (``torch`` runs where ``device`` says)
+GPU_RUNTIMES = ("ort-cuda", "ort-trt", "tensorrt")
+PRECISIONS = ("fp32", "fp16", "bf16")
+EXPORT_PRECISIONS = ("fp32", "fp16")
+EXPORTERS = ("dynamo", "torchscript")
+DEVICES = ("auto", "cpu", "cuda")
+GRAPH_OPT_LEVELS = ("disable", "basic", "extended", "all")
+CUDNN_ALGOS = ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")
+#: TOML keys that describe a sweep file and configure nothing
+INFO_KEYS = ("name", "description")
+
+_KINDS = ("str", "int", "float", "bool", "path", "str_list", "int_list")
+
+
+class ConfigError(UsageError):
+    """A setting with a bad value; rendered with the key as the user's source spells it."""
+
+    def __init__(self, name: str, value: Any, reason: str):
+        super().__init__(f"{name} = {value!r}: {reason}")
+        self.name, self.value, self.reason = name, value, reason
+
+    def render(self, source: "Source") -> UsageError:
+        return UsageError(f"{source.where}{source.key(self.name)} {self.value!r}: {self.reason}")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where values came from: the CLI (keys shown as flags) or a TOML file (keys as keys)."""
+
+    kind: str  # "cli" | "toml"
+    path: str | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}: " if self.path else ""
+
+    def key(self, name: str) -> str:
+        if self.kind == "cli":
+            return cli_flag(name)
+        return f"{name} ="
+
+
+CLI = Source("cli")
+
+
+def setting(default, help: str, *, kind: str, choices: tuple | None = None, min=None, max=None,
+            check: Callable[[Any], None] | None = None, flag: str | None = None):
+    """Declare one setting: default, help, value kind and its check (see the module doc)."""
+    assert kind in _KINDS, kind
+    return field(default=default, metadata={"help": help, "kind": kind, "choices": choices,
+                                            "min": min, "max": max, "check": check, "flag": flag})
+
+
+def cli_flag(name: str) -> str:
+    """The CLI flag of a setting (``--graph-opt-level``; ``--arch`` for ``archs``...)."""
+    meta = _FIELDS[name].metadata
+    return meta["flag"] or "--" + name.replace("_", "-")
+
+
+def _check_value(name: str, meta: Mapping, value) -> None:
+    if value is None:
+        return
+    items = value if meta["kind"].endswith("_list") else (value,)
+    for v in items:
+        if meta["choices"] is not None and v not in meta["choices"]:
+            raise ConfigError(name, v, f"must be one of {', '.join(map(str, meta['choices']))}")
+        if meta["min"] is not None and v < meta["min"]:
+            raise ConfigError(name, v, f"must be >= {meta['min']}")
+        if meta["max"] is not None and v > meta["max"]:
+            raise ConfigError(name, v, f"must be <= {meta['max']}")
+        if meta["check"] is not None:
+            try:
+                meta["check"](v)
+            except ConfigError:
+                raise
+            except UsageError as exc:
+                raise ConfigError(name, v, str(exc)) from None
+
+
+class Section:
+    """Base of the frozen config sections: checks every field's value once, at construction."""
+
+    def __post_init__(self):
+        for f in fields(self):
+            _check_value(f.name, f.metadata, getattr(self, f.name))
+
+
+def _check_arch(name: str) -> None:
+    parse_arch(name)
+
+
+def _check_file(path: str) -> None:
+    if not Path(path).is_file():
+        raise UsageError("no such file")
+
+
+def _check_dir(path: str) -> None:
+    if not Path(path).is_dir():
+        raise UsageError("no such directory")
+
+
+# ---------------------------------------------------------------------------------- sections
+@dataclass(frozen=True)
+class PlanConfig(Section):
+    """What to measure: the cartesian product of these lists, one row per combination."""
+
+    archs: tuple = setting((), "Arch name(s), e.g. resnext50_32x4d (see `resnext-bench list`).",
+                           kind="str_list", check=_check_arch, flag="--arch")
+    runtimes: tuple = setting(("all",), "Runtime(s), or 'all': in `bench` every runtime usable "
+                              "here, in a sweep every runtime (unusable ones become skipped rows).",
+                              kind="str_list", choices=RUNTIME_NAMES + ("all",), flag="--runtime")
+    batches: tuple = setting((1,), "Batch size(s).", kind="int_list", min=1, max=65536,
+                             flag="--batch")
+    precisions: tuple = setting(("fp32",), "Precision(s).", kind="str_list", choices=PRECISIONS,
+                                flag="--precision")
+    forms: tuple = setting(("c",), "Block form(s): a summed branches, b concatenated branches, "
+                           "c grouped conv.", kind="str_list", choices=FORMS, flag="--form")
+    threads: tuple = setting((), "CPU threads per run (several: one row each); default: the "
+                             "runtime's own choice.", kind="int_list", min=1, max=1024)
+    image_sizes: tuple = setting((), "Input size(s); default: the arch's own (224 ImageNet, 32 "
+                                 "CIFAR).", kind="int_list", min=1, flag="--image-size")
+    device: str = setting("auto", "Device of the torch runtime (GPU runtimes always use cuda).",
+                          kind="str", choices=DEVICES)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.archs:
+            raise ConfigError("archs", "", "at least one arch is required")
+        for a in self.archs:  # every arch must take every image size
+            for size in self.image_sizes or (None,):
+                try:
+                    parse_arch(a).resolve_image_size(size)
+                except UsageError as exc:
+                    raise ConfigError("image_sizes", size, str(exc)) from None
+
+
+@dataclass(frozen=True)
+class TimingConfig(Section):
+    """Warm-up and timed iterations (both by count and by seconds; the larger wins)."""
+
+    warmup: int = setting(10, "Warm-up calls.", kind="int", min=0)
+    warmup_time: float = setting(0.0, "Minimum warm-up seconds.", kind="float", min=0.0)
+    iters: int = setting(50, "Timed calls (at least).", kind="int", min=1)
+    min_time: float = setting(0.0, "Minimum timed seconds.", kind="float", min=0.0)
+
+
+@dataclass(frozen=True)
+class ParityConfig(Section):
+    """Numerical parity against PyTorch fp32 eager on the same weights."""
+
+    parity: bool = setting(True, "Check parity (--no-parity skips it).", kind="bool",
+                           flag="--parity/--no-parity")
+    parity_images: int = setting(32, "Seeded synthetic parity inputs.", kind="int", min=1,
+                                 max=4096)
+    images: str | None = setting(None, "Folder of real images for parity (ImageNet "
+                                 "preprocessing) instead of synthetic inputs.", kind="path",
+                                 check=_check_dir)
+    rtol: float | None = setting(None, "Max |err| / max |ref| (default per precision).",
+                                 kind="float", min=0.0)
+    min_cosine: float | None = setting(None, "Minimum mean cosine (default per precision).",
+                                       kind="float", min=-1.0, max=1.0)
+    min_top1: float | None = setting(None, "Minimum top-1 agreement (default per precision).",
+                                     kind="float", min=0.0, max=1.0)
+
+
+@dataclass(frozen=True)
+class ExportOptions(Section):
+    """How ONNX files are made (or which file is benched), and where artifacts are cached."""
+
+    seed: int = setting(0, "Seed of the default calibrated weights.", kind="int", min=0)
+    weights: str | None = setting(None, "Checkpoint file (torchvision key names); default: "
+                                  "calibrated seeded weights.", kind="path", check=_check_file)
+    opset: int = setting(18, "ONNX opset.", kind="int", min=7, max=23)
+    exporter: str = setting("dynamo", "torch ONNX exporter.", kind="str", choices=EXPORTERS)
+    artifacts: str = setting("artifacts", "Export / engine / weights cache dir.", kind="path")
+    onnx: str | None = setting(None, "Bench this ONNX file instead of exporting; its "
+                               "resnext-bench metadata fills arch, form, precision, seed and "
+                               "image size unless given.", kind="path", check=_check_file)
+
+
+@dataclass(frozen=True)
+class TorchOptions(Section):
+    """Eager PyTorch."""
+
+    channels_last: bool = setting(False, "torch: channels_last memory format.", kind="bool")
+
+
+@dataclass(frozen=True)
+class CudaOptions(Section):
+    """Settings shared by the runtimes that run on a CUDA device."""
+
+    cuda_graph: bool = setting(False, "tensorrt / torch cuda: capture and replay a CUDA graph.",
+                               kind="bool")
+
+
+@dataclass(frozen=True)
+class OrtOptions(Section):
+    """ONNX Runtime sessions (ort-cpu, ort-cuda, ort-trt)."""
+
+    graph_opt_level: str = setting("all", "ONNX Runtime graph optimization level.", kind="str",
+                                   choices=GRAPH_OPT_LEVELS)
+    cudnn_algo: str = setting("EXHAUSTIVE", "ort-cuda / ort-trt cuDNN conv algorithm search.",
+                              kind="str", choices=CUDNN_ALGOS)
+
+
+@dataclass(frozen=True)
+class TensorRTOptions(Section):
+    """TensorRT builds (native tensorrt and the ORT TensorRT provider)."""
+
+    workspace_mb: int = setting(4096, "TensorRT workspace (MiB).", kind="int", min=1)
+    builder_opt_level: int = setting(3, "TensorRT builder optimization level.", kind="int",
+                                     min=0, max=5)
+
+
+SECTIONS: dict[str, type[Section]] = {
+    "plan": PlanConfig, "timing": TimingConfig, "parity": ParityConfig, "export": ExportOptions,
+    "torch": TorchOptions, "cuda": CudaOptions, "ort": OrtOptions, "tensorrt": TensorRTOptions,
+}
+#: setting name -> (section name, dataclass field); names are unique across sections
+_OWNER: dict[str, str] = {}
+_FIELDS: dict[str, Any] = {}
+for _sec, _cls in SECTIONS.items():
+    for _f in fields(_cls):
+        assert _f.name not in _OWNER, f"setting {_f.name} declared twice"
+        _OWNER[_f.name], _FIELDS[_f.name] = _sec, _f
+
+
+def _coerce(name: str, raw):
+    """A value from the CLI (strings, comma lists) or TOML (typed) -> the setting's type."""
+    kind = _FIELDS[name].metadata["kind"]
+    if raw is None:
+        return None
+    if kind.endswith("_list"):
+        if isinstance(raw, str):
+            items = [v.strip() for v in raw.split(",") if v.strip()]
+        elif isinstance(raw, (list, tuple)):
+            items = list(raw)
+        else:
+            items = [raw]
+        if not items:
+            raise ConfigError(name, raw, "needs at least one value")
+        return tuple(_scalar(name, kind[:-5], v) for v in items)
+    return _scalar(name, kind, raw)
+
+
+def _scalar(name: str, kind: str, v):
+    if kind == "bool":
+        if isinstance(v, bool):
+            return v
+        raise ConfigError(name, v, "must be true or false")
+    if kind in ("str", "path"):
+        if isinstance(v, (str, int, float)) and not isinstance(v, bool):
+            return str(v)
+        raise ConfigError(name, v, "must be a string")
+    try:
+        if isinstance(v, bool):
+            raise ValueError
+        if kind == "int":
+            if isinstance(v, float) and not v.is_integer():
+                raise ValueError
+            return int(v) if not isinstance(v, str) else int(v.strip())
+        return float(v)
+    except (TypeError, ValueError):
+        raise ConfigError(name, v, f"must be {'an integer' if kind == 'int' else 'a number'}") from None
+
+
+def check_setting(name: str, value, source: Source = CLI):
+    """Coerce and check one setting's value with that setting's own check (for commands such
+    as ``export`` that take a single value of a list setting); returns the coerced value."""
+    try:
+        coerced = _coerce(name, value)
+        _check_value(name, _FIELDS[name].metadata, coerced)
+        return coerced
+    except ConfigError as exc:
+        raise exc.render(source) from None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The whole configuration of a ``bench`` / ``parity`` / ``sweep`` run."""
+
+    plan: PlanConfig
+    timing: TimingConfig = field(default_factory=TimingConfig)
+    parity: ParityConfig = field(default_factory=ParityConfig)
+    export: ExportOptions = field(default_factory=ExportOptions)
+    torch: TorchOptions = field(default_factory=TorchOptions)
+    cuda: CudaOptions = field(default_factory=CudaOptions)
+    ort: OrtOptions = field(default_factory=OrtOptions)
+    tensorrt: TensorRTOptions = field(default_factory=TensorRTOptions)
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any], source: Source = CLI) -> "RunConfig":
+        """Build and check a config from flat setting values (missing ones take defaults).
+
+        Every problem is a one-line :class:`UsageError` naming the key as ``source`` spells it.
+        """
+        unknown = sorted(set(values) - set(_OWNER) - set(INFO_KEYS))
+        if unknown:
+            raise UsageError(f"{source.where}unknown key(s) {', '.join(unknown)} (known: "
+                             f"{', '.join(sorted(_OWNER))}; see `resnext-bench sweep --help-config`)")
+        by_section: dict[str, dict] = {name: {} for name in SECTIONS}
+        try:
+            for name, raw in values.items():
+                if name in INFO_KEYS or raw is None:
+                    continue
+                by_section[_OWNER[name]][name] = _coerce(name, raw)
+            return cls(**{sec: SECTIONS[sec](**vals) for sec, vals in by_section.items()})
+        except ConfigError as exc:
+            raise exc.render(source) from None
+
+    def replace(self, **values) -> "RunConfig":
+        """A copy with some settings changed (flat names), checked again."""
+        flat = self.to_values()
+        flat.update(values)
+        return RunConfig.from_values(flat)
+
+    def to_values(self) -> dict:
+        """Flat ``{setting: value}`` of every setting (what a sweep TOML would say)."""
+        return {f.name: getattr(getattr(self, sec), f.name)
+                for sec, cls in SECTIONS.items() for f in fields(cls)}
+
+
+def describe_settings() -> list[dict]:
+    """Every setting with its section, TOML key, CLI flag, kind, default, allowed values, help."""
+    out = []
+    for sec, cls in SECTIONS.items():
+        for f in fields(cls):
+            m = f.metadata
+            allowed = (", ".join(map(str, m["choices"])) if m["choices"] else
+                       " ".join(p for p in (f">= {m['min']}" if m["min"] is not None else "",
+                                            f"<= {m['max']}" if m["max"] is not None else "") if p))
+            out.append({"section": sec, "key": f.name, "flag": cli_flag(f.name),
+                        "kind": m["kind"], "default": f.default, "allowed": allowed,
+                        "help": m["help"]})
+    return out
+
+
+def render_settings_help() -> str:
+    """The text of ``sweep --help-config``."""
+    lines = ["Sweep TOML keys (flat; a list key also takes a single value). The same settings are",
+             "`bench` / `parity` options: the flag is shown beside each key.", ""]
+    current = None
+    for s in describe_settings():
+        if s["section"] != current:
+            current = s["section"]
+            lines.append(f"[{current}]")
+        default = s["default"]
+        default = ("[" + ", ".join(map(repr, default)) + "]") if isinstance(default, tuple) else repr(default)
+        allowed = f"; allowed: {s['allowed']}" if s["allowed"] else ""
+        lines.append(f"  {s['key']} ({s['kind']}, default {default}{allowed})  {s['flag']}")
+        lines.append(f"      {s['help']}")
+    lines += ["", f"Also accepted and recorded, configuring nothing: {', '.join(INFO_KEYS)}."]
+    return "\n".join(lines)

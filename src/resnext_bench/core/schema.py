@@ -1,0 +1,270 @@
+"""The result schema: one typed :class:`ResultRow` per measured configuration.
+
+A row is written as one flat JSON line (``RUN_DIR/results.jsonl``) whose keys are the field
+names below, so the files stay readable with ``jq`` or pandas and consumers of the flat keys
+(``latency_p50_ms``, ``parity_passed``, ...) keep working. Every row carries
+``schema_version``; :func:`row_from_json` validates a stored row's types and upgrades older
+versions, so runs recorded by earlier releases still load. Code reads rows through the
+attributes (``row.latency_p50_ms``), never through string keys, and column lists name fields
+through :data:`F` (``F.latency_p50_ms``), which fails at import time on a typo.
+
+Versions:
+
+* 1 -- rows without ``schema_version`` (resnext-bench 0.1.0): ``runtime_info.threads_effective``
+  could be the string ``"ort-default"``, ``runtime_info.tf32`` a string, and the TensorRT builder
+  level was spelled ``builder_optimization_level``.
+* 2 -- this file: those are ``int | None``, ``bool | None`` and ``builder_opt_level``; new
+  fields ``env_fingerprint`` and ``onnx_sha256``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field, fields
+from types import SimpleNamespace
+from typing import Any, Mapping
+
+from .stats import summarize, throughput_ips
+
+SCHEMA_VERSION = 2
+#: The identity of a row: what ``--resume`` skips, ``--shard`` hashes and ``compare`` matches.
+KEY_FIELDS = ("arch", "form", "runtime", "device", "precision", "batch", "threads", "image_size")
+STATUSES = ("ok", "skipped", "failed")
+
+
+class SchemaError(ValueError):
+    """A stored row that does not fit the schema (wrong type, missing identity field)."""
+
+
+def config_key(values: Mapping[str, Any]) -> str:
+    """``arch|form|runtime|device|precision|batch|threads|image_size`` of a row or combo."""
+    return "|".join("" if values.get(k) is None else str(values.get(k)) for k in KEY_FIELDS)
+
+
+@dataclass
+class Combo:
+    """The identity of a row: one combination of a plan (:data:`KEY_FIELDS`)."""
+
+    arch: str
+    form: str
+    runtime: str
+    device: str
+    precision: str
+    batch: int
+    threads: int | None
+    image_size: int
+
+    @property
+    def key(self) -> str:
+        return config_key(self.__dict__)
+
+
+@dataclass
+class ResultRow(Combo):
+    """Everything recorded about one combination (the :class:`Combo` fields come first).
+    Fields left ``None`` were not measured for this row."""
+
+    # -- identity beyond the key ----------------------------------------------------------------
+    family: str | None = None
+    cardinality: int | None = None
+    width: int | None = None
+    # -- complexity (per image; flops = 2 * macs) ---------------------------------------------
+    params: int | None = None
+    macs: int | None = None
+    flops: int | None = None
+    # -- outcome ------------------------------------------------------------------------------
+    status: str = "ok"
+    error: str | None = None
+    traceback_tail: list | None = None
+    # -- provenance -----------------------------------------------------------------------------
+    schema_version: int = SCHEMA_VERSION
+    run_id: str | None = None
+    tool_version: str | None = None
+    timestamp: str | None = None
+    env_fingerprint: str | None = None
+    seed: int | None = None
+    weights: str | None = None
+    # -- latency, from the raw samples (kept) -------------------------------------------------
+    timing_method: str | None = None
+    warmup: int | None = None
+    iters: int | None = None
+    measure_seconds: float | None = None
+    load_seconds: float | None = None
+    samples_ms: list | None = None
+    latency_p50_ms: float | None = None
+    latency_p90_ms: float | None = None
+    latency_p95_ms: float | None = None
+    latency_p99_ms: float | None = None
+    latency_mean_ms: float | None = None
+    latency_std_ms: float | None = None
+    latency_min_ms: float | None = None
+    latency_max_ms: float | None = None
+    latency_n: int | None = None
+    throughput_ips: float | None = None
+    achieved_gflops: float | None = None
+    # GPU rows: host end-to-end time (copies included), beside the CUDA-event compute time
+    e2e_samples_ms: list | None = None
+    e2e_latency_p50_ms: float | None = None
+    e2e_latency_p90_ms: float | None = None
+    e2e_latency_p95_ms: float | None = None
+    e2e_latency_p99_ms: float | None = None
+    e2e_latency_mean_ms: float | None = None
+    e2e_latency_std_ms: float | None = None
+    e2e_latency_min_ms: float | None = None
+    e2e_latency_max_ms: float | None = None
+    e2e_latency_n: int | None = None
+    e2e_throughput_ips: float | None = None
+    # -- parity against the PyTorch fp32 eager reference --------------------------------------
+    parity_max_abs_err: float | None = None
+    parity_max_rel_err: float | None = None
+    parity_cosine: float | None = None
+    parity_top1_agreement: float | None = None
+    parity_top5_agreement: float | None = None
+    parity_passed: bool | None = None
+    parity_images: int | None = None
+    parity_inputs: str | None = None
+    parity_reference: str | None = None
+    parity_tolerance: dict | None = None
+    #: max |end-to-end path (run_host) - timed path| on the first parity batch
+    parity_paths_max_abs_diff: float | None = None
+    # -- memory ---------------------------------------------------------------------------------
+    peak_rss_mb: float | None = None
+    rss_baseline_mb: float | None = None
+    peak_rss_method: str | None = None
+    device_mem_mb: float | None = None
+    device_mem_method: str | None = None
+    torch_peak_allocated_mb: float | None = None
+    # -- artifact -------------------------------------------------------------------------------
+    onnx_path: str | None = None
+    onnx_bytes: int | None = None
+    onnx_sha256: str | None = None
+    onnx_precision: str | None = None
+    exporter: str | None = None
+    opset: int | None = None
+    export_seconds: float | None = None
+    export_cache_hit: bool | None = None
+    # -- runtime settings in effect (providers, optimization level, TF32, ...) -----------------
+    runtime_info: dict = field(default_factory=dict)
+    #: keys this version does not know (a row written by a newer release); kept on round trip
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def config_key(self) -> str:
+        return self.key
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def is_bad(self) -> bool:
+        """Failed, or measured but outside its parity tolerance: what makes a run exit 1."""
+        return self.status == "failed" or self.parity_passed is False
+
+    def set_latency(self, samples_ms, *, end_to_end: bool = False) -> None:
+        """Store raw samples and the statistics built from them (and the throughput)."""
+        prefix = "e2e_" if end_to_end else ""
+        samples = [round(float(v), 6) for v in samples_ms]
+        setattr(self, f"{prefix}samples_ms", samples)
+        for k, v in summarize(samples, prefix=f"{prefix}latency_").items():
+            setattr(self, k, v)
+        mean = getattr(self, f"{prefix}latency_mean_ms")
+        setattr(self, f"{prefix}throughput_ips", throughput_ips(self.batch, mean))
+
+    def update(self, values: Mapping[str, Any]) -> "ResultRow":
+        """Set schema fields from a mapping (a runtime's or probe's fields); unknown keys fail."""
+        for k, v in values.items():
+            if k not in FIELD_NAMES:
+                raise AttributeError(f"ResultRow has no field {k!r}")
+            setattr(self, k, v)
+        return self
+
+    def to_json(self, *, samples: bool = True) -> dict:
+        """The flat JSON object of one ``results.jsonl`` line (``config_key`` included)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        if not samples:
+            out.pop("samples_ms")
+            out.pop("e2e_samples_ms")
+        out["config_key"] = self.config_key
+        out.update({k: v for k, v in self.extra.items() if k not in out})
+        return out
+
+
+FIELD_NAMES = frozenset(f.name for f in fields(ResultRow)) - {"extra"}
+#: Field names as attributes: ``F.latency_p50_ms == "latency_p50_ms"``; a typo fails at import.
+F = SimpleNamespace(**{name: name for name in FIELD_NAMES}, config_key="config_key")
+
+_HINTS = typing.get_type_hints(ResultRow)
+_REQUIRED = [f.name for f in fields(ResultRow)
+             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+
+
+def _allowed_types(hint) -> tuple[type, ...]:
+    args = typing.get_args(hint) or (hint,)
+    return tuple(typing.get_origin(a) or a for a in args)
+
+
+def _check_type(name: str, value) -> None:
+    allowed = _allowed_types(_HINTS[name])
+    if value is None:
+        if type(None) in allowed:
+            return
+        raise SchemaError(f"{name} is null")
+    if isinstance(value, bool) and bool not in allowed:
+        raise SchemaError(f"{name} is a bool, expected {_HINTS[name]}")
+    if float in allowed and isinstance(value, int):
+        return
+    if not isinstance(value, allowed):
+        raise SchemaError(f"{name} = {value!r} is a {type(value).__name__}, expected {_HINTS[name]}")
+
+
+def _upgrade_v1(data: dict) -> dict:
+    info = dict(data.get("runtime_info") or {})
+    if isinstance(info.get("threads_effective"), str):
+        info["threads_effective"] = None  # "ort-default": the runtime chose
+    if isinstance(info.get("tf32"), str):
+        info["tf32"] = True  # v1 wrote "ORT default (use_tf32 not set)": the CUDA EP's default is on
+    if "builder_optimization_level" in info:
+        info["builder_opt_level"] = info.pop("builder_optimization_level")
+    data["runtime_info"] = info
+    if data.get("latency_n") is None and data.get("samples_ms"):
+        data["latency_n"] = len(data["samples_ms"])
+    data["schema_version"] = 2
+    return data
+
+
+_UPGRADES = {1: _upgrade_v1}
+
+
+def row_from_json(data: Mapping[str, Any]) -> ResultRow:
+    """Validate a stored row, upgrading older schema versions; :class:`SchemaError` if unfit."""
+    if not isinstance(data, Mapping):
+        raise SchemaError("not a JSON object")
+    data = dict(data)
+    version = data.get("schema_version", 1)
+    if not isinstance(version, int) or version < 1:
+        raise SchemaError(f"schema_version {version!r} is not a positive integer")
+    if version > SCHEMA_VERSION:
+        raise SchemaError(f"schema_version {version} is newer than this resnext-bench reads "
+                          f"({SCHEMA_VERSION}): upgrade resnext-bench")
+    while version < SCHEMA_VERSION:
+        data = _UPGRADES[version](data)
+        version = data["schema_version"]
+    missing = [k for k in _REQUIRED if k not in data]
+    if missing:
+        raise SchemaError(f"missing {', '.join(missing)}")
+    known = {k: v for k, v in data.items() if k in FIELD_NAMES}
+    for name, value in known.items():
+        _check_type(name, value)
+    if known["status"] not in STATUSES:
+        raise SchemaError(f"status {known['status']!r} is not one of {', '.join(STATUSES)}")
+    if known["batch"] < 1:
+        raise SchemaError(f"batch {known['batch']} < 1")
+    extra = {k: v for k, v in data.items() if k not in FIELD_NAMES and k != "config_key"}
+    return ResultRow(**known, extra=extra)
+
+
+def exit_code(rows) -> int:
+    """The one rule for commands that measure: 1 when any row failed or missed parity, else 0."""
+    return 1 if any(r.is_bad for r in rows) else 0
