@@ -43,7 +43,7 @@ elif [ $offline = 1 ]; then
 fi
 
 kind="system_torch=$system_torch"
-if [ -x .venv/bin/python ] && [ "$(cat .venv/.resnext-bench-kind 2>/dev/null)" != "$kind" ]; then
+if [ -x .venv/bin/python ] && [ "$(cat .venv/.resnext-bench-kind 2>/dev/null || echo system_torch=0)" != "$kind" ]; then
   rm -rf .venv  # made for the other kind of machine
 fi
 if [ ! -x .venv/bin/python ]; then

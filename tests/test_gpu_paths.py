@@ -228,34 +228,43 @@ def test_setup_script_offline_with_a_wheel_folder(tmp_path):
 
 
 # ------------------------------------------------------------------------ the timed path
-def test_parity_checks_the_timed_path(tmp_path, artifacts, monkeypatch):
+def test_parity_checks_the_timed_path(artifacts, monkeypatch):
     """Parity is computed on prepare+run (the path that is timed) and the end-to-end path must
-    agree with it: a runtime whose run_host computes something else fails parity."""
+    agree with it: a runtime whose run_host computes something else fails parity. (The
+    worker's session, run in this process so the runtime can be patched.)"""
     from resnext_bench.bench.plan import combos
-    from resnext_bench.bench.runner import Runner
+    from resnext_bench.bench.session import ComboSession
     from resnext_bench.runtimes.ort_cpu import OrtCpuRuntime
 
-    config = run_config(archs="wrn10_1", runtimes="ort-cpu", warmup=0, iters=2, parity_images=4,
-                        artifacts=str(artifacts))
-    (good,) = Runner(config, tmp_path / "a").run(combos(config, strict=True))
-    assert good.parity_passed and good.parity_paths_max_abs_diff == 0.0
+    config = run_config(archs="wrn10_1", runtimes="ort-cpu", parity_images=4, artifacts=str(artifacts))
+    (combo,) = combos(config, strict=True)
+
+    def parity():
+        session = ComboSession(config, combo, max_batch=1)
+        session.load(timed=False)
+        try:
+            return session.parity()
+        finally:
+            session.close()
+
+    good = parity()
+    assert good["parity_passed"] and good["parity_paths_max_abs_diff"] == 0.0
     real = OrtCpuRuntime.run_host
     monkeypatch.setattr(OrtCpuRuntime, "run_host", lambda self, x: real(self, x) + 1.0)
-    (bad,) = Runner(config, tmp_path / "b").run(combos(config, strict=True))
-    assert bad.parity_passed is False and bad.parity_paths_max_abs_diff == pytest.approx(1.0, abs=1e-4)
-    assert bad.parity_max_abs_err == good.parity_max_abs_err  # the timed path itself is fine
+    bad = parity()
+    assert bad["parity_passed"] is False
+    assert bad["parity_paths_max_abs_diff"] == pytest.approx(1.0, abs=1e-4)
+    assert bad["parity_max_abs_err"] == good["parity_max_abs_err"]  # the timed path itself is fine
 
 
 def test_end_to_end_loop_honours_min_time():
     from test_harness import CountingRuntime
 
     from resnext_bench.bench.harness import time_end_to_end
-    from resnext_bench.config import TimingConfig
 
     rt = CountingRuntime()
     rt.run_host = lambda x: rt.run(x)
-    samples = time_end_to_end(rt, np.zeros((1, 3, 4, 4), np.float32),
-                              TimingConfig(iters=2, min_time=0.05))
+    samples = time_end_to_end(rt, np.zeros((1, 3, 4, 4), np.float32), calls=2, seconds=0.05)
     assert len(samples) > 2
 
 

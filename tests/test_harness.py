@@ -54,15 +54,28 @@ class CountingRuntime(Runtime):
 
 def test_measure_counts_warmup_and_iters():
     rt = CountingRuntime()
-    t = measure(rt, np.zeros((2, 3, 4, 4), np.float32), TimingConfig(warmup=3, iters=7))
+    t = measure(rt, np.zeros((2, 3, 4, 4), np.float32), TimingConfig(warmup=3, iters=7, rounds=1))
     assert t.warmup_done == 3 and len(t.samples_ms) == 7
-    assert rt.runs == 10 and rt.syncs == 10 and rt.prepares == 1  # inputs prepared once
+    # 3 warm-up + 1 untimed call opening the block + 7 timed
+    assert rt.runs == 11 and rt.syncs == 11 and rt.prepares == 1  # inputs prepared once
     assert all(s >= 0 for s in t.samples_ms) and t.method == "perf_counter_ns"
+
+
+def test_iters_and_min_time_are_split_over_rounds():
+    from resnext_bench.bench.harness import block_budget
+
+    assert block_budget(TimingConfig(iters=50, rounds=5)) == (10, 0.0)
+    assert block_budget(TimingConfig(iters=7, rounds=3, min_time=0.3)) == (3, pytest.approx(0.1))
+    assert block_budget(TimingConfig(duration=2.0, rounds=4)) == (1, 0.5)  # time-based
+    rt = CountingRuntime()
+    t = measure(rt, np.zeros((1, 3, 4, 4), np.float32), TimingConfig(warmup=0, iters=7, rounds=3))
+    assert len(t.samples_ms) == 9  # ceil(7 / 3) per round: at least iters in all
 
 
 def test_measure_min_time_extends_iterations():
     rt = CountingRuntime()
-    t = measure(rt, np.zeros((1, 3, 4, 4), np.float32), TimingConfig(warmup=0, iters=2, min_time=0.05))
+    t = measure(rt, np.zeros((1, 3, 4, 4), np.float32),
+                TimingConfig(warmup=0, iters=2, min_time=0.05, rounds=1))
     assert len(t.samples_ms) > 2  # kept going until 50 ms of timed calls had passed
 
 

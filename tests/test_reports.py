@@ -8,7 +8,8 @@ import pytest
 
 from resnext_bench.core.fileio import append_jsonl, write_json_atomic
 from resnext_bench.core.schema import config_key, row_from_json
-from resnext_bench.reports.compare import compare_rows, ratio_ci
+from resnext_bench.core.verdict import ratio_ci
+from resnext_bench.reports.compare import compare_rows
 from resnext_bench.reports.recommend import recommend
 
 
@@ -19,8 +20,9 @@ ARCHS = {"resnet50": (1, 64, 25_557_032, 4_089_184_256), "resnext50_32x4d": (32,
          "resnext50_2x40d": (2, 40, 25_425_832, 4_181_377_024)}
 
 
-def make_rows(scale=None, seed=0, n=60, parity=True):
-    """Rows for 3 archs x 2 runtimes x batch 1/8, latency samples from a seeded lognormal."""
+def make_rows(scale=None, seed=0, n=60, parity=True, rounds=5, drift=None):
+    """Rows for 3 archs x 2 runtimes x batch 1/8, latency samples from a seeded lognormal, in
+    ``rounds`` rounds; ``drift[r]`` multiplies round r (a shared machine's slow drift)."""
     rng = np.random.default_rng(seed)
     rows = []
     for arch, (c, d, params, macs) in ARCHS.items():
@@ -28,8 +30,12 @@ def make_rows(scale=None, seed=0, n=60, parity=True):
             for batch in (1, 8):
                 base = speed * macs / 1e8 * (batch ** 0.8)
                 s = (scale or {}).get((arch, runtime, batch), 1.0)
-                samples = (base * s * rng.lognormal(0, 0.03, n)).tolist()
+                blocks = [base * s * (drift[r] if drift else 1.0) * rng.lognormal(0, 0.03, n // rounds)
+                          for r in range(rounds)]
+                samples = np.concatenate(blocks).tolist()
                 row = dict(arch=arch, form="c", runtime=runtime, device="cpu", precision="fp32",
+                           schema_version=2, rounds=rounds,
+                           round_medians_ms=[float(np.median(b)) for b in blocks], latency_n=len(samples),
                            batch=batch, threads=None, image_size=224, cardinality=c, width=d,
                            params=params, macs=macs, flops=2 * macs, status="ok", error=None,
                            samples_ms=samples, latency_p50_ms=float(np.median(samples)),
@@ -132,7 +138,80 @@ def test_compare_parity_break_missing_and_model_change():
     assert comps[base[0]["config_key"]].verdict == "parity_break"
     assert comps[base[1]["config_key"]].verdict == "model_changed"
     assert comps[base[2]["config_key"]].verdict == "missing"
-    assert sum(c.is_regression for c in comps.values()) == 1
+    assert sum(c.is_regression for c in comps.values()) == 2  # parity break, missing row
+    allowed = {c.key: c for c in compare_rows(typed(base), typed(new), allow_missing=True)}
+    assert not allowed[base[2]["config_key"]].is_regression
+
+
+def test_compare_drift_in_both_runs_is_not_a_regression(cli, tmp_path):
+    """Each run drifted 25% between its rounds and the second run sits 12% higher: beyond the
+    5% threshold but inside the runs' own noise -- the old within-run bootstrap flagged this."""
+    base = write_run(tmp_path / "b", make_rows(seed=1, drift=[1.0, 1.1, 1.25, 1.05, 1.0]))
+    new = write_run(tmp_path / "n", make_rows(seed=2, drift=[1.12, 1.25, 1.4, 1.15, 1.12]))
+    res = cli("compare", base, new, "--format", "json")
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)["rows"]
+    assert all(r["verdict"] in ("unchanged", "new") for r in rows if r["ratio"])
+    assert any("within the runs'" in " ".join(r["notes"]) for r in rows)
+    # the same 12% shift on quiet runs is a regression
+    quiet = write_run(tmp_path / "q", make_rows(seed=3, scale={k: 1.12 for k in
+                                                                _keys()}))
+    res = cli("compare", write_run(tmp_path / "q0", make_rows(seed=4)), quiet)
+    assert res.exit_code == 1
+
+
+def _keys():
+    return [(a, rt, b) for a in ARCHS for rt in ("torch", "ort-cpu") for b in (1, 8)]
+
+
+def test_compare_too_few_rounds_is_inconclusive():
+    base = typed(make_rows(seed=1, rounds=1))
+    slow = typed(make_rows(seed=2, rounds=1, scale={k: 1.5 for k in _keys()}))
+    comps = [c for c in compare_rows(base, slow) if c.ratio]
+    assert comps and all(c.verdict == "inconclusive" and not c.is_regression for c in comps)
+    assert "no between-round noise estimate" in comps[0].notes[0]
+
+
+def test_compare_status_regressions_and_later_failures():
+    base = make_rows()
+    new = make_rows(seed=5)
+    later_failure = dict(new[0], status="failed", error="RuntimeError: boom")  # after an ok row
+    new[1] = dict(new[1], status="skipped", error="runtime unavailable: x")
+    comps = {c.key: c for c in compare_rows(typed(base), typed(new + [later_failure]))}
+    assert comps[base[0]["config_key"]].verdict == "failed"
+    assert comps[base[1]["config_key"]].verdict == "skipped_now"
+    assert all(comps[k].is_regression for k in (base[0]["config_key"], base[1]["config_key"]))
+
+
+def test_compare_tail_and_throughput_gates():
+    base = make_rows(n=1000)
+    new = make_rows(n=1000, seed=9)
+    key = new[0]["config_key"]
+    tail = [v * (4.0 if i % 50 == 0 else 1.0) for i, v in enumerate(new[0]["samples_ms"])]
+    new[0] = dict(new[0], samples_ms=tail, latency_p99_ms=float(np.percentile(tail, 99)),
+                  latency_mean_ms=float(np.mean(tail)),
+                  throughput_ips=new[0]["batch"] / (float(np.mean(tail)) / 1e3))
+    plain = {c.key: c for c in compare_rows(typed(base), typed(new))}
+    assert not plain[key].is_regression  # the median did not move: the tail is invisible to it
+    gated = {c.key: c for c in compare_rows(typed(base), typed(new), p99_threshold=0.5)}
+    assert gated[key].verdict == "p99_regression"
+    thr = {c.key: c for c in compare_rows(typed(base), typed(new), throughput_threshold=0.03)}
+    assert thr[key].verdict == "throughput_regression"
+    short = {c.key: c for c in compare_rows(typed(make_rows()), typed(make_rows(seed=1)), p99_threshold=0.1)}
+    assert any("p99 not gated" in n for c in short.values() for n in c.notes)
+
+
+def test_compare_warns_when_environments_differ(cli, tmp_path):
+    base = write_run(tmp_path / "b", make_rows())
+    new = write_run(tmp_path / "n", make_rows(seed=1))
+    env = json.loads((new / "env.json").read_text())
+    env["cpu"] = "Other CPU"
+    write_json_atomic(new / "env.json", env)
+    for fmt in ("text", "md"):
+        res = cli("compare", base, new, "--format", fmt)
+        assert "environments differ" in res.output and "cpu: Test CPU -> Other CPU" in res.output
+    md = cli("compare", base, new, "--format", "md", "--hide-unchanged").output
+    assert "geometric mean of ratios" in md and "<details>" not in md
 
 
 def test_recommend_constraints():

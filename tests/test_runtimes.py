@@ -107,16 +107,13 @@ def test_bench_rows_schema_and_parity(cpu_rows):
     assert env["config"]["archs"] == ["resnet18"] and "cpu_flags" in env
 
 
-def test_failure_is_recorded_and_run_continues(tmp_path, artifacts, monkeypatch):
-    from resnext_bench.runtimes.ort_cpu import OrtCpuRuntime
+def test_failure_is_recorded_and_run_continues(tmp_path, artifacts):
+    import worker_faults
 
-    def boom(self, path):
-        raise MemoryError("simulated out of memory")
-
-    monkeypatch.setattr(OrtCpuRuntime, "load", boom)
     config = run_config(archs="wrn10_1", runtimes="ort-cpu,torch", precisions="fp32,bf16",
                         warmup=0, iters=2, parity_images=4, artifacts=str(artifacts))
-    rows = Runner(config, tmp_path).run(combos(config, strict=True))
+    rows = Runner(config, tmp_path, worker_target=worker_faults.ort_load_raises).run(
+        combos(config, strict=True))
     st = {(r.runtime, r.precision): r for r in rows}
     assert st[("ort-cpu", "fp32")].status == "failed"
     assert "simulated out of memory" in st[("ort-cpu", "fp32")].error

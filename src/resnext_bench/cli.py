@@ -196,30 +196,44 @@ def export(arch, out_dir, form, batch, precision, image_size, force, as_json, **
 
 
 # ------------------------------------------------------------------------- bench / parity shared
+def _combo_text(c) -> str:
+    return (f"{c.arch} form {c.form} {c.runtime} {c.device} {c.precision} batch {c.batch}"
+            + (f" threads {c.threads}" if c.threads else ""))
+
+
 def _progress_printer(quiet: bool):
+    """Progress lines on stderr from the runner's events (group, load, round, row)."""
     import time as _time
 
     started = _time.perf_counter()
 
-    def on_row(event, i, n, combo, row):
+    def on_event(kind, **e):
         if quiet:
             return
-        if event == "start":
+        if kind == "group":
             eta = ""
-            if i:
-                eta = f", ETA {(_time.perf_counter() - started) / i * (n - i):.0f}s"
-            click.echo(f"[{i + 1}/{n}{eta}] {combo.arch} form {combo.form} {combo.runtime} "
-                       f"{combo.device} {combo.precision} batch {combo.batch}"
-                       + (f" threads {combo.threads}" if combo.threads else "") + " ...", err=True)
-        elif not row.ok:
-            click.echo(f"    {row.status}: {row.error}", err=True)
-        else:
-            p = row.parity_passed
-            click.echo(f"    p50 {row.latency_p50_ms or float('nan'):.2f} ms, "
-                       f"{row.throughput_ips or 0:.1f} img/s, parity "
-                       f"{'pass' if p else ('FAIL' if p is False else '-')}", err=True)
+            if e["done"]:
+                eta = f", ETA {(_time.perf_counter() - started) / e['done'] * (e['total'] - e['done']):.0f}s"
+            first = e["combos"][0]
+            click.echo(f"[group {e['index'] + 1}/{e['groups']}{eta}] {first.arch} {first.image_size}px: "
+                       f"{len(e['combos'])} configuration(s), one worker process each", err=True)
+        elif kind == "load":
+            click.echo(f"  load {_combo_text(e['combo'])}", err=True)
+        elif kind == "round":
+            click.echo(f"  round {e['round'] + 1}/{e['rounds']} over {e['size']} configuration(s)", err=True)
+        elif kind == "row":
+            row = e["row"]
+            if not row.ok:
+                click.echo(f"  [{e['done']}/{e['total']}] {_combo_text(row)}: {row.status}: {row.error}", err=True)
+            else:
+                p = row.parity_passed
+                spread = f", rounds spread {row.round_spread:.1%}" if row.round_spread is not None else ""
+                click.echo(f"  [{e['done']}/{e['total']}] {_combo_text(row)}: p50 "
+                           f"{row.latency_p50_ms or float('nan'):.2f} ms{spread}, "
+                           f"{row.throughput_ips or 0:.1f} img/s, parity "
+                           f"{'pass' if p else ('FAIL' if p is False else '-')}", err=True)
 
-    return on_row
+    return on_event
 
 
 def _default_run_dir() -> str:
@@ -253,7 +267,7 @@ def bench(out_dir, quiet, as_json, **settings):
 
     config = config_from_cli(settings)
     rows, path = run_bench(config, out_dir or _default_run_dir(),
-                           on_row=_progress_printer(quiet or as_json))
+                           on_event=_progress_printer(quiet or as_json))
     if as_json:
         _print_json([r.to_json(samples=False) for r in rows])
     else:
@@ -331,7 +345,7 @@ def sweep(config, out_dir, resume, shard, quiet):
                        + (f" (shard {shard})" if shard else ""), err=True)
 
     rows, path = run_sweep(config, out_dir, resume=resume, shard=shard, on_start=on_start,
-                           on_row=_progress_printer(quiet))
+                           on_event=_progress_printer(quiet))
     n = {s: sum(r.status == s for r in rows) for s in ("ok", "skipped", "failed")}
     click.echo(f"{n['ok']} ok, {n['skipped']} skipped, {n['failed']} failed -> {path}")
     _exit_for(rows)
@@ -374,15 +388,66 @@ def report(run_dir, fmt, out_path):
 @click.argument("new_run", type=click.Path(file_okay=False))
 @click.option("--threshold", type=click.FloatRange(0, 10), default=0.05, show_default=True,
               help="Relative slowdown that counts as a regression.")
+@click.option("--p99-threshold", type=click.FloatRange(0, 10), default=None,
+              help="Also gate on p99 (rows with >= 1000 samples).")
+@click.option("--throughput-threshold", type=click.FloatRange(0, 10), default=None,
+              help="Also gate on a throughput drop.")
+@click.option("--allow-missing", is_flag=True, help="A config missing from NEW_RUN is not a regression.")
+@click.option("--hide-unchanged", is_flag=True, help="List only configs whose verdict is not 'unchanged'.")
 @click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text",
-              show_default=True)
-def compare(base_run, new_run, threshold, fmt):
-    """Compare two runs config by config; exit 1 on a significant regression or broken parity."""
+              show_default=True, help="md: a compact CI job summary (details collapsed).")
+def compare(base_run, new_run, threshold, p99_threshold, throughput_threshold, allow_missing,
+            hide_unchanged, fmt):
+    """Compare two stored runs config by config (history); exit 1 on a regression.
+
+    A slowdown counts only beyond both --threshold and the runs' own between-round noise. Also
+    regressions: parity pass -> fail, ok -> failed or skipped, a config missing from NEW_RUN.
+    For a CI gate, `ab` (both sides measured interleaved in one job) is the better tool.
+    """
     from .reports.compare import compare_runs, render
 
-    comps = compare_runs(_load_run(base_run), _load_run(new_run), threshold)
-    click.echo(render(comps, fmt, threshold))
-    if any(c.is_regression for c in comps):
+    cmp = compare_runs(_load_run(base_run), _load_run(new_run), threshold, allow_missing=allow_missing,
+                       p99_threshold=p99_threshold, throughput_threshold=throughput_threshold)
+    click.echo(render(cmp, fmt, hide_unchanged=hide_unchanged))
+    if cmp.regressions:
+        sys.exit(1)
+
+
+# ------------------------------------------------------------------------------------------ ab
+@main.command()
+@click.argument("base", type=click.Path(dir_okay=False))
+@click.argument("new", type=click.Path(dir_okay=False))
+@setting_options("plan", "timing", "parity", "torch", "cuda", "ort", "tensorrt", exclude=("forms",))
+@click.option("--artifacts", default=None, help="Weights / engine cache dir.  [default: artifacts]")
+@click.option("--base-set", multiple=True, metavar="KEY=VALUE",
+              help="A setting for the base side only (repeatable), e.g. threads=1.")
+@click.option("--new-set", multiple=True, metavar="KEY=VALUE",
+              help="A setting for the new side only (repeatable), e.g. graph_opt_level=basic.")
+@click.option("--threshold", type=click.FloatRange(0, 10), default=0.05, show_default=True,
+              help="Relative slowdown that counts as a regression.")
+@click.option("--out", "out_dir", default=None, help="Run dir for both rows (default runs/ab-<timestamp>).")
+@click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text",
+              show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+def ab(base, new, artifacts, base_set, new_set, threshold, out_dir, fmt, quiet, **settings):
+    """A/B-test two ONNX files (or one file under two settings), interleaved in one job.
+
+    Both sides are measured round by round on this machine, each in its own worker, so drift of
+    a shared machine hits them alike; the verdict uses the per-round ratios new/base. Exit 0: no
+    regression; 1: NEW is slower beyond --threshold and significantly, fails parity, or failed;
+    2: usage error. This is the gate for CI; `compare` is for history.
+    """
+    from .bench.api import run_ab
+    from .reports.ab import ab_verdict, render_ab
+
+    settings["artifacts"] = artifacts
+    if out_dir is None:
+        out_dir = _default_run_dir().replace("runs/", "runs/ab-")
+    base_row, new_row, _ = run_ab(base, new, settings, base_set=base_set, new_set=new_set,
+                                  out_dir=out_dir, on_event=_progress_printer(quiet or fmt == "json"))
+    res = ab_verdict(base_row, new_row, threshold)
+    click.echo(render_ab(res, fmt))
+    if res.is_regression:
         sys.exit(1)
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .core.errors import UsageError
+from .models.imagefiles import IMAGE_SUFFIXES, image_files
 from .models.spec import FORMS, parse_arch
 
 RUNTIME_NAMES = ("torch", "ort-cpu", "ort-cuda", "ort-trt", "tensorrt")
@@ -125,9 +126,11 @@ def _check_file(path: str) -> None:
         raise UsageError("no such file")
 
 
-def _check_dir(path: str) -> None:
+def _check_image_dir(path: str) -> None:
     if not Path(path).is_dir():
         raise UsageError("no such directory")
+    if not image_files(path):
+        raise UsageError(f"no image files ({', '.join(IMAGE_SUFFIXES)})")
 
 
 # ---------------------------------------------------------------------------------- sections
@@ -167,12 +170,28 @@ class PlanConfig(Section):
 
 @dataclass(frozen=True)
 class TimingConfig(Section):
-    """Warm-up and timed iterations (both by count and by seconds; the larger wins)."""
+    """Warm-up, timed iterations and interleaved rounds.
 
-    warmup: int = setting(10, "Warm-up calls.", kind="int", min=0)
+    The configurations of a group (one arch and image size, at most ``group_size`` of them,
+    each in its own worker process) are measured in ``rounds`` rounds, round-robin, the order
+    rotated each round, so the slow drift of a shared machine hits them alike. ``iters`` and
+    ``min_time`` are totals per configuration, split evenly over the rounds; ``duration``
+    replaces both with a time budget (trtexec's ``--duration``)."""
+
+    warmup: int = setting(10, "Warm-up calls (once, after load).", kind="int", min=0)
     warmup_time: float = setting(0.0, "Minimum warm-up seconds.", kind="float", min=0.0)
-    iters: int = setting(50, "Timed calls (at least).", kind="int", min=1)
-    min_time: float = setting(0.0, "Minimum timed seconds.", kind="float", min=0.0)
+    iters: int = setting(50, "Timed calls per configuration, at least (over all rounds).",
+                         kind="int", min=1)
+    min_time: float = setting(0.0, "Minimum timed seconds per configuration (over all rounds).",
+                              kind="float", min=0.0)
+    rounds: int = setting(5, "Interleaved rounds: each configuration is timed in this many "
+                          "blocks, round-robin with the others of its group.", kind="int",
+                          min=1, max=1000)
+    duration: float | None = setting(None, "Timed seconds per configuration over all rounds, "
+                                     "instead of --iters / --min-time.", kind="float", min=0.001)
+    group_size: int = setting(8, "Most configurations interleaved at once (each keeps its "
+                              "model loaded in its own worker process).", kind="int", min=1,
+                              max=64)
 
 
 @dataclass(frozen=True)
@@ -185,7 +204,7 @@ class ParityConfig(Section):
                                  max=4096)
     images: str | None = setting(None, "Folder of real images for parity (ImageNet "
                                  "preprocessing) instead of synthetic inputs.", kind="path",
-                                 check=_check_dir)
+                                 check=_check_image_dir)
     rtol: float | None = setting(None, "Max |err| / max |ref| (default per precision).",
                                  kind="float", min=0.0)
     min_cosine: float | None = setting(None, "Minimum mean cosine (default per precision).",

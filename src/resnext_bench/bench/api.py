@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from ..config import RunConfig, cli_flag
 from ..core.errors import UsageError
-from ..core.rundir import RESULTS, done_keys
+from ..core.rundir import RESULTS, append_row, done_keys
 from ..core.schema import ResultRow
 from .plan import combos, parse_shard
 from .runner import Runner
@@ -57,12 +57,12 @@ def config_from_cli(values: Mapping[str, Any]) -> RunConfig:
     return RunConfig.from_values(given)
 
 
-def run_bench(config: RunConfig, out_dir: str | Path, on_row=None) -> tuple[list[ResultRow], Path]:
+def run_bench(config: RunConfig, out_dir: str | Path, on_event=None) -> tuple[list[ResultRow], Path]:
     """Measure every combination of ``config``; rows appended to ``out_dir/results.jsonl``."""
     todo = combos(config, strict=True)
     runner = Runner(config, out_dir)
     runner.write_env()
-    return runner.run(todo, on_row=on_row), runner.results_path
+    return runner.run(todo, on_event=on_event), runner.results_path
 
 
 def run_parity(config: RunConfig) -> list[ResultRow]:
@@ -73,7 +73,7 @@ def run_parity(config: RunConfig) -> list[ResultRow]:
 
 
 def run_sweep(config_path: str | Path, out_dir: str | Path, *, resume: bool = False,
-              shard: str | None = None, on_start=None, on_row=None) -> tuple[list[ResultRow], Path]:
+              shard: str | None = None, on_start=None, on_event=None) -> tuple[list[ResultRow], Path]:
     """Run a TOML sweep into ``out_dir``; ``on_start(todo, already)`` is told the plan first."""
     config = load_sweep_config(config_path)
     shard_t = parse_shard(shard)
@@ -85,4 +85,47 @@ def run_sweep(config_path: str | Path, out_dir: str | Path, *, resume: bool = Fa
     runner.write_env()
     if on_start is not None:
         on_start(todo, already)
-    return runner.run(todo, on_row=on_row), runner.results_path
+    return runner.run(todo, on_event=on_event), runner.results_path
+
+
+def _side_values(common: dict, path: str, overrides: tuple[str, ...], side: str) -> dict:
+    values = dict(common, onnx=path)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--{side}-set {item!r}: expected KEY=VALUE (a setting name, see "
+                             "`resnext-bench sweep --help-config`)")
+        values[key.strip().replace("-", "_")] = value.strip()
+    return fill_from_onnx_metadata(values)
+
+
+def run_ab(base: str, new: str, common: Mapping[str, Any], *, base_set: tuple[str, ...] = (),
+           new_set: tuple[str, ...] = (), out_dir: str | Path, on_event=None
+           ) -> tuple[ResultRow, ResultRow, Path]:
+    """Measure two ONNX files -- or one file under two settings (``base_set`` / ``new_set``:
+    ``KEY=VALUE``) -- interleaved round by round in one job, each in its own worker.
+
+    ``common``: settings for both sides (runtime, batch, timing...). Each side must come to
+    exactly one configuration. Both rows are appended to ``out_dir/results.jsonl`` with
+    ``ab_side`` = ``base`` / ``new``."""
+    given = {k: v for k, v in common.items() if v is not None}
+    given.setdefault("runtimes", "ort-cpu")  # the files are what differs: an ONNX runtime
+    configs, jobs = [], []
+    for side, path, sets in (("base", base, base_set), ("new", new, new_set)):
+        config = RunConfig.from_values(_side_values(given, path, sets, side))
+        todo = combos(config, strict=True)
+        if len(todo) != 1:
+            raise UsageError(f"ab measures one configuration per side; {side} has {len(todo)} "
+                             "(give one --runtime, --batch and --precision)")
+        configs.append(config)
+        jobs.append((config, todo[0]))
+    if configs[0].timing.rounds != configs[1].timing.rounds:
+        raise UsageError("ab: both sides need the same --rounds")
+    runner = Runner(configs[0], out_dir)
+    runner.write_env()
+    max_batch = max(c.batch for _, c in jobs)
+    rows = runner.run_jobs(jobs, max_batch, on_event or (lambda kind, **e: None))
+    for side, row in zip(("base", "new"), rows):
+        row.extra["ab_side"] = side
+        append_row(runner.out_dir, row)
+    return rows[0], rows[1], runner.results_path

@@ -49,11 +49,12 @@ def peak_rss_mb() -> tuple[float, str]:
 
 
 class MemoryProbe:
-    """``start()`` before load, ``stop()`` after measuring; ``result()`` gives the row fields."""
+    """``start()`` before load; ``device_fields()`` after load and warm-up (in a worker, while
+    the other workers of its group are idle, so the device-wide delta is this configuration's);
+    ``host_fields()`` after measuring (the worker process's own peak RSS)."""
 
     def __init__(self, cuda: bool = False):
         self.cuda = cuda
-        self.fields: dict = {}
 
     def _gpu_used_mb(self):
         import torch
@@ -72,17 +73,20 @@ class MemoryProbe:
             self.base_gpu = self._gpu_used_mb()
         return self
 
-    def stop(self) -> dict:
+    def device_fields(self) -> dict:
+        if not self.cuda:
+            return {}
+        import torch
+
+        torch.cuda.synchronize()
+        return {"device_mem_mb": round(self._gpu_used_mb() - self.base_gpu, 1),
+                "device_mem_method": "cudaMemGetInfo used-bytes delta over load + warm-up "
+                                     "(incl. allocator caches and workspaces)",
+                "torch_peak_allocated_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)}
+
+    def host_fields(self) -> dict:
         peak, method = peak_rss_mb()
         if not self.reset_ok:
             method += " (peak not resettable: covers the whole process)"
-        self.fields = {"peak_rss_mb": round(peak, 1), "rss_baseline_mb": round(self.base_rss or 0, 1),
-                       "peak_rss_method": method}
-        if self.cuda:
-            import torch
-
-            torch.cuda.synchronize()
-            self.fields["device_mem_mb"] = round(self._gpu_used_mb() - self.base_gpu, 1)
-            self.fields["device_mem_method"] = "cudaMemGetInfo used-bytes delta (incl. allocator caches)"
-            self.fields["torch_peak_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-        return self.fields
+        return {"peak_rss_mb": round(peak, 1), "rss_baseline_mb": round(self.base_rss or 0, 1),
+                "peak_rss_method": method}

@@ -14,7 +14,9 @@ Versions:
   could be the string ``"ort-default"``, ``runtime_info.tf32`` a string, and the TensorRT builder
   level was spelled ``builder_optimization_level``.
 * 2 -- this file: those are ``int | None``, ``bool | None`` and ``builder_opt_level``; new
-  fields ``env_fingerprint`` and ``onnx_sha256``.
+  fields ``env_fingerprint``, ``onnx_sha256``, the interleaved-round statistics (``rounds``,
+  ``round_medians_ms``, ``round_spread``, ``latency_cv``, ``group_size``) and
+  ``parity_paths_max_abs_diff``. A v1 row reads as one round.
 """
 
 from __future__ import annotations
@@ -92,6 +94,12 @@ class ResultRow(Combo):
     measure_seconds: float | None = None
     load_seconds: float | None = None
     samples_ms: list | None = None
+    # interleaved rounds: the samples of round r are a contiguous block of samples_ms
+    rounds: int | None = None
+    round_medians_ms: list | None = None
+    round_spread: float | None = None  # (max - min) / median of the round medians
+    latency_cv: float | None = None  # std / mean of all samples
+    group_size: int | None = None  # configurations interleaved with this one
     latency_p50_ms: float | None = None
     latency_p90_ms: float | None = None
     latency_p95_ms: float | None = None
@@ -228,8 +236,11 @@ def _upgrade_v1(data: dict) -> dict:
     if "builder_optimization_level" in info:
         info["builder_opt_level"] = info.pop("builder_optimization_level")
     data["runtime_info"] = info
-    if data.get("latency_n") is None and data.get("samples_ms"):
-        data["latency_n"] = len(data["samples_ms"])
+    samples = data.get("samples_ms")
+    if samples:
+        data.setdefault("latency_n", len(samples))
+        data.setdefault("rounds", 1)  # measured back to back: one round
+        data.setdefault("round_medians_ms", [data.get("latency_p50_ms")])
     data["schema_version"] = 2
     return data
 

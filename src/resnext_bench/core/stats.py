@@ -30,3 +30,27 @@ def throughput_ips(batch: int, mean_ms: float | None) -> float | None:
     if not mean_ms or not math.isfinite(mean_ms) or mean_ms <= 0:
         return None
     return batch / (mean_ms / 1000.0)
+
+
+def round_stats(round_samples: list[list[float]]) -> dict:
+    """Per-round medians and the spread between them, from the samples of each round.
+
+    ``round_spread`` = (max - min) / median of the round medians: how far the same
+    configuration moved between rounds of one run (the drift a comparison must see past).
+    ``latency_cv`` = std / mean of all samples (the noise inside the run).
+    """
+    medians = [float(np.median(r)) for r in round_samples if len(r)]
+    allv = np.asarray([v for r in round_samples for v in r], dtype=np.float64)
+    mid = float(np.median(medians)) if medians else None
+    return {
+        "rounds": len(medians),
+        "round_medians_ms": [round(m, 6) for m in medians],
+        "round_spread": (max(medians) - min(medians)) / mid if medians and mid else None,
+        "latency_cv": float(allv.std(ddof=1) / allv.mean()) if allv.size > 1 and allv.mean() else None,
+    }
+
+
+def min_samples_for(percentile: float) -> int:
+    """Samples needed before ``percentile`` is estimated from at least 10 samples above it
+    (p99: 1000, p95: 200, p90: 100, p50: 20); below that the report labels it."""
+    return math.ceil(round(10 / (1 - percentile / 100), 6))

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import UsageError
+from .imagefiles import IMAGE_SUFFIXES, image_files
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp"}
 
 
 def synthetic_images(n: int, image_size: int, seed: int) -> np.ndarray:
@@ -43,11 +43,11 @@ def folder_images(folder: str | Path, image_size: int, limit: int | None = None)
     folder = Path(folder)
     if not folder.is_dir():
         raise UsageError(f"--images {folder}: not a directory")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_files(folder)
     if limit:
         files = files[:limit]
     if not files:
-        raise UsageError(f"--images {folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise UsageError(f"--images {folder}: no image files ({', '.join(IMAGE_SUFFIXES)})")
     resize = int(round(image_size / 0.875))
     arrays = []
     for f in files:

@@ -1,15 +1,18 @@
-"""``resnext-bench compare BASE NEW``: the CI regression check.
+"""``resnext-bench compare BASE NEW``: compare two stored runs config by config.
 
-Rows are matched by config key. For each pair, the raw latency samples give the ratio of medians
-(new / base, printed "1.23x slower") and a seeded bootstrap 95% confidence interval of that
-ratio. A row **regresses** when it is slower by more than ``threshold`` *and* the whole interval
-lies above ``1 + threshold``: confident the slowdown exceeds the threshold, so the ordinary
-run-to-run noise of a shared machine is not flagged while a genuine 1.5x slowdown is.
+Rows are matched by config key. The latency verdict is :func:`~resnext_bench.core.verdict.
+unpaired_verdict`: a change counts only beyond both the threshold and the runs' own
+between-round noise (see there). For a CI gate prefer ``resnext-bench ab``, which measures both
+sides interleaved in one job; ``compare`` is for history.
 
-Also reported: parity broken (pass -> fail: a regression), parity error growth (> 2x: a warning),
-status ok -> failed (a regression), complexity changed (params/MACs differ: the model changed,
-timings are not comparable; reported, not a regression), rows missing on either side.
-Exit code 1 when anything regressed.
+Regressions (exit 1): a significant slowdown; with ``--p99-threshold`` a p99 slowdown, with
+``--throughput-threshold`` a throughput drop (both beyond the noise too); parity pass -> fail;
+ok -> failed (the *last* row of the new run counts, so a later failure is not hidden behind an
+earlier ok row); ok -> skipped; a config missing from the new run (``--allow-missing`` to
+accept). Reported, not regressions: complexity changed (params/MACs differ: timings are not
+comparable), parity error growth, new configs, ``inconclusive`` (too few rounds to tell).
+When the runs' environments differ (CPU or GPU model, runtime versions, threads) a warning says
+so: their ratios mix the code with the machine.
 """
 
 from __future__ import annotations
@@ -17,49 +20,49 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
-
 from ..core.rundir import RunData, latest
 from ..core.schema import ResultRow
+from ..core.stats import min_samples_for
+from ..core.verdict import describe_ratio, geometric_mean, unpaired_verdict
 from .tables import markdown_table, text_table
 
-BOOTSTRAP = 2000
-CONFIDENCE = 0.95
-
-
-def ratio_ci(base, new, n_boot: int = BOOTSTRAP, seed: int = 0) -> tuple[float, float, float]:
-    """(median(new)/median(base), low, high) with a percentile bootstrap interval."""
-    b = np.asarray(base, dtype=np.float64)
-    n = np.asarray(new, dtype=np.float64)
-    ratio = float(np.median(n) / np.median(b))
-    rng = np.random.default_rng(seed)
-    mb = np.median(rng.choice(b, size=(n_boot, b.size), replace=True), axis=1)
-    mn = np.median(rng.choice(n, size=(n_boot, n.size), replace=True), axis=1)
-    boots = mn / mb
-    alpha = (1 - CONFIDENCE) / 2
-    return ratio, float(np.quantile(boots, alpha)), float(np.quantile(boots, 1 - alpha))
-
-
-def describe_ratio(ratio: float) -> str:
-    if ratio >= 1:
-        return f"{ratio:.2f}x slower"
-    return f"{1 / ratio:.2f}x faster"
+REGRESSIONS = ("regression", "p99_regression", "throughput_regression", "parity_break", "failed",
+               "skipped_now", "missing")
+#: env.json keys whose difference makes two runs' numbers not comparable as they stand
+ENV_KEYS = ("cpu", "cpu_flags", "affinity_cpus", "gpu", "driver", "torch_threads", "packages",
+            "onnxruntime_packages", "tensorrt")
 
 
 @dataclass
 class RowComparison:
     key: str
-    verdict: str  # regression | improvement | unchanged | parity_break | failed | model_changed | missing | new | skipped
+    verdict: str  # one of REGRESSIONS, or improvement | unchanged | inconclusive | model_changed | new | skipped
     ratio: float | None = None
     ci_low: float | None = None
     ci_high: float | None = None
+    noise: float | None = None
     base_p50_ms: float | None = None
     new_p50_ms: float | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
     def is_regression(self) -> bool:
-        return self.verdict in ("regression", "parity_break", "failed")
+        return self.verdict in REGRESSIONS
+
+
+@dataclass
+class Comparison:
+    rows: list[RowComparison]
+    threshold: float
+    env_differences: list[str] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[RowComparison]:
+        return [c for c in self.rows if c.is_regression]
+
+    @property
+    def geomean(self) -> float | None:
+        return geometric_mean(c.ratio for c in self.rows if c.verdict != "model_changed")
 
 
 def _samples(row: ResultRow):
@@ -68,77 +71,135 @@ def _samples(row: ResultRow):
     return [row.latency_p50_ms] if row.latency_p50_ms is not None else None
 
 
-def compare_rows(base_rows: list[ResultRow], new_rows: list[ResultRow],
-                 threshold: float = 0.05) -> list[RowComparison]:
+def _gate(c: RowComparison, name: str, ratio: float, threshold: float | None, noise: float,
+          what: str) -> None:
+    """An extra gate (p99, throughput): slower by more than its threshold and the noise."""
+    if threshold is None or c.is_regression:
+        return
+    if ratio > 1 + max(threshold, noise):
+        c.verdict = name
+        c.notes.append(f"{what} {describe_ratio(ratio)} (gate {threshold:.0%}, noise {noise:.0%})")
+
+
+def compare_pair(key: str, b: ResultRow, n: ResultRow, threshold: float, *,
+                 p99_threshold: float | None = None,
+                 throughput_threshold: float | None = None) -> RowComparison:
+    if not n.ok:
+        if b.ok:
+            verdict = "failed" if n.status == "failed" else "skipped_now"
+            return RowComparison(key, verdict, notes=[f"now {n.status}: {n.error}"])
+        return RowComparison(key, "skipped", notes=[f"base {b.status}, new {n.status}"])
+    if not b.ok:
+        return RowComparison(key, "new", notes=[f"base {b.status}, now ok"])
+    c = RowComparison(key, "unchanged", base_p50_ms=b.latency_p50_ms, new_p50_ms=n.latency_p50_ms)
+    bs, ns = _samples(b), _samples(n)
+    if bs and ns:
+        v = unpaired_verdict(bs, ns, b.round_medians_ms, n.round_medians_ms, threshold)
+        c.verdict, c.ratio, c.ci_low, c.ci_high, c.noise = v.verdict, v.ratio, v.ci_low, v.ci_high, v.noise
+        c.notes += v.notes
+        noise = v.noise or 0.0
+        if p99_threshold is not None:
+            if min(b.latency_n or 0, n.latency_n or 0) < min_samples_for(99):
+                c.notes.append(f"p99 not gated: fewer than {min_samples_for(99)} samples "
+                               "(a p99 that close to the maximum is noise)")
+            else:
+                _gate(c, "p99_regression", n.latency_p99_ms / b.latency_p99_ms, p99_threshold, noise, "p99")
+        if throughput_threshold is not None and b.throughput_ips and n.throughput_ips:
+            _gate(c, "throughput_regression", b.throughput_ips / n.throughput_ips,
+                  throughput_threshold, noise, "throughput")
+    if (b.params, b.macs) != (n.params, n.macs):
+        c.verdict = "model_changed"  # timings of two different networks: not a regression
+        c.notes.append(f"complexity changed: params {b.params} -> {n.params}, MACs {b.macs} -> {n.macs}")
+    if b.parity_passed is True and n.parity_passed is False:
+        c.verdict = "parity_break"
+        c.notes.append(f"parity broke: max_rel_err {b.parity_max_rel_err:.3g} -> "
+                       f"{n.parity_max_rel_err:.3g}, top-1 {b.parity_top1_agreement} -> "
+                       f"{n.parity_top1_agreement}")
+    elif b.parity_max_rel_err is not None and n.parity_max_rel_err is not None:
+        be, ne = b.parity_max_rel_err, n.parity_max_rel_err
+        if ne > 2 * be and ne - be > 1e-6:
+            c.notes.append(f"parity error grew {be:.3g} -> {ne:.3g}")
+    return c
+
+
+def compare_rows(base_rows: list[ResultRow], new_rows: list[ResultRow], threshold: float = 0.05, *,
+                 allow_missing: bool = False, p99_threshold: float | None = None,
+                 throughput_threshold: float | None = None) -> list[RowComparison]:
     base = {r.config_key: r for r in latest(base_rows)}
-    new = {r.config_key: r for r in latest(new_rows)}
+    new = {r.config_key: r for r in new_rows}  # the last row per key: a later failure counts
     out = []
     for key in sorted(set(base) | set(new)):
         b, n = base.get(key), new.get(key)
         if n is None:
-            out.append(RowComparison(key, "missing", notes=["in base, not in new run"]))
-            continue
-        if b is None:
+            out.append(RowComparison(key, "unchanged" if allow_missing else "missing",
+                                     notes=["in base, not in new run"
+                                            + (" (allowed)" if allow_missing else "")]))
+        elif b is None:
             out.append(RowComparison(key, "new", notes=["not in base run"]))
-            continue
-        if not b.ok or not n.ok:
-            if b.ok and n.status == "failed":
-                out.append(RowComparison(key, "failed", notes=[f"now failing: {n.error}"]))
-            else:
-                out.append(RowComparison(key, "skipped", notes=[f"base {b.status}, new {n.status}"]))
-            continue
-        c = RowComparison(key, "unchanged", base_p50_ms=b.latency_p50_ms, new_p50_ms=n.latency_p50_ms)
-        if (b.params, b.macs) != (n.params, n.macs):
-            c.verdict = "model_changed"
-            c.notes.append(f"complexity changed: params {b.params} -> {n.params}, "
-                           f"MACs {b.macs} -> {n.macs}")
-        bs, ns = _samples(b), _samples(n)
-        if bs and ns:
-            c.ratio, c.ci_low, c.ci_high = ratio_ci(bs, ns)
-            if c.verdict == "unchanged":
-                if c.ratio > 1 + threshold and c.ci_low > 1 + threshold:
-                    c.verdict = "regression"
-                elif c.ratio < 1 / (1 + threshold) and c.ci_high < 1 / (1 + threshold):
-                    c.verdict = "improvement"
-            if min(len(bs), len(ns)) < 5:
-                c.notes.append("fewer than 5 samples: interval unreliable")
-        if b.parity_passed is True and n.parity_passed is False:
-            c.verdict = "parity_break"
-            c.notes.append(f"parity broke: max_rel_err {b.parity_max_rel_err:.3g} -> "
-                           f"{n.parity_max_rel_err:.3g}, top-1 {b.parity_top1_agreement} -> "
-                           f"{n.parity_top1_agreement}")
         else:
-            be, ne = b.parity_max_rel_err, n.parity_max_rel_err
-            if be is not None and ne is not None and ne > 2 * be and ne - be > 1e-6:
-                c.notes.append(f"parity error grew {be:.3g} -> {ne:.3g}")
-        out.append(c)
+            out.append(compare_pair(key, b, n, threshold, p99_threshold=p99_threshold,
+                                    throughput_threshold=throughput_threshold))
     return out
 
 
-def compare_runs(base: RunData, new: RunData, threshold: float = 0.05) -> list[RowComparison]:
-    return compare_rows(base.rows, new.rows, threshold)
+def env_differences(base_env: dict, new_env: dict) -> list[str]:
+    """One line per environment setting that differs between two runs."""
+    out = []
+    for k in ENV_KEYS:
+        a, b = base_env.get(k), new_env.get(k)
+        if a != b and (a is not None or b is not None):
+            out.append(f"{k}: {a} -> {b}")
+    return out
 
 
-def render(comparisons: list[RowComparison], fmt: str, threshold: float) -> str:
-    if fmt == "json":
-        return json.dumps({"threshold": threshold,
-                           "regressions": sum(c.is_regression for c in comparisons),
-                           "rows": [asdict(c) | {"is_regression": c.is_regression} for c in comparisons]},
-                          indent=2)
-    heads = ["config", "verdict", "base p50 ms", "new p50 ms", "change", "95% CI of ratio", "notes"]
-    body = []
-    for c in comparisons:
-        body.append([
-            c.key, c.verdict.upper() if c.is_regression else c.verdict,
+def compare_runs(base: RunData, new: RunData, threshold: float = 0.05, **kw) -> Comparison:
+    return Comparison(compare_rows(base.rows, new.rows, threshold, **kw), threshold,
+                      env_differences(base.env, new.env))
+
+
+def _cells(c: RowComparison) -> list[str]:
+    return [c.key, c.verdict.upper() if c.is_regression else c.verdict,
             "-" if c.base_p50_ms is None else f"{c.base_p50_ms:.3f}",
             "-" if c.new_p50_ms is None else f"{c.new_p50_ms:.3f}",
             "-" if c.ratio is None else describe_ratio(c.ratio),
             "-" if c.ci_low is None else f"[{c.ci_low:.3f}, {c.ci_high:.3f}]",
-            "; ".join(c.notes)])
-    n_reg = sum(c.is_regression for c in comparisons)
-    summary = (f"{n_reg} regression(s) among {len(comparisons)} configs (threshold {threshold:.0%}, "
-               f"flagged when the bootstrap {CONFIDENCE:.0%} interval of the median ratio is above "
-               f"{1 + threshold:.2f})")
+            "-" if c.noise is None else f"{c.noise:.1%}",
+            "; ".join(c.notes)]
+
+
+HEADS = ["config", "verdict", "base p50 ms", "new p50 ms", "change", "95% CI of ratio",
+         "round noise", "notes"]
+
+
+def summary_line(cmp: Comparison) -> str:
+    n_reg = len(cmp.regressions)
+    gm = cmp.geomean
+    return (f"{n_reg} regression(s) among {len(cmp.rows)} configs (threshold {cmp.threshold:.0%}; a "
+            "slowdown counts beyond both the threshold and the runs' between-round noise)"
+            + (f"; geometric mean of ratios: {describe_ratio(gm)}" if gm else ""))
+
+
+def render(cmp: Comparison, fmt: str, *, hide_unchanged: bool = False) -> str:
+    shown = [c for c in cmp.rows if not (hide_unchanged and c.verdict == "unchanged")]
+    warning = ("WARNING: the runs' environments differ, so ratios mix the code with the machine: "
+               + "; ".join(cmp.env_differences)) if cmp.env_differences else None
+    if fmt == "json":
+        return json.dumps({"threshold": cmp.threshold, "regressions": len(cmp.regressions),
+                           "geomean_ratio": cmp.geomean, "env_differences": cmp.env_differences,
+                           "rows": [asdict(c) | {"is_regression": c.is_regression} for c in shown]},
+                          indent=2)
+    summary = summary_line(cmp)
     if fmt == "md":
-        return f"## resnext-bench compare\n\n{summary}\n\n" + markdown_table(heads, body) + "\n"
-    return "\n".join([text_table(heads, body), "", summary])
+        changed = [c for c in cmp.rows if c.verdict != "unchanged"]
+        out = ["## resnext-bench compare", "", f"**{summary}**", ""]
+        if warning:
+            out += [f"> {warning}", ""]
+        if changed:
+            out += [markdown_table(HEADS, [_cells(c) for c in changed]), ""]
+        if not hide_unchanged:
+            out += [f"<details><summary>all {len(cmp.rows)} configs</summary>", "",
+                    markdown_table(HEADS, [_cells(c) for c in cmp.rows]), "", "</details>", ""]
+        return "\n".join(out)
+    lines = [text_table(HEADS, [_cells(c) for c in shown]), "", summary]
+    return "\n".join(lines + ([warning] if warning else []))
+

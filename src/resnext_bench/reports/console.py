@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from ..core.schema import F, ResultRow
-from .tables import text_table
+from .tables import THIN_TAIL_NOTE, cell, has_thin_tail, text_table
 
 #: (schema field, title, format spec) of `bench`'s table
 BENCH_COLUMNS = [
     (F.arch, "arch", "s"), (F.form, "form", "s"), (F.runtime, "runtime", "s"), (F.device, "dev", "s"),
     (F.precision, "prec", "s"), (F.batch, "batch", "d"), (F.threads, "thr", "s"),
-    (F.latency_p50_ms, "p50 ms", ".2f"), (F.latency_p99_ms, "p99 ms", ".2f"),
+    (F.latency_p50_ms, "p50 ms", ".2f"), (F.latency_p99_ms, "p99 ms", ".2f"), (F.latency_n, "n", "d"),
+    (F.round_spread, "spread", ".1%"),
     (F.throughput_ips, "img/s", ".1f"), (F.parity_max_abs_err, "max err", ".1e"),
     (F.parity_top1_agreement, "top1", ".2f"), (F.parity_passed, "parity", "s"), (F.status, "status", "s"),
 ]
@@ -23,9 +24,7 @@ PARITY_COLUMNS = [
 ]
 
 
-def _cell(v, spec: str) -> str:
-    if v is None:
-        return "-"
+def _format(v, spec: str) -> str:
     if isinstance(v, bool):
         return "pass" if v else "FAIL"
     if spec == "s":
@@ -37,7 +36,10 @@ def _cell(v, spec: str) -> str:
 
 
 def rows_table(rows: list[ResultRow], columns=BENCH_COLUMNS) -> str:
-    body = [[_cell(getattr(r, key), spec) for key, _, spec in columns] for r in rows]
+    body = [[cell(r, key, lambda v, spec=spec: _format(v, spec)) for key, _, spec in columns]
+            for r in rows]
     notes = [f"  {r.runtime} {r.precision} b{r.batch}: {r.status}: {r.error}"
              for r in rows if not r.ok and r.error]
+    if has_thin_tail(rows) and any(c[0] == F.latency_p99_ms for c in columns):
+        notes.append(THIN_TAIL_NOTE)
     return "\n".join([text_table([c[1] for c in columns], body)] + notes)

@@ -12,7 +12,7 @@ from ..core.fileio import atomic_path, write_text_atomic
 from ..core.pareto import pareto_front
 from ..core.rundir import RunData
 from . import plots
-from .tables import flat_frame, markdown_table, table_records
+from .tables import THIN_TAIL_NOTE, flat_frame, has_thin_tail, markdown_table, table_records
 
 FORMATS = ("md", "html", "csv", "parquet")
 
@@ -35,6 +35,11 @@ def env_lines(env: dict) -> list[str]:
     return lines
 
 
+_STATS_NOTE = ("n: timed samples; rounds: interleaved rounds the samples came in; round spread: "
+               "(max - min) / median of the per-round medians -- how far the configuration moved "
+               "between rounds of this run; CV: std / mean of all samples.")
+
+
 def _not_ok(rows):
     return [r for r in rows if not r.ok]
 
@@ -50,6 +55,7 @@ def markdown_report(run: RunData) -> str:
                 "Latency: CPU rows host-timed (perf_counter_ns); GPU rows CUDA-event compute time. "
                 "FLOPs = 2 x MACs. Parity vs PyTorch fp32 eager.", ""]
     out.append(markdown_table(heads, body) if body else "_no measured rows_")
+    out += ["", _STATS_NOTE] + ([THIN_TAIL_NOTE] if has_thin_tail(ok) else [])
     gpu = [r for r in ok if r.e2e_latency_p50_ms is not None]
     if gpu:
         out += ["", "GPU end-to-end (host arrays in/out, copies included):", ""]
@@ -101,6 +107,8 @@ def html_report(run: RunData) -> str:
         "(end-to-end time with copies is in the CSV/JSON). FLOPs = 2 x MACs. Parity is against PyTorch "
         "fp32 eager on the same weights.</p>",
         "<h2>Results</h2>", table,
+        f"<p class='note'>{esc(_STATS_NOTE)}"
+        + (f"<br>{esc(THIN_TAIL_NOTE)}" if has_thin_tail(ok) else "") + "</p>",
         "<h2>Latency vs batch</h2>", _img(plots.latency_vs_batch(ok), "latency vs batch"),
         "<h2>Throughput vs GMACs</h2>", _img(plots.throughput_vs_gmacs(ok), "throughput vs GMACs"),
         "<h2>Cardinality vs width</h2>", _img(plots.cardinality_study(ok), "cardinality study"),

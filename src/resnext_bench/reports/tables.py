@@ -9,6 +9,12 @@ from __future__ import annotations
 import math
 
 from ..core.schema import F, ResultRow
+from ..core.stats import min_samples_for
+
+#: marks a tail percentile taken from too few samples to be more than the run's largest values
+THIN_TAIL = "†"
+THIN_TAIL_NOTE = (f"{THIN_TAIL} p99 from fewer than {min_samples_for(99)} samples: it is one of the "
+                  "run's largest samples, not a tail estimate (more --iters or --duration).")
 
 REPORT_COLUMNS = [
     # (schema field, column title, formatter)
@@ -17,6 +23,8 @@ REPORT_COLUMNS = [
     (F.batch, "batch", str), (F.threads, "threads", str),
     (F.params, "params (M)", lambda v: f"{v / 1e6:.2f}"), (F.macs, "GMACs", lambda v: f"{v / 1e9:.3f}"),
     (F.latency_p50_ms, "p50 ms", lambda v: f"{v:.2f}"), (F.latency_p99_ms, "p99 ms", lambda v: f"{v:.2f}"),
+    (F.latency_n, "n", str), (F.rounds, "rounds", str),
+    (F.round_spread, "round spread", lambda v: f"{v:.1%}"), (F.latency_cv, "CV", lambda v: f"{v:.1%}"),
     (F.throughput_ips, "img/s", lambda v: f"{v:.1f}"),
     (F.achieved_gflops, "GFLOP/s", lambda v: f"{v:.1f}"),
     (F.parity_max_abs_err, "max abs err", lambda v: f"{v:.2e}"),
@@ -40,9 +48,22 @@ def sort_rows(rows: list[ResultRow]) -> list[ResultRow]:
 def table_records(rows: list[ResultRow]) -> tuple[list[str], list[list[str]]]:
     """Column titles and formatted cells, sorted by arch/form/runtime/device/precision/batch."""
     heads = [c[1] for c in REPORT_COLUMNS]
-    body = [["-" if _missing(getattr(r, k)) else fmt(getattr(r, k)) for k, _, fmt in REPORT_COLUMNS]
-            for r in sort_rows(rows)]
+    body = [[cell(r, k, fmt) for k, _, fmt in REPORT_COLUMNS] for r in sort_rows(rows)]
     return heads, body
+
+
+def cell(r: ResultRow, key: str, fmt) -> str:
+    v = getattr(r, key)
+    if _missing(v):
+        return "-"
+    text = fmt(v)
+    if key == F.latency_p99_ms and (r.latency_n or 0) < min_samples_for(99):
+        text += THIN_TAIL
+    return text
+
+
+def has_thin_tail(rows: list[ResultRow]) -> bool:
+    return any(r.latency_p99_ms is not None and (r.latency_n or 0) < min_samples_for(99) for r in rows)
 
 
 def markdown_table(heads: list[str], body: list[list[str]]) -> str:

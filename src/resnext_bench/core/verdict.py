@@ -1,0 +1,121 @@
+"""Is a latency change real? Verdicts that know the noise of a shared machine.
+
+Two situations, two rules:
+
+* **Two stored runs** (``compare``): the runs were measured at different times, so a shift
+  between them can be drift of the machine, not the code. Each run's per-round medians show how
+  far the same configuration moves *within* a run; :func:`unpaired_verdict` calls a change real
+  only when the ratio of medians exceeds the threshold **and** the larger of the two runs'
+  between-round spreads, **and** a bootstrap over the rounds of both runs puts the ratio above 1
+  with 95 % confidence. With fewer than :data:`MIN_ROUNDS` rounds on either side there is no
+  noise estimate: a change beyond the threshold is ``inconclusive``, not a regression.
+* **One A/B job** (``ab``): both sides were measured interleaved, round by round, so drift hits
+  both alike; :func:`paired_verdict` takes the per-round ratios new/base, their median, and a
+  bootstrap over rounds. A regression: median ratio above 1 + threshold and the interval's low
+  end above 1.
+
+Ratios are new / base of latency: above 1 is slower.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+BOOTSTRAP = 2000
+CONFIDENCE = 0.95
+MIN_ROUNDS = 3
+
+
+@dataclass
+class Verdict:
+    verdict: str  # regression | improvement | unchanged | inconclusive
+    ratio: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    noise: float | None = None  # relative between-round spread that a change must exceed
+    notes: list[str] = field(default_factory=list)
+
+
+def spread(values) -> float:
+    """(max - min) / median; 0 for fewer than two values."""
+    v = np.asarray([x for x in values if x is not None], dtype=np.float64)
+    if v.size < 2:
+        return 0.0
+    return float((v.max() - v.min()) / np.median(v))
+
+
+def _interval(boots) -> tuple[float, float]:
+    alpha = (1 - CONFIDENCE) / 2
+    return float(np.quantile(boots, alpha)), float(np.quantile(boots, 1 - alpha))
+
+
+def ratio_ci(base, new, n_boot: int = BOOTSTRAP, seed: int = 0) -> tuple[float, float, float]:
+    """(median(new)/median(base), low, high): percentile bootstrap resampling both sides."""
+    b = np.asarray(base, dtype=np.float64)
+    n = np.asarray(new, dtype=np.float64)
+    ratio = float(np.median(n) / np.median(b))
+    rng = np.random.default_rng(seed)
+    mb = np.median(rng.choice(b, size=(n_boot, b.size), replace=True), axis=1)
+    mn = np.median(rng.choice(n, size=(n_boot, n.size), replace=True), axis=1)
+    return (ratio, *_interval(mn / mb))
+
+
+def _classify(ratio: float, low: float, high: float, threshold: float, noise: float) -> str:
+    band = max(threshold, noise)
+    if ratio > 1 + band and low > 1:
+        return "regression"
+    if ratio < 1 / (1 + band) and high < 1:
+        return "improvement"
+    return "unchanged"
+
+
+def unpaired_verdict(base_samples, new_samples, base_rounds, new_rounds, threshold: float) -> Verdict:
+    """Two runs measured at different times (``compare``): see the module doc."""
+    ratio = float(np.median(new_samples) / np.median(base_samples))
+    rounds = min(len(base_rounds or []), len(new_rounds or []))
+    if rounds < MIN_ROUNDS:
+        v = Verdict("unchanged", ratio)
+        if abs(np.log(ratio)) > np.log(1 + threshold):
+            v.verdict = "inconclusive"
+        v.notes.append(f"{rounds} round(s) on one side: no between-round noise estimate "
+                       f"(re-measure with --rounds {MIN_ROUNDS} or more)")
+        return v
+    noise = max(spread(base_rounds), spread(new_rounds))
+    _, low, high = ratio_ci(base_rounds, new_rounds)
+    v = Verdict(_classify(ratio, low, high, threshold, noise), ratio, low, high, noise)
+    if noise > threshold and v.verdict == "unchanged" and abs(np.log(ratio)) > np.log(1 + threshold):
+        v.notes.append(f"beyond the {threshold:.0%} threshold but within the runs' "
+                       f"{noise:.0%} between-round noise")
+    return v
+
+
+def paired_verdict(base_rounds, new_rounds, threshold: float, n_boot: int = BOOTSTRAP,
+                   seed: int = 0) -> Verdict:
+    """Both sides measured interleaved in one job (``ab``): see the module doc."""
+    b = np.asarray(base_rounds, dtype=np.float64)
+    n = np.asarray(new_rounds, dtype=np.float64)
+    if b.size != n.size or b.size == 0:
+        raise ValueError("paired rounds must be of equal, non-zero count")
+    q = n / b
+    ratio = float(np.median(q))
+    if q.size < MIN_ROUNDS:
+        v = Verdict("inconclusive" if abs(np.log(ratio)) > np.log(1 + threshold) else "unchanged", ratio)
+        v.notes.append(f"only {q.size} round(s): use --rounds {MIN_ROUNDS} or more")
+        return v
+    rng = np.random.default_rng(seed)
+    boots = np.median(rng.choice(q, size=(n_boot, q.size), replace=True), axis=1)
+    low, high = _interval(boots)
+    return Verdict(_classify(ratio, low, high, threshold, 0.0), ratio, low, high, spread(q))
+
+
+def describe_ratio(ratio: float) -> str:
+    if ratio >= 1:
+        return f"{ratio:.2f}x slower"
+    return f"{1 / ratio:.2f}x faster"
+
+
+def geometric_mean(ratios) -> float | None:
+    r = np.asarray([x for x in ratios if x], dtype=np.float64)
+    return float(np.exp(np.log(r).mean())) if r.size else None

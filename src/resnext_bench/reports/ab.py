@@ -1,0 +1,84 @@
+"""``resnext-bench ab BASE NEW``: the verdict of an A/B job, and its text / markdown / JSON.
+
+Both sides were measured interleaved, round by round, in one job on one machine, so the
+machine's drift hits them alike: the verdict (:func:`~resnext_bench.core.verdict.paired_verdict`)
+works on the per-round ratios new/base. Exit codes as ``compare``: 0 no regression, 1 a
+regression (slower beyond the threshold and significant, parity broken, the new side failed).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from ..core.schema import ResultRow
+from ..core.verdict import Verdict, describe_ratio, paired_verdict
+from .tables import markdown_table, text_table
+
+REGRESSIONS = ("regression", "parity_break", "failed")
+
+
+@dataclass
+class ABResult:
+    base: ResultRow
+    new: ResultRow
+    threshold: float
+    verdict: Verdict
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def is_regression(self) -> bool:
+        return self.verdict.verdict in REGRESSIONS
+
+
+def ab_verdict(base: ResultRow, new: ResultRow, threshold: float = 0.05) -> ABResult:
+    if not base.ok:
+        return ABResult(base, new, threshold, Verdict("failed", notes=[f"base {base.status}: {base.error}"]))
+    if not new.ok:
+        return ABResult(base, new, threshold, Verdict("failed", notes=[f"new {new.status}: {new.error}"]))
+    v = paired_verdict(base.round_medians_ms, new.round_medians_ms, threshold)
+    res = ABResult(base, new, threshold, v)
+    if base.parity_passed is not False and new.parity_passed is False:
+        v.verdict = "parity_break"
+        v.notes.append(f"new side fails parity: max_rel_err {new.parity_max_rel_err:.3g}, "
+                       f"top-1 {new.parity_top1_agreement}")
+    if (base.params, base.macs) != (new.params, new.macs):
+        res.notes.append(f"the sides are different networks: params {base.params} vs {new.params}")
+    return res
+
+
+def _side(r: ResultRow) -> dict:
+    return {"onnx_path": r.onnx_path, "onnx_sha256": r.onnx_sha256, "arch": r.arch,
+            "runtime": r.runtime, "precision": r.precision, "batch": r.batch, "threads": r.threads,
+            "status": r.status, "error": r.error, "latency_p50_ms": r.latency_p50_ms,
+            "latency_p99_ms": r.latency_p99_ms, "throughput_ips": r.throughput_ips,
+            "rounds": r.rounds, "round_medians_ms": r.round_medians_ms, "latency_n": r.latency_n,
+            "parity_passed": r.parity_passed, "runtime_info": r.runtime_info}
+
+
+def render_ab(res: ABResult, fmt: str) -> str:
+    v = res.verdict
+    change = "-" if v.ratio is None else describe_ratio(v.ratio)
+    ci = "-" if v.ci_low is None else f"[{v.ci_low:.3f}, {v.ci_high:.3f}]"
+    headline = (f"{v.verdict.upper() if res.is_regression else v.verdict}: new is {change} than base "
+                f"(median of {len(res.base.round_medians_ms or [])} per-round ratios, 95% CI {ci}, "
+                f"threshold {res.threshold:.0%})")
+    if fmt == "json":
+        return json.dumps({"verdict": v.verdict, "is_regression": res.is_regression,
+                           "ratio": v.ratio, "ci_low": v.ci_low, "ci_high": v.ci_high,
+                           "threshold": res.threshold, "notes": v.notes + res.notes,
+                           "base": _side(res.base), "new": _side(res.new), "detail": asdict(v)},
+                          indent=2, default=str)
+    heads = ["side", "file", "runtime", "batch", "p50 ms", "p99 ms", "img/s", "rounds", "parity"]
+    body = [[side, str(r.onnx_path), r.runtime, str(r.batch),
+             "-" if r.latency_p50_ms is None else f"{r.latency_p50_ms:.3f}",
+             "-" if r.latency_p99_ms is None else f"{r.latency_p99_ms:.3f}",
+             "-" if r.throughput_ips is None else f"{r.throughput_ips:.1f}",
+             str(r.rounds or "-"), {True: "pass", False: "FAIL", None: "-"}[r.parity_passed]]
+            for side, r in (("base", res.base), ("new", res.new))]
+    notes = v.notes + res.notes
+    if fmt == "md":
+        out = ["## resnext-bench ab", "", f"**{headline}**", "", markdown_table(heads, body), ""]
+        out += [f"- {n}" for n in notes]
+        return "\n".join(out) + "\n"
+    return "\n".join([headline, "", text_table(heads, body)] + [f"note: {n}" for n in notes])

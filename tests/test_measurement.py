@@ -1,0 +1,183 @@
+"""Interleaved rounds, worker processes, the noise-aware verdicts and the A/B command."""
+
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from conftest import run_config
+from resnext_bench.bench.plan import combos
+from resnext_bench.bench.runner import Runner, group_combos, round_orders
+from resnext_bench.core.fileio import read_jsonl
+from resnext_bench.core.verdict import paired_verdict, unpaired_verdict
+
+
+# ---------------------------------------------------------------------------- scheduling
+def test_round_order_rotates():
+    assert round_orders(3, 4) == [[0, 1, 2], [1, 2, 0], [2, 0, 1], [0, 1, 2]]
+    assert round_orders(1, 2) == [[0], [0]]
+    # over n rounds every member runs in every position once
+    for pos in range(4):
+        assert sorted(order[pos] for order in round_orders(4, 4)) == [0, 1, 2, 3]
+
+
+def test_groups_are_arch_and_size_capped_by_group_size():
+    config = run_config(archs="resnet18,wrn10_1", runtimes="torch,ort-cpu", batches="1,2,4",
+                        image_sizes=64, group_size=4, device="cpu")
+    groups = group_combos(combos(config, strict=False), 4)
+    assert [len(g) for g in groups] == [4, 2, 4, 2]
+    assert all(len({(c.arch, c.image_size) for c in g}) == 1 for g in groups)
+
+
+# ----------------------------------------------------------------------------- verdicts
+def _rounds(level, drift, rng, n=20):
+    return [list(level * d * rng.lognormal(0, 0.02, n)) for d in drift]
+
+
+def test_unpaired_verdict_cases():
+    rng = np.random.default_rng(0)
+    flat = [1.0] * 5
+    drifting = [1.0, 1.15, 1.3, 1.1, 1.0]
+
+    def verdict(b_rounds, n_rounds):
+        b = [v for r in b_rounds for v in r]
+        n = [v for r in n_rounds for v in r]
+        return unpaired_verdict(b, n, [np.median(r) for r in b_rounds],
+                                [np.median(r) for r in n_rounds], 0.05)
+
+    # drift in both runs, a 10% offset between them: within the noise
+    assert verdict(_rounds(10, drifting, rng), _rounds(11, drifting, rng)).verdict == "unchanged"
+    # a real 1.4x slowdown beyond that noise
+    assert verdict(_rounds(10, drifting, rng), _rounds(14, drifting, rng)).verdict == "regression"
+    # quiet runs: 10% is real
+    v = verdict(_rounds(10, flat, rng), _rounds(11, flat, rng))
+    assert v.verdict == "regression" and v.ci_low > 1 and v.noise < 0.05
+    assert verdict(_rounds(10, flat, rng), _rounds(7, flat, rng)).verdict == "improvement"
+    # too few rounds: no noise estimate, no verdict
+    v = verdict(_rounds(10, [1.0, 1.0], rng), _rounds(14, [1.0, 1.0], rng))
+    assert v.verdict == "inconclusive" and "re-measure with --rounds 3" in v.notes[0]
+
+
+def test_paired_verdict_cases():
+    rng = np.random.default_rng(1)
+    drift = np.array([1.0, 1.3, 1.6, 1.2, 1.0, 1.4, 1.1, 1.5])
+    base = 10 * drift * rng.lognormal(0, 0.01, drift.size)
+    # the same file under heavy drift: paired ratios stay near 1
+    same = 10 * drift * rng.lognormal(0, 0.01, drift.size)
+    assert paired_verdict(base, same, 0.05).verdict == "unchanged"
+    slower = 13 * drift * rng.lognormal(0, 0.01, drift.size)
+    v = paired_verdict(base, slower, 0.05)
+    assert v.verdict == "regression" and 1.25 < v.ratio < 1.35 and v.ci_low > 1
+    assert paired_verdict(base[:2], slower[:2], 0.05).verdict == "inconclusive"
+
+
+# --------------------------------------------------------------------- workers, rounds
+def test_rows_keep_rounds_and_every_sample(tmp_path, artifacts):
+    config = run_config(archs="wrn10_1", runtimes="ort-cpu,torch", warmup=1, iters=8, rounds=4,
+                        parity_images=4, artifacts=str(artifacts))
+    order = []
+
+    def on_event(kind, **e):
+        if kind == "block":
+            order.append((e["round"], e["combo"].runtime, e["pid"]))
+
+    rows = Runner(config, tmp_path).run(combos(config, strict=True), on_event=on_event)
+    assert [(r, rt) for r, rt, _ in order] == [(0, "ort-cpu"), (0, "torch"), (1, "torch"),
+                                               (1, "ort-cpu"), (2, "ort-cpu"), (2, "torch"),
+                                               (3, "torch"), (3, "ort-cpu")]
+    pids = {rt: {p for _, r, p in order if r == rt} for rt in ("ort-cpu", "torch")}
+    assert all(len(p) == 1 for p in pids.values()) and pids["ort-cpu"] != pids["torch"]
+    assert os.getpid() not in pids["torch"]  # measured in workers, not here
+    for r in rows:
+        assert r.ok and r.rounds == 4 and len(r.round_medians_ms) == 4 and r.group_size == 2
+        assert len(r.samples_ms) == r.latency_n == 8 and r.round_spread >= 0 and r.latency_cv >= 0
+        assert r.parity_passed
+
+
+def test_a_killed_worker_is_a_failed_row_and_the_run_goes_on(tmp_path, artifacts):
+    config = run_config(archs="wrn10_1", runtimes="ort-cpu,torch", warmup=0, iters=6, rounds=3,
+                        parity_images=4, artifacts=str(artifacts))
+
+    def on_event(kind, **e):
+        if kind == "block" and e["round"] == 1 and e["combo"].runtime == "torch":
+            os.kill(e["pid"], signal.SIGKILL)
+
+    rows = Runner(config, tmp_path).run(combos(config, strict=True), on_event=on_event)
+    by = {r.runtime: r for r in rows}
+    assert by["torch"].status == "failed" and "killed by SIGKILL" in by["torch"].error
+    assert by["ort-cpu"].ok and by["ort-cpu"].rounds == 3 and by["ort-cpu"].parity_passed
+    on_disk, skipped = read_jsonl(tmp_path / "results.jsonl")
+    assert not skipped and {d["status"] for d in on_disk} == {"ok", "failed"}
+
+
+def test_memory_belongs_to_each_configuration(tmp_path, artifacts):
+    """A small net measured after a bigger one reports its own peak RSS (its own process)."""
+    config = run_config(archs="resnet34,resnet18", runtimes="ort-cpu", image_sizes=64, warmup=0,
+                        iters=2, rounds=1, parity_images=4, artifacts=str(artifacts))
+    alone = run_config(archs="resnet18", runtimes="ort-cpu", image_sizes=64, warmup=0, iters=2,
+                       rounds=1, parity_images=4, artifacts=str(artifacts))
+    after = Runner(config, tmp_path / "a").run(combos(config, strict=True))[-1]
+    (single,) = Runner(alone, tmp_path / "b").run(combos(alone, strict=True))
+    assert after.arch == "resnet18"
+    assert after.peak_rss_mb == pytest.approx(single.peak_rss_mb, rel=0.15)
+
+
+# ------------------------------------------------------------------------------------ ab
+@pytest.fixture(scope="module")
+def two_files(artifacts, tmp_path_factory):
+    from resnext_bench.exporters.onnx_export import ExportConfig, export_onnx
+
+    small = export_onnx(ExportConfig("resnet18", image_size=64), artifacts).path
+    big = export_onnx(ExportConfig("resnet34", image_size=64), artifacts).path
+    return small, big
+
+
+def test_ab_exit_codes(cli, two_files, artifacts, tmp_path):
+    small, big = two_files
+    common = ["--iters", 24, "--rounds", 6, "--warmup", 2, "--parity-images", 4,
+              "--artifacts", artifacts, "-q"]
+    same = cli("ab", small, small, *common, "--threshold", 0.5, "--format", "json",
+               "--out", tmp_path / "same")
+    assert same.exit_code == 0, same.output
+    data = json.loads(same.output)
+    assert data["verdict"] in ("unchanged", "improvement") and len(data["base"]["round_medians_ms"]) == 6
+    rows, _ = read_jsonl(tmp_path / "same" / "results.jsonl")
+    assert [r["ab_side"] for r in rows] == ["base", "new"]
+    # resnet34 is ~2x the work of resnet18: flagged
+    slow = cli("ab", small, big, *common, "--threshold", 0.3, "--format", "md", "--out", tmp_path / "slow")
+    assert slow.exit_code == 1, slow.output
+    assert "REGRESSION" in slow.output and "slower" in slow.output and "different networks" in slow.output
+    # one file under two settings
+    res = cli("ab", small, small, *common, "--threshold", 0.5, "--new-set", "graph_opt_level=basic",
+              "--out", tmp_path / "opts")
+    assert res.exit_code == 0, res.output
+    rows, _ = read_jsonl(tmp_path / "opts" / "results.jsonl")
+    assert [r["runtime_info"]["graph_optimization_level"] for r in rows] == ["all", "basic"]
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["/no/such.onnx", "/no/such.onnx"], "no such file"),
+    (["{small}", "{small}", "--new-set", "nonsense"], "expected KEY=VALUE"),
+    (["{small}", "{small}", "--new-set", "graph_opt_level=fast"], "must be one of"),
+    (["{small}", "{small}", "--batch", "1,2"], "one configuration per side"),
+])
+def test_ab_usage_errors(cli, two_files, tmp_path, args, msg):
+    args = [a.format(small=two_files[0]) for a in args]
+    res = cli("ab", *args, "--out", tmp_path / "r")
+    assert res.exit_code == 2 and msg in res.stderr, res.output
+
+
+def test_bad_input_found_in_a_worker_is_still_exit_2(cli, tmp_path, artifacts):
+    """An unreadable weights file is read in a worker; it is still a usage error (exit 2, one
+    line), the run stops, and no worker is left behind."""
+    bad = tmp_path / "w.pth"
+    bad.write_text("garbage")
+    res = cli("bench", "--arch", "wrn10_1", "--runtime", "torch", "--weights", bad, "--iters", 2,
+              "--artifacts", artifacts, "--out", tmp_path / "run", "-q")
+    assert res.exit_code == 2 and "cannot read" in res.stderr, res.output
+    assert len(res.stderr.strip().splitlines()) == 1
+    import multiprocessing
+
+    assert not multiprocessing.active_children()

@@ -1,0 +1,16 @@
+"""Worker entry points that inject faults inside the worker process (tests only): a patch made
+in the test process does not reach a spawned worker, so the fault travels as the worker's
+target function."""
+
+from resnext_bench.bench.worker import worker_main
+
+
+def ort_load_raises(conn, config, combo, max_batch, timed):
+    """ort-cpu's load raises MemoryError; every other runtime is untouched."""
+    from resnext_bench.runtimes.ort_cpu import OrtCpuRuntime
+
+    def boom(self, path):
+        raise MemoryError("simulated out of memory")
+
+    OrtCpuRuntime.load = boom
+    worker_main(conn, config, combo, max_batch, timed)
