@@ -31,6 +31,7 @@ def main():
 
     from resnext_bench.bench.env import capture_env
     from resnext_bench.bench.harness import measure
+    from resnext_bench.bench.runner import SETTLE_S
     from resnext_bench.config import TimingConfig
     from resnext_bench.exporters.onnx_export import ExportConfig, export_onnx
     from resnext_bench.models import build_model
@@ -61,10 +62,13 @@ def main():
         return samples
 
     harness, bare, torch_s = [], [], []
+    steps = [lambda: harness.extend(measure(ort_rt, x, cfg).samples_ms),
+             lambda: bare.extend(bare_loop()),
+             lambda: torch_s.extend(measure(torch_rt, x, cfg).samples_ms)]
     for r in range(args.rounds):
-        harness += measure(ort_rt, x, cfg).samples_ms
-        bare += bare_loop()
-        torch_s += measure(torch_rt, x, cfg).samples_ms
+        for i in range(len(steps)):  # order rotated each round, a settle pause before each
+            time.sleep(SETTLE_S)  # (torch's OpenMP and ORT's threads spin after a run)
+            steps[(r + i) % len(steps)]()
         print(f"round {r + 1}/{args.rounds}: harness p50 {statistics.median(harness):.2f} ms, "
               f"bare p50 {statistics.median(bare):.2f} ms, torch p50 {statistics.median(torch_s):.2f} ms",
               flush=True)

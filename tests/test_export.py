@@ -99,7 +99,7 @@ def test_graph_complexity_matches_torch_for_split_form(artifacts):
 
 @pytest.mark.parametrize("kw,msg", [
     (dict(arch="resnet18", image_size=16), "too small"),
-    (dict(arch="resnet18", precision="int8"), "precision"),
+    (dict(arch="resnet18", precision="int4"), "precision"),
     (dict(arch="resnet18", opset=3), "opset"),
     (dict(arch="resnet18", weights="/nonexistent.pth"), "no such file"),
     (dict(arch="resnext50_32x0d"), "bad arch"),

@@ -216,31 +216,36 @@ def test_compare_warns_when_environments_differ(cli, tmp_path):
 
 def test_recommend_constraints():
     rows = typed(make_rows())
-    res = recommend(rows, objective="latency")
-    assert res["winner"]["runtime"] == "ort-cpu" and res["winner"]["batch"] == 1
-    assert res["winner"]["arch"] == "resnet50"  # fewest MACs in the synthetic timing model
-    assert res["winner"]["artifact"] == "/a/resnet50.onnx"
-    thr = recommend(rows, objective="throughput", batch=8)
+    res = recommend(rows, objective="latency", arch="resnet50")
+    w = res["winner"]
+    assert w["runtime"] == "ort-cpu" and w["batch"] == 1 and w["arch"] == "resnet50"
+    assert w["artifact"]["path"] == "/a/resnet50.onnx" and w["artifact"]["exists"] is False
+    thr = recommend(rows, objective="throughput", batch=8, arch="resnet50")
     assert thr["winner"]["batch"] == 8
-    front = res["pareto_front"]
+    front = res["recommendations"][0]["pareto_front"]
     assert front and all(f["latency_p50_ms"] <= g["latency_p50_ms"] for f, g in zip(front, front[1:]))
+    # every arch gets its own recommendation: a different network is not a setting
+    per_arch = recommend(rows)
+    assert sorted(r["arch"] for r in per_arch["recommendations"]) == sorted(ARCHS)
+    assert all(r["winner"]["arch"] == r["arch"] for r in per_arch["recommendations"])
 
 
 def test_recommend_skips_parity_failures():
     rows = make_rows()
-    fastest = min((r for r in rows if r["status"] == "ok"), key=lambda r: r["latency_p50_ms"])
+    fastest = min((r for r in rows if r["status"] == "ok" and r["arch"] == "resnet50"),
+                  key=lambda r: r["latency_p50_ms"])
     fastest["parity_passed"] = False
-    res = recommend(typed(rows))
-    assert res["winner"]["arch"] != fastest["arch"] or res["winner"]["batch"] != fastest["batch"] \
-        or res["winner"]["runtime"] != fastest["runtime"]
-    assert res["excluded"]["parity not passed"] == 1
+    res = recommend(typed(rows), arch="resnet50")
+    w = res["winner"]
+    assert (w["batch"], w["runtime"]) != (fastest["batch"], fastest["runtime"])
+    assert res["recommendations"][0]["excluded"]["parity not passed"] == 1
 
 
 def test_recommend_nothing_fits(cli, run):
     res = cli("recommend", run, "--max-latency-ms", "0.001", "--device", "cpu")
     assert res.exit_code == 1
     assert "no configuration meets" in res.output and "latency > 0.001 ms" in res.output
-    res = cli("recommend", run, "--json")
+    res = cli("recommend", run, "--arch", "resnet50", "--json")
     assert res.exit_code == 0 and json.loads(res.output)["winner"]["runtime"] == "ort-cpu"
 
 

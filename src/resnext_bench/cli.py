@@ -169,21 +169,27 @@ def _export_batch(value: str) -> int | None:
               help=f"One of {', '.join(EXPORT_PRECISIONS)}.")
 @click.option("--image-size", type=int, default=None, help="Input size (default: arch's own).")
 @setting_options("export", exclude=("artifacts", "onnx"))
+@setting_options("quant")
 @click.option("--force", is_flag=True, help="Rebuild even if an identical export is cached.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 def export(arch, out_dir, form, batch, precision, image_size, force, as_json, **settings):
-    """Export an arch to a checked ONNX file (cached by config hash)."""
-    from .config import check_setting
+    """Export an arch to a checked ONNX file (cached by config hash); --precision int8 also
+    quantizes it (ONNX Runtime static quantization, QDQ)."""
+    from .config import build_section, check_setting
     from .exporters.onnx_export import ExportConfig, export_onnx
 
+    quant = build_section("quant", {k: settings.pop(k) for k in list(settings) if k.startswith("calib_")})
     given = {k: check_setting(k, v) for k, v in settings.items() if v is not None}
     cfg = ExportConfig(arch=arch, form=form, batch=_export_batch(batch), precision=precision,
                        image_size=image_size, **given)
-    res = export_onnx(cfg, out_dir, force=force)
+    res = export_onnx(cfg, out_dir, force=force, quant=quant)
     if as_json:
         _print_json(res.to_json())
         return
     s = res.summary
+    if s["precision"] == "int8":
+        _echo_quantized(res)
+        return
     how = "cache hit" if res.cache_hit else f"exported in {s['export_seconds']:.1f} s"
     click.echo(f"{res.path}  ({how})")
     click.echo(f"  {s['arch']} form {s['form']}, {s['precision']}, batch {s['batch']}, "
@@ -193,6 +199,36 @@ def export(arch, out_dir, form, batch, precision, image_size, force, as_json, **
     checks = ", ".join(f"batch {c['batch']}: max_abs_err {c['max_abs_err']:.2g}, "
                        f"top1 {c['top1_agreement']:.2f}" for c in s["checks"]["ort_cpu_vs_torch"])
     click.echo(f"  checks: onnx.checker ok; graph MACs = torch MACs; ORT CPU vs torch {checks}")
+
+
+def _echo_quantized(res) -> None:
+    q = res.summary["quantization"]
+    how = "cache hit" if res.cache_hit else f"calibrated in {q['calibration_seconds']:.1f} s"
+    click.echo(f"{res.path}  ({how})")
+    click.echo(f"  int8 QDQ ({q['weights']} weights, {q['activations']} activations) of "
+               f"{res.summary['fp32_path']}")
+    click.echo(f"  calibration: {q['method']} on {q['count']} images ({q['source']}); "
+               f"{res.summary['qdq_nodes']} Q/DQ nodes, file {res.summary['bytes'] / 1e6:.1f} MB")
+
+
+@main.command()
+@click.option("--onnx", "onnx_path", required=True, help="The fp32 ONNX file to quantize.")
+@click.option("--out", "out_dir", default=None, help="Output directory (default: beside the file).")
+@setting_options("quant")
+@click.option("--force", is_flag=True, help="Rebuild even if an identical file is cached.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+def quantize(onnx_path, out_dir, force, as_json, **settings):
+    """Write the int8 (QDQ, per-channel) file of an fp32 ONNX file, for deploying elsewhere."""
+    from .config import build_section
+    from .exporters.onnx_export import ExportResult
+    from .exporters.quantize import quantize_onnx
+
+    q = quantize_onnx(onnx_path, build_section("quant", settings), out_dir, force=force)
+    res = ExportResult(q.path, q.cache_hit, q.summary)
+    if as_json:
+        _print_json(res.to_json())
+    else:
+        _echo_quantized(res)
 
 
 # ------------------------------------------------------------------------- bench / parity shared
@@ -454,6 +490,9 @@ def ab(base, new, artifacts, base_set, new_set, threshold, out_dir, fmt, quiet, 
 # ----------------------------------------------------------------------------------- recommend
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--arch", default=None, help="Only this arch (default: one recommendation per arch).")
+@click.option("--form", default=None, help="Only this block form.")
+@click.option("--runtime", default=None, help="Only this runtime.")
 @click.option("--max-latency-ms", type=float, default=None, help="Latency budget (see --latency-metric).")
 @click.option("--latency-metric", type=click.Choice(["p50", "p90", "p95", "p99"]), default="p99",
               show_default=True)
@@ -463,14 +502,17 @@ def ab(base, new, artifacts, base_set, new_set, threshold, out_dir, fmt, quiet, 
 @click.option("--objective", type=click.Choice(["latency", "throughput"]), default="latency",
               show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def recommend(run_dir, max_latency_ms, latency_metric, min_throughput, batch, device, objective, as_json):
-    """The best parity-passing config under constraints, as a deployment config. Exit 1 if none."""
+def recommend(run_dir, arch, form, runtime, max_latency_ms, latency_metric, min_throughput, batch,
+              device, objective, as_json):
+    """The best parity-passing config under constraints, per arch, as a deployment: artifact
+    with sha256, the export command, the runtime settings as code. Exit 1 if nothing fits."""
     from .reports.recommend import check_constraints, recommend_run, render_text
 
-    constraints = dict(max_latency_ms=max_latency_ms, min_throughput=min_throughput, batch=batch,
-                       device=device, objective=objective, latency_metric=latency_metric)
+    constraints = dict(arch=arch, form=form, runtime=runtime, max_latency_ms=max_latency_ms,
+                       min_throughput=min_throughput, batch=batch, device=device,
+                       objective=objective, latency_metric=latency_metric)
     check_constraints(**constraints)  # before reading the run: bad input is exit 2 either way
     res = recommend_run(_load_run(run_dir), **constraints)
     click.echo(json.dumps(res, indent=2, default=str) if as_json else render_text(res))
-    if res["winner"] is None:
+    if not res["found"]:
         sys.exit(1)

@@ -29,11 +29,16 @@ from .core.errors import UsageError
 from .models.imagefiles import IMAGE_SUFFIXES, image_files
 from .models.spec import FORMS, parse_arch
 
-RUNTIME_NAMES = ("torch", "ort-cpu", "ort-cuda", "ort-trt", "tensorrt")
-#: runtimes that only run on a CUDA device (``torch`` runs where ``device`` says)
+RUNTIME_NAMES = ("torch", "torch-compile", "ort-cpu", "ort-cuda", "ort-trt", "tensorrt")
+#: runtimes that only run on a CUDA device
 GPU_RUNTIMES = ("ort-cuda", "ort-trt", "tensorrt")
-PRECISIONS = ("fp32", "fp16", "bf16")
-EXPORT_PRECISIONS = ("fp32", "fp16")
+#: runtimes that run where ``device`` says (cpu or cuda)
+TORCH_RUNTIMES = ("torch", "torch-compile")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+#: what `export` writes: int8 is ONNX Runtime static quantization (QDQ) of the fp32 export
+EXPORT_PRECISIONS = ("fp32", "fp16", "int8")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+CALIB_METHODS = ("minmax", "entropy", "percentile")
 EXPORTERS = ("dynamo", "torchscript")
 DEVICES = ("auto", "cpu", "cuda")
 GRAPH_OPT_LEVELS = ("disable", "basic", "extended", "all")
@@ -229,10 +234,24 @@ class ExportOptions(Section):
 
 
 @dataclass(frozen=True)
+class QuantOptions(Section):
+    """int8: ONNX Runtime static quantization (QDQ, per-channel int8 weights) of the fp32 export."""
+
+    calib_images: str | None = setting(None, "Folder of real images to calibrate int8 on (ImageNet "
+                                       "preprocessing); default: seeded synthetic images.",
+                                       kind="path", check=_check_image_dir)
+    calib_method: str = setting("minmax", "int8 calibration method.", kind="str",
+                                choices=CALIB_METHODS)
+    calib_count: int = setting(32, "Calibration images.", kind="int", min=1, max=4096)
+
+
+@dataclass(frozen=True)
 class TorchOptions(Section):
-    """Eager PyTorch."""
+    """Eager PyTorch and torch.compile."""
 
     channels_last: bool = setting(False, "torch: channels_last memory format.", kind="bool")
+    compile_mode: str = setting("default", "torch-compile: torch.compile mode (inductor).",
+                                kind="str", choices=COMPILE_MODES)
 
 
 @dataclass(frozen=True)
@@ -264,7 +283,7 @@ class TensorRTOptions(Section):
 
 SECTIONS: dict[str, type[Section]] = {
     "plan": PlanConfig, "timing": TimingConfig, "parity": ParityConfig, "export": ExportOptions,
-    "torch": TorchOptions, "cuda": CudaOptions, "ort": OrtOptions, "tensorrt": TensorRTOptions,
+    "quant": QuantOptions, "torch": TorchOptions, "cuda": CudaOptions, "ort": OrtOptions, "tensorrt": TensorRTOptions,
 }
 #: setting name -> (section name, dataclass field); names are unique across sections
 _OWNER: dict[str, str] = {}
@@ -314,6 +333,15 @@ def _scalar(name: str, kind: str, v):
         raise ConfigError(name, v, f"must be {'an integer' if kind == 'int' else 'a number'}") from None
 
 
+def build_section(name: str, values: Mapping[str, Any], source: Source = CLI):
+    """One section (e.g. ``quant`` for `export` / `quantize`) from its settings' values, checked
+    like a whole run configuration; values that are None take the defaults."""
+    try:
+        return SECTIONS[name](**{k: _coerce(k, v) for k, v in values.items() if v is not None})
+    except ConfigError as exc:
+        raise exc.render(source) from None
+
+
 def check_setting(name: str, value, source: Source = CLI):
     """Coerce and check one setting's value with that setting's own check (for commands such
     as ``export`` that take a single value of a list setting); returns the coerced value."""
@@ -333,6 +361,7 @@ class RunConfig:
     timing: TimingConfig = field(default_factory=TimingConfig)
     parity: ParityConfig = field(default_factory=ParityConfig)
     export: ExportOptions = field(default_factory=ExportOptions)
+    quant: QuantOptions = field(default_factory=QuantOptions)
     torch: TorchOptions = field(default_factory=TorchOptions)
     cuda: CudaOptions = field(default_factory=CudaOptions)
     ort: OrtOptions = field(default_factory=OrtOptions)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 
-from ..config import GPU_RUNTIMES, RUNTIME_NAMES, RunConfig
+from ..config import GPU_RUNTIMES, RUNTIME_NAMES, TORCH_RUNTIMES, RunConfig
 from ..core.errors import UsageError
 from ..core.schema import Combo
 from ..models.spec import parse_arch
@@ -39,7 +39,7 @@ def resolve_runtimes(names, *, strict: bool) -> list[str]:
 def torch_device(config: RunConfig, runtimes: list[str], *, strict: bool) -> str:
     """The torch runtime's device: ``auto`` is cuda when torch sees a GPU."""
     device = config.plan.device
-    if device == "cpu" or "torch" not in runtimes:
+    if device == "cpu" or not set(TORCH_RUNTIMES) & set(runtimes):
         return "cpu" if device == "auto" else device
     ok, reason = cuda_status()
     if device == "cuda" and not ok and strict:
@@ -60,7 +60,7 @@ def combos(config: RunConfig, *, strict: bool) -> list[Combo]:
             for form in plan.forms:
                 for runtime in runtimes:
                     device = "cuda" if runtime in GPU_RUNTIMES else (
-                        torch_dev if runtime == "torch" else "cpu")
+                        torch_dev if runtime in TORCH_RUNTIMES else "cpu")
                     for precision in plan.precisions:
                         for batch in plan.batches:
                             for threads in plan.threads or (None,):

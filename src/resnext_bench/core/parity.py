@@ -34,6 +34,8 @@ DEFAULT_TOLERANCES = {
     "fp32": Tolerance(rtol=1e-3, min_cosine=0.99999, min_top1=0.97),
     "fp16": Tolerance(rtol=3e-2, min_cosine=0.999, min_top1=0.9),
     "bf16": Tolerance(rtol=1e-1, min_cosine=0.99, min_top1=0.8),
+    # int8 (QDQ) against fp32: judged on direction and predictions, as for a trained network
+    "int8": Tolerance(rtol=1.5e-1, min_cosine=0.99, min_top1=0.9),
     # fp32 on a runtime that may use TF32 (10-bit mantissa) and cannot be told not to
     "tf32": Tolerance(rtol=1e-2, min_cosine=0.9995, min_top1=0.95),
 }

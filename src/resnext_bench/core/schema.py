@@ -152,6 +152,8 @@ class ResultRow(Combo):
     opset: int | None = None
     export_seconds: float | None = None
     export_cache_hit: bool | None = None
+    quantization: dict | None = None  # int8: method, calibration source and count, format
+    note: str | None = None  # what a reader must know to read this row right
     # -- runtime settings in effect (providers, optimization level, TF32, ...) -----------------
     runtime_info: dict = field(default_factory=dict)
     #: keys this version does not know (a row written by a newer release); kept on round trip

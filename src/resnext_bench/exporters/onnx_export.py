@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import __version__
-from ..config import EXPORT_PRECISIONS, ExportOptions, check_setting
+from ..config import EXPORT_PRECISIONS, ExportOptions, QuantOptions, check_setting
 from ..core.complexity import onnx_complexity, torch_complexity
 from ..core.errors import CheckFailed, UsageError
 from ..core.fileio import atomic_path, ensure_dir, file_digest, write_json_atomic
@@ -207,9 +207,26 @@ def check_against_torch(onnx_path: Path, model_fp32, cfg: ExportConfig, size: in
 
 
 def export_onnx(cfg: ExportConfig, out_dir: str | Path = ExportOptions.artifacts, *,
-                force: bool = False) -> ExportResult:
-    """Export ``cfg`` under ``out_dir`` (cache hit when an intact identical export exists)."""
+                force: bool = False, quant: QuantOptions | None = None) -> ExportResult:
+    """Export ``cfg`` under ``out_dir`` (cache hit when an intact identical export exists).
+
+    ``precision = "int8"``: the checked fp32 export, quantized (:mod:`.quantize`, settings
+    ``quant``). Its parity is what `bench` / `parity` measure; it does not gate the export,
+    since an int8 model differs from fp32 by design."""
     spec, size = cfg.validate()
+    if cfg.precision == "int8":
+        from dataclasses import replace
+
+        from .quantize import quantize_onnx
+
+        fp32 = export_onnx(replace(cfg, precision="fp32"), out_dir, force=force)
+        q = quantize_onnx(fp32.path, quant or QuantOptions(), out_dir, force=force)
+        summary = {k: v for k, v in fp32.summary.items() if k not in ("sha256", "bytes", "checks",
+                                                                     "config", "metadata")}
+        summary |= q.summary | {"export_seconds": fp32.summary.get("export_seconds"),
+                                "checks": {"onnx_checker": "ok (full_check)", "ort_cpu_vs_torch": [],
+                                           "int8": "parity is measured by bench / parity, not gated"}}
+        return ExportResult(q.path, q.cache_hit, summary)
     out_dir = ensure_dir(out_dir)
     key = cfg.key()  # hashes a --weights file: compute once
     digest = cfg.config_hash(key)

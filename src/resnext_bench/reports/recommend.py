@@ -1,30 +1,41 @@
-"""``resnext-bench recommend``: which measured config to ship under constraints.
+"""``resnext-bench recommend``: which measured configuration to ship, as a deployment.
 
-Candidates are ``ok`` rows whose parity passed. Constraints: ``--max-latency-ms`` (on p99 by
-default: a deployment latency budget is a tail budget; ``--latency-metric p50`` to change),
-``--min-throughput``, ``--batch``, ``--device``. The objective ranks what is left: ``latency``
-(lowest p50) or ``throughput`` (highest images/s). The latency/throughput Pareto front of the
-candidates is shown beside the winner. When nothing is left, the answer says how many rows each
-constraint excluded.
+Candidates are ``ok`` rows whose parity passed, filtered by ``--arch`` / ``--form`` /
+``--runtime`` and constrained by ``--max-latency-ms`` (on p99 by default: a deployment latency
+budget is a tail budget), ``--min-throughput``, ``--batch``, ``--device``. A different network
+is not a deployment setting of the same one: without ``--arch``, each arch gets its own
+recommendation.
+
+The objective ranks what is left (``latency``: lowest p50; ``throughput``: highest images/s).
+Configurations whose difference from the best is within the measured noise (the larger
+between-round spread of the two rows) are a **tie**, settled by the stated tie-break: fewer
+threads, then smaller batch, then fewer runtime dependencies (:data:`DEPENDENCY_RANK`). The
+winner comes as a deployment (:mod:`.deploy`): artifact with sha256, the export command, the
+runtime settings as code, and what was measured. When nothing is left, the answer says how many
+rows each constraint excluded.
 """
 
 from __future__ import annotations
+
+import math
 
 from ..core.errors import UsageError
 from ..core.pareto import pareto_front
 from ..core.rundir import RunData, latest
 from ..core.schema import F, ResultRow
+from .deploy import deployment
 
 LATENCY_METRICS = ("p50", "p90", "p95", "p99")
 OBJECTIVES = ("latency", "throughput")
-#: runtime_info keys that are deployment settings (what to reproduce), not measurements
-DEPLOY_SETTINGS = ("providers", "graph_optimization_level", "cudnn_conv_algo_search",
-                   "trt_options", "channels_last", "cuda_graph", "tf32", "threads_effective",
-                   "workspace_mb", "builder_opt_level", "profile_min_opt_max")
+#: what a deployment needs beside the model file: fewer is better in a tie
+DEPENDENCY_RANK = {"ort-cpu": 0, "torch": 1, "torch-compile": 2, "ort-cuda": 2, "ort-trt": 3,
+                   "tensorrt": 3}
+TIE_BREAK = ("fewer threads, then smaller batch, then fewer runtime dependencies "
+             "(ort-cpu < torch < torch-compile, ort-cuda < ort-trt, tensorrt)")
 
 
-def check_constraints(*, max_latency_ms=None, min_throughput=None, batch=None, device=None,
-                      objective="latency", latency_metric="p99") -> None:
+def check_constraints(*, max_latency_ms=None, min_throughput=None, batch=None, objective="latency",
+                      latency_metric="p99", **_filters) -> None:
     """Constraints that no row could meet are input errors (exit 2), not "nothing fits" (1)."""
     if max_latency_ms is not None and not max_latency_ms > 0:
         raise UsageError(f"--max-latency-ms {max_latency_ms}: must be > 0")
@@ -38,15 +49,69 @@ def check_constraints(*, max_latency_ms=None, min_throughput=None, batch=None, d
         raise UsageError(f"--latency-metric {latency_metric!r}: must be one of {', '.join(LATENCY_METRICS)}")
 
 
-def recommend(rows: list[ResultRow], *, max_latency_ms=None, min_throughput=None, batch=None,
-              device=None, objective="latency", latency_metric="p99") -> dict:
-    check_constraints(max_latency_ms=max_latency_ms, min_throughput=min_throughput, batch=batch,
-                      device=device, objective=objective, latency_metric=latency_metric)
-    rows = latest(rows)
-    lat_field = getattr(F, f"latency_{latency_metric}_ms")
+def _noise(r: ResultRow) -> float:
+    return r.round_spread if r.round_spread is not None and math.isfinite(r.round_spread) else 0.0
+
+
+def _tie_key(r: ResultRow) -> tuple:
+    return (r.threads if r.threads is not None else math.inf, r.batch,
+            DEPENDENCY_RANK.get(r.runtime, 9))
+
+
+def rank(cands: list[ResultRow], objective: str) -> tuple[list[ResultRow], list[ResultRow]]:
+    """(ranking, ties): ``ties`` are the candidates within noise of the best, tie-break applied;
+    the ranking starts with them."""
+    if objective == "throughput":
+        ordered = sorted(cands, key=lambda r: -r.throughput_ips)
+        metric = [r.throughput_ips for r in ordered]
+    else:
+        ordered = sorted(cands, key=lambda r: r.latency_p50_ms)
+        metric = [r.latency_p50_ms for r in ordered]
+    if not ordered:
+        return [], []
+    best = ordered[0]
+    ties = [r for r, m in zip(ordered, metric)
+            if abs(m - metric[0]) / metric[0] <= max(_noise(best), _noise(r))]
+    ties = sorted(ties, key=_tie_key)
+    return ties + [r for r in ordered if r not in ties], ties
+
+
+def _summary(r: ResultRow) -> dict:
+    return {k: getattr(r, k) for k in (F.config_key, F.arch, F.form, F.runtime, F.device,
+                                       F.precision, F.batch, F.threads, F.latency_p50_ms,
+                                       F.latency_p99_ms, F.throughput_ips, F.round_spread,
+                                       F.parity_max_rel_err, F.parity_top1_agreement)}
+
+
+def _recommend_one(rows: list[ResultRow], checks, objective: str) -> dict:
     excluded: dict[str, int] = {}
     cands = []
+    for r in rows:
+        for name, ok in checks:
+            if not ok(r):
+                excluded[name] = excluded.get(name, 0) + 1
+                break
+        else:
+            cands.append(r)
+    ranking, ties = rank(cands, objective)
+    return {"rows_considered": len(rows), "candidates": len(cands), "excluded": excluded,
+            "ranking": [_summary(r) for r in ranking[:10]],
+            "ties": [_summary(r) for r in ties] if len(ties) > 1 else [],
+            "pareto_front": [_summary(r) for r in pareto_front(cands)],
+            "winner": deployment(ranking[0]) if ranking else None}
+
+
+def recommend(rows: list[ResultRow], *, arch=None, form=None, runtime=None, max_latency_ms=None,
+              min_throughput=None, batch=None, device=None, objective="latency",
+              latency_metric="p99") -> dict:
+    check_constraints(max_latency_ms=max_latency_ms, min_throughput=min_throughput, batch=batch,
+                      objective=objective, latency_metric=latency_metric)
+    rows = latest(rows)
+    lat_field = getattr(F, f"latency_{latency_metric}_ms")
     checks = [
+        (f"arch != {arch}", lambda r: arch is None or r.arch == arch),
+        (f"form != {form}", lambda r: form is None or r.form == form),
+        (f"runtime != {runtime}", lambda r: runtime is None or r.runtime == runtime),
         ("not measured (skipped/failed)", lambda r: r.ok and r.latency_p50_ms is not None),
         ("parity not passed", lambda r: r.parity_passed is True),
         (f"batch != {batch}", lambda r: batch is None or r.batch == batch),
@@ -56,76 +121,72 @@ def recommend(rows: list[ResultRow], *, max_latency_ms=None, min_throughput=None
         (f"throughput < {min_throughput} img/s",
          lambda r: min_throughput is None or (r.throughput_ips or 0) >= min_throughput),
     ]
-    for r in rows:
-        for name, ok in checks:
-            if not ok(r):
-                excluded[name] = excluded.get(name, 0) + 1
-                break
-        else:
-            cands.append(r)
-    if objective == "throughput":
-        ranked = sorted(cands, key=lambda r: -r.throughput_ips)
-    else:
-        ranked = sorted(cands, key=lambda r: r.latency_p50_ms)
-    return {"objective": objective, "latency_metric": latency_metric,
-            "constraints": {"max_latency_ms": max_latency_ms, "min_throughput": min_throughput,
+    archs = [arch] if arch else sorted({r.arch for r in rows})
+    per_arch = []
+    for a in archs:
+        one = _recommend_one([r for r in rows if r.arch == a] if not arch else rows, checks, objective)
+        per_arch.append({"arch": a, **one})
+    winners = [p["winner"] for p in per_arch if p["winner"]]
+    return {"objective": objective, "latency_metric": latency_metric, "tie_break": TIE_BREAK,
+            "constraints": {"arch": arch, "form": form, "runtime": runtime,
+                            "max_latency_ms": max_latency_ms, "min_throughput": min_throughput,
                             "batch": batch, "device": device},
-            "rows_considered": len(rows), "candidates": len(cands), "excluded": excluded,
-            "ranking": [_summary(r) for r in ranked[:10]],
-            "pareto_front": [_summary(r) for r in pareto_front(cands)],
-            "winner": deployment_config(ranked[0]) if ranked else None}
-
-
-_SUMMARY_FIELDS = (F.config_key, F.arch, F.runtime, F.device, F.precision, F.batch, F.threads,
-                   F.latency_p50_ms, F.latency_p99_ms, F.throughput_ips, F.parity_max_rel_err,
-                   F.parity_top1_agreement)
-
-
-def _summary(r: ResultRow) -> dict:
-    return {k: getattr(r, k) for k in _SUMMARY_FIELDS}
-
-
-def deployment_config(r: ResultRow) -> dict:
-    options = {k: v for k, v in r.runtime_info.items() if k in DEPLOY_SETTINGS}
-    return {
-        "arch": r.arch, "form": r.form, "cardinality": r.cardinality, "width": r.width,
-        "runtime": r.runtime, "device": r.device, "precision": r.precision, "batch": r.batch,
-        "threads": r.threads, "image_size": r.image_size, "runtime_options": options,
-        "artifact": r.runtime_info.get("engine_path") or r.onnx_path
-        or "(torch eager: build with resnext_bench.models.build_model)",
-        "expected": {"latency_p50_ms": r.latency_p50_ms, "latency_p99_ms": r.latency_p99_ms,
-                     "throughput_ips": r.throughput_ips},
-        "parity": {"max_rel_err": r.parity_max_rel_err, "top1_agreement": r.parity_top1_agreement},
-        "measured": {"run_id": r.run_id, "timestamp": r.timestamp},
-    }
+            "recommendations": per_arch,
+            "winner": winners[0] if len(per_arch) == 1 and winners else None,
+            "found": bool(winners)}
 
 
 def recommend_run(run: RunData, **kw) -> dict:
     return recommend(run.rows, **kw)
 
 
+def _render_winner(rec: dict, objective: str) -> list[str]:
+    w = rec["winner"]
+    lines = [f"{rec['arch']}: recommended ({objective} objective, {rec['candidates']} candidate(s)):",
+             f"  {w['arch']} form {w['form']} on {w['runtime']} ({w['device']}), {w['precision']}, "
+             f"batch {w['batch']}" + (f", threads {w['threads']}" if w.get("threads") else "")]
+    m, p = w["measured"], w["parity"]
+    spread = f", round spread {m['round_spread']:.1%}" if m["round_spread"] is not None else ""
+    lines.append(f"  measured p50 {m['latency_p50_ms']:.2f} ms, p99 {m['latency_p99_ms']:.2f} ms, "
+                 f"{m['throughput_ips']:.1f} img/s (n={m['samples']}, {m['rounds']} rounds{spread})"
+                 + (f", peak RSS {m['peak_rss_mb']:.0f} MB" if m["peak_rss_mb"] else ""))
+    lines.append(f"  parity max_rel_err {p['max_rel_err']:.2e}, top-1 agreement {p['top1_agreement']:.3f}")
+    art = w["artifact"]
+    if art is None:
+        lines.append("  artifact: none (eager PyTorch: the code below builds the model)")
+    elif art["exists"]:
+        lines.append(f"  artifact: {art['path']} ({art['bytes']:,} bytes, sha256 {art['sha256']})")
+    else:
+        lines.append(f"  artifact: {art['path']} NO LONGER EXISTS (sha256 was {art['sha256']}); "
+                     "re-create it with the command below")
+    if w["export_command"]:
+        lines.append(f"  re-create: {w['export_command']}")
+    lines.append("  run it with:")
+    lines += [f"    {line}" for line in w["runtime_code"].splitlines()]
+    if w.get("note"):
+        lines.append(f"  note: {w['note']}")
+    if rec["ties"]:
+        lines.append(f"  tie within the measured noise with {len(rec['ties']) - 1} other(s), settled by "
+                     "the tie-break:")
+        lines += [f"    {t['runtime']} {t['precision']} batch {t['batch']} threads {t['threads'] or '-'}: "
+                  f"p50 {t['latency_p50_ms']:.2f} ms" for t in rec["ties"]]
+    return lines
+
+
 def render_text(res: dict) -> str:
     lines = []
-    if res["winner"] is None:
-        lines.append(f"no configuration meets the constraints ({res['rows_considered']} rows considered):")
-        for name, n in res["excluded"].items():
-            lines.append(f"  {n} row(s) excluded: {name}")
-        return "\n".join(lines)
-    w = res["winner"]
-    lines.append(f"recommended ({res['objective']} objective, {res['candidates']} candidate(s)):")
-    lines.append(f"  {w['arch']} on {w['runtime']} ({w['device']}), {w['precision']}, batch {w['batch']}"
-                 + (f", threads {w['threads']}" if w.get("threads") else ""))
-    e = w["expected"]
-    lines.append(f"  expected p50 {e['latency_p50_ms']:.2f} ms, p99 {e['latency_p99_ms']:.2f} ms, "
-                 f"{e['throughput_ips']:.1f} img/s; parity max_rel_err {w['parity']['max_rel_err']:.2e}, "
-                 f"top-1 agreement {w['parity']['top1_agreement']:.3f}")
-    lines.append(f"  artifact: {w['artifact']}")
-    if w["runtime_options"]:
-        lines.append(f"  runtime options: {w['runtime_options']}")
-    if res["excluded"]:
-        lines.append("  excluded: " + ", ".join(f"{n} {name}" for name, n in res["excluded"].items()))
-    lines.append("Pareto front (p50 latency vs throughput):")
-    for r in res["pareto_front"]:
-        lines.append(f"  {r['arch']} {r['runtime']} {r['device']} {r['precision']} batch {r['batch']}: "
-                     f"p50 {r['latency_p50_ms']:.2f} ms, {r['throughput_ips']:.1f} img/s")
+    for rec in res["recommendations"]:
+        if rec["winner"] is None:
+            lines.append(f"{rec['arch']}: no configuration meets the constraints "
+                         f"({rec['rows_considered']} rows considered):")
+            lines += [f"  {n} row(s) excluded: {name}" for name, n in rec["excluded"].items()]
+            continue
+        lines += _render_winner(rec, res["objective"])
+        if rec["excluded"]:
+            lines.append("  excluded: " + ", ".join(f"{n} {name}" for name, n in rec["excluded"].items()))
+        lines.append("  Pareto front (p50 latency vs throughput):")
+        lines += [f"    {r['runtime']} {r['device']} {r['precision']} batch {r['batch']}: "
+                  f"p50 {r['latency_p50_ms']:.2f} ms, {r['throughput_ips']:.1f} img/s"
+                  for r in rec["pareto_front"]]
+    lines.append(f"tie-break: {res['tie_break']}")
     return "\n".join(lines)

@@ -40,6 +40,15 @@ _STATS_NOTE = ("n: timed samples; rounds: interleaved rounds the samples came in
                "between rounds of this run; CV: std / mean of all samples.")
 
 
+def _row_notes(rows) -> dict[str, list[str]]:
+    """Each distinct row note once, with the configurations it applies to."""
+    notes: dict[str, list[str]] = {}
+    for r in rows:
+        if r.note:
+            notes.setdefault(r.note, []).append(f"{r.arch} {r.runtime} {r.precision} b{r.batch}")
+    return notes
+
+
 def _not_ok(rows):
     return [r for r in rows if not r.ok]
 
@@ -56,6 +65,7 @@ def markdown_report(run: RunData) -> str:
                 "FLOPs = 2 x MACs. Parity vs PyTorch fp32 eager.", ""]
     out.append(markdown_table(heads, body) if body else "_no measured rows_")
     out += ["", _STATS_NOTE] + ([THIN_TAIL_NOTE] if has_thin_tail(ok) else [])
+    out += [f"Note ({', '.join(who)}): {note}" for note, who in _row_notes(ok).items()]
     gpu = [r for r in ok if r.e2e_latency_p50_ms is not None]
     if gpu:
         out += ["", "GPU end-to-end (host arrays in/out, copies included):", ""]
@@ -108,7 +118,9 @@ def html_report(run: RunData) -> str:
         "fp32 eager on the same weights.</p>",
         "<h2>Results</h2>", table,
         f"<p class='note'>{esc(_STATS_NOTE)}"
-        + (f"<br>{esc(THIN_TAIL_NOTE)}" if has_thin_tail(ok) else "") + "</p>",
+        + (f"<br>{esc(THIN_TAIL_NOTE)}" if has_thin_tail(ok) else "")
+        + "".join(f"<br>Note ({esc(', '.join(who))}): {esc(note)}" for note, who in _row_notes(ok).items())
+        + "</p>",
         "<h2>Latency vs batch</h2>", _img(plots.latency_vs_batch(ok), "latency vs batch"),
         "<h2>Throughput vs GMACs</h2>", _img(plots.throughput_vs_gmacs(ok), "throughput vs GMACs"),
         "<h2>Cardinality vs width</h2>", _img(plots.cardinality_study(ok), "cardinality study"),

@@ -27,6 +27,8 @@ class OrtSessionRuntime(Runtime):
 
     providers: list = []
     required_provider = ""
+    precisions = ("fp32", "fp16", "int8")
+    onnx_precision_for = {"fp32": "fp32", "fp16": "fp16", "int8": "int8"}  # int8: the QDQ file
 
     def _provider_list(self) -> list:
         return list(self.providers)

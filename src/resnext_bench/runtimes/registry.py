@@ -9,6 +9,7 @@ from ..core.errors import RuntimeUnavailable, UsageError
 
 _RUNTIMES = {
     "torch": ("torch_eager", "TorchRuntime"),
+    "torch-compile": ("torch_compile", "TorchCompileRuntime"),
     "ort-cpu": ("ort_cpu", "OrtCpuRuntime"),
     "ort-cuda": ("ort_cuda", "OrtCudaRuntime"),
     "ort-trt": ("ort_trt", "OrtTrtRuntime"),

@@ -153,6 +153,7 @@ class TensorRTRuntime(Runtime):
         self._bound = None
         self.load_info = {
             "tensorrt_version": trt.__version__, "engine_path": str(engine_path),
+            "input_name": self.input_name,
             "engine_bytes": len(blob), "engine_cache_hit": cache_hit,
             "engine_build_seconds": round(build_s, 3), "profile_min_opt_max": list(profile),
             "tf32": False if tf32_cleared or opts.precision == "fp32" else None,

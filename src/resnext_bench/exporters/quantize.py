@@ -1,0 +1,151 @@
+"""int8: ONNX Runtime static quantization of a checked fp32 export, cached like exports.
+
+``onnxruntime.quantization.quantize_static`` in QDQ format with per-channel int8 weights and
+int8 activations, symmetric (S8S8: what ONNX Runtime recommends for QDQ, and what TensorRT's
+explicit quantization requires, so the same file serves ort-cpu, ort-cuda and ort-trt), after
+``quant_pre_process`` (shape inference and graph optimization). Calibration runs on a folder of
+real images (``--calib-images``, ImageNet preprocessing) or on the seeded synthetic generator,
+with the method asked for (minmax, entropy, percentile).
+
+The quantized file is cached under the export dir, keyed by the fp32 file's sha256 and the
+calibration settings (method, image count, source: the synthetic seed or a hash of the folder's
+file names and sizes); a hit is verified like an export (sha256, checker, metadata hash). The
+file carries the fp32 file's resnext-bench metadata with ``precision = int8`` and the
+quantization settings, so ``bench --onnx`` knows what it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .. import __version__
+from ..config import QuantOptions
+from ..core.errors import UsageError
+from ..core.fileio import atomic_path, ensure_dir, file_digest, write_json_atomic
+
+CALIB_SEED = 777
+QUANT_VERSION = 1  # bump when the recipe below changes: old cached files are rebuilt
+METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
+
+
+@dataclass
+class QuantResult:
+    path: Path
+    cache_hit: bool
+    summary: dict = field(default_factory=dict)
+
+
+def calibration_source(quant: QuantOptions) -> str:
+    """A stable name of the calibration inputs (part of the cache key)."""
+    if quant.calib_images is None:
+        return f"synthetic seed {CALIB_SEED}"
+    from ..models.imagefiles import image_files
+
+    files = image_files(quant.calib_images)[:quant.calib_count]
+    blob = "".join(f"{p.name}:{p.stat().st_size};" for p in files)
+    return f"images:{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+
+def calibration_images(quant: QuantOptions, image_size: int):
+    from ..models.inputs import folder_images, synthetic_images
+
+    if quant.calib_images is not None:
+        return folder_images(quant.calib_images, image_size, limit=quant.calib_count)
+    return synthetic_images(quant.calib_count, image_size, CALIB_SEED)
+
+
+def _reader(images, input_name: str):
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._it = iter([{input_name: images[i:i + 1]} for i in range(len(images))])
+
+        def get_next(self):
+            return next(self._it, None)
+
+    return Reader()
+
+
+def quantize_onnx(fp32_path: str | Path, quant: QuantOptions, out_dir: str | Path | None = None,
+                  *, force: bool = False) -> QuantResult:
+    """The int8 QDQ file of ``fp32_path`` (a cache hit when an intact identical one exists)."""
+    import onnx
+
+    from .onnx_export import _verify_cached, read_metadata
+
+    fp32_path = Path(fp32_path)
+    if not fp32_path.is_file():
+        raise UsageError(f"--onnx {fp32_path}: no such file")
+    try:
+        meta = read_metadata(fp32_path)
+        graph_input = onnx.load(str(fp32_path), load_external_data=False).graph.input[0]
+    except Exception as exc:
+        raise UsageError(f"--onnx {fp32_path}: not a readable ONNX file ({type(exc).__name__})") from None
+    if meta.get("resnext_bench.precision", "fp32") != "fp32":
+        raise UsageError(f"--onnx {fp32_path}: int8 quantization starts from an fp32 file, this one "
+                         f"is {meta['resnext_bench.precision']}")
+    dims = graph_input.type.tensor_type.shape.dim
+    size = int(meta.get("resnext_bench.image_size") or dims[-1].dim_value or 0)
+    if size <= 0:
+        raise UsageError(f"--onnx {fp32_path}: cannot tell the input size (no resnext-bench metadata)")
+    out_dir = ensure_dir(out_dir or fp32_path.parent)
+    fp32_sha = file_digest(fp32_path)
+    source = calibration_source(quant)
+    key = {"fp32_sha256": fp32_sha, "method": quant.calib_method, "count": quant.calib_count,
+           "source": source, "format": "QDQ", "weights": "int8 per-channel",
+           "activations": "int8 symmetric", "quant_version": QUANT_VERSION}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+    path = out_dir / f"{fp32_path.stem}_int8_{quant.calib_method}_{digest[:12]}.onnx"
+    sidecar = path.with_suffix(".json")
+    if not force:
+        cached = _verify_cached(path, sidecar, digest)
+        if cached is not None:
+            return QuantResult(path, True, cached)
+
+    import onnxruntime
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    images = calibration_images(quant, size)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        extra = {"ActivationSymmetric": True, "WeightSymmetric": True}
+        if quant.calib_method == "percentile":
+            extra["CalibPercentile"] = 99.999
+        # the calibrators print progress on stdout, which is the CLI's (--json) output
+        with atomic_path(path) as out, contextlib.redirect_stdout(io.StringIO()):
+            quantize_static(str(pre), str(out), _reader(images, graph_input.name),
+                            quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=getattr(CalibrationMethod, METHODS[quant.calib_method]),
+                            extra_options=extra)
+            model = onnx.load(str(out))
+            qmeta = dict(meta, **{"resnext_bench.precision": "int8",
+                                  "resnext_bench.config_hash": digest,
+                                  "resnext_bench.quantization": json.dumps(key, sort_keys=True),
+                                  "resnext_bench.resnext_bench_version": __version__})
+            del model.metadata_props[:]
+            for k, v in qmeta.items():
+                model.metadata_props.add(key=k, value=str(v))
+            onnx.save(model, str(out))
+            onnx.checker.check_model(str(out), full_check=True)
+            n_qdq = sum(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node)
+            sha = file_digest(out)
+    seconds = time.perf_counter() - t0
+    summary = {"precision": "int8", "fp32_path": str(fp32_path), "config_hash": digest,
+               "quantization": key | {"calibration_seconds": round(seconds, 3),
+                                      "onnxruntime_version": onnxruntime.__version__},
+               "qdq_nodes": n_qdq, "bytes": path.stat().st_size, "sha256": sha,
+               "metadata": qmeta, "settings": asdict(quant)}
+    write_json_atomic(sidecar, summary)
+    return QuantResult(path, False, summary)
