@@ -36,7 +36,10 @@ def test_quantized_file_is_qdq_and_cached_by_its_key(fp32_file, tmp_path):
     assert quantize_onnx(fp32_file, QuantOptions(calib_count=8), tmp_path).cache_hit
     other_count = quantize_onnx(fp32_file, QuantOptions(calib_count=4), tmp_path)
     other_method = quantize_onnx(fp32_file, QuantOptions(calib_count=8, calib_method="percentile"), tmp_path)
-    assert len({q.path, other_count.path, other_method.path}) == 3
+    symmetric = quantize_onnx(fp32_file, QuantOptions(calib_count=8, quant_activations="int8"), tmp_path)
+    assert len({q.path, other_count.path, other_method.path, symmetric.path}) == 4
+    assert q.summary["quantization"]["activations"] == "uint8 asymmetric"  # auto: the CPU's U8S8
+    assert symmetric.summary["quantization"]["activations"] == "int8 symmetric"
 
 
 def test_int8_rows_record_quantization_and_parity(cli, fp32_file, artifacts, tmp_path):
@@ -48,6 +51,7 @@ def test_int8_rows_record_quantization_and_parity(cli, fp32_file, artifacts, tmp
     q = rows["int8"]
     assert q.ok and q.onnx_precision == "int8" and "_int8_" in q.onnx_path
     assert q.quantization["method"] == "minmax" and q.quantization["count"] == 8
+    assert q.quantization["activations"] == "uint8 asymmetric"  # ort-cpu's int8 file
     assert q.parity_tolerance == {"rtol": 0.15, "min_cosine": 0.99, "min_top1": 0.9}
     assert q.parity_cosine is not None and q.parity_top1_agreement is not None
     assert "untrained" in q.note and rows["fp32"].note is None

@@ -39,6 +39,7 @@ PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 EXPORT_PRECISIONS = ("fp32", "fp16", "int8")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 CALIB_METHODS = ("minmax", "entropy", "percentile")
+QUANT_ACTIVATIONS = ("auto", "uint8", "int8")
 EXPORTERS = ("dynamo", "torchscript")
 DEVICES = ("auto", "cpu", "cuda")
 GRAPH_OPT_LEVELS = ("disable", "basic", "extended", "all")
@@ -243,6 +244,10 @@ class QuantOptions(Section):
     calib_method: str = setting("minmax", "int8 calibration method.", kind="str",
                                 choices=CALIB_METHODS)
     calib_count: int = setting(32, "Calibration images.", kind="int", min=1, max=4096)
+    quant_activations: str = setting("auto", "int8 activation type: uint8 (asymmetric, ONNX Runtime's "
+                                     "fast path on x86 CPUs), int8 (symmetric, what TensorRT and the "
+                                     "CUDA provider need); auto picks by runtime.", kind="str",
+                                     choices=QUANT_ACTIVATIONS)
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,17 @@ class ComboSession:
         info = arch_info(self.combo.arch, self.combo.image_size)
         return {k: info[k] for k in ("params", "macs", "flops")}
 
+    def quant_options(self):
+        """The int8 settings, ``auto`` activations resolved for this combo's runtime."""
+        from dataclasses import replace
+
+        from ..runtimes.registry import get_runtime_class
+
+        quant = self.config.quant
+        if quant.quant_activations == "auto":
+            quant = replace(quant, quant_activations=get_runtime_class(self.combo.runtime).int8_activations)
+        return quant
+
     def onnx_file(self, precision: str) -> tuple[Path, dict]:
         """(path, export summary) of the ONNX file for this combo (export cache or ``--onnx``)."""
         ex, c = self.config.export, self.combo
@@ -61,7 +72,7 @@ class ComboSession:
             if precision == "int8" and read_metadata(ex.onnx).get("resnext_bench.precision") != "int8":
                 from ..exporters.quantize import quantize_onnx  # the given fp32 file, quantized
 
-                res = quantize_onnx(ex.onnx, self.config.quant, self.artifacts)
+                res = quantize_onnx(ex.onnx, self.quant_options(), self.artifacts)
                 return res.path, res.summary | {"cache_hit": res.cache_hit}
             return Path(ex.onnx), {"sha256": file_digest(ex.onnx)}
         from ..exporters.onnx_export import ExportConfig, export_onnx
@@ -69,7 +80,7 @@ class ComboSession:
         cfg = ExportConfig(arch=c.arch, form=c.form, opset=ex.opset, precision=precision,
                            image_size=c.image_size, seed=ex.seed, weights=ex.weights,
                            exporter=ex.exporter)
-        res = export_onnx(cfg, self.artifacts, quant=self.config.quant)
+        res = export_onnx(cfg, self.artifacts, quant=self.quant_options())
         return res.path, res.summary | {"cache_hit": res.cache_hit}
 
     def _reference_key(self) -> str:

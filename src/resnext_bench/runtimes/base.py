@@ -55,6 +55,8 @@ class Runtime:
     #: which ONNX file a precision runs: "fp16" -> the fp16 export, or "fp32" when the runtime
     #: lowers precision itself (TensorRT builds fp16 engines from the fp32 graph).
     onnx_precision_for: dict = {"fp32": "fp32", "fp16": "fp16"}
+    #: int8 activation type of the QDQ file this runtime runs best ("auto" resolves to it)
+    int8_activations: str = "int8"
 
     def __init__(self, options: RuntimeOptions | None = None):
         self.options = options or RuntimeOptions()

@@ -73,6 +73,7 @@ class OrtSessionRuntime(Runtime):
 
 class OrtCpuRuntime(OrtSessionRuntime):
     name = "ort-cpu"
+    int8_activations = "uint8"  # U8S8: the CPU provider's fast path on x86 without VNNI
     providers = ["CPUExecutionProvider"]
     required_provider = "CPUExecutionProvider"
 
