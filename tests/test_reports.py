@@ -312,3 +312,17 @@ def test_invalid_rows_are_skipped_with_a_warning(cli, tmp_path):
     warning = res.stderr.strip()
     assert warning.startswith("warning:") and "skipped 3 line(s)" in warning
     assert "line 15: not valid JSON" in warning and len(warning.splitlines()) == 1
+
+
+def test_rows_of_two_device_models_are_never_ranked_together(cli, tmp_path):
+    rows = make_rows()
+    for i, r in enumerate(rows):
+        r["device_model"] = "NVIDIA H100" if i % 2 else "NVIDIA A10"
+    run = write_run(tmp_path / "two", rows)
+    res = cli("recommend", run, "--arch", "resnet50", "--json")
+    recs = json.loads(res.output)["recommendations"]
+    assert sorted(r["device_model"] for r in recs) == ["NVIDIA A10", "NVIDIA H100"]
+    mixed = json.loads(cli("recommend", run, "--arch", "resnet50", "--all-devices", "--json").output)
+    assert len(mixed["recommendations"]) == 1 and mixed["winner"]
+    md = cli("report", run).output
+    assert "## Measured on NVIDIA A10" in md and "## Measured on NVIDIA H100" in md

@@ -142,3 +142,10 @@ def test_shipped_configs_parse():
     paper = load_sweep_config(root / "paper_table2.toml")
     assert {"resnet50", "resnext50_2x40d", "resnext50_4x24d", "resnext50_8x14d",
             "resnext50_32x4d"} <= set(paper.plan.archs)
+
+
+def test_config_replace_keeps_every_setting():
+    config = run_config(archs="resnet18", runtimes="ort-cpu", graph_opt_level="basic")
+    again = config.replace(artifacts="/tmp/a")
+    assert again.export.artifacts == "/tmp/a" and again.ort.graph_opt_level == "basic"
+    assert again.plan.threads == () and again.plan == config.plan

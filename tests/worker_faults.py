@@ -14,3 +14,12 @@ def ort_load_raises(conn, config, combo, max_batch, timed):
 
     OrtCpuRuntime.load = boom
     worker_main(conn, config, combo, max_batch, timed)
+
+
+def ray_group_raises_for_wrn(config, group, max_batch, run_id, env_fingerprint):
+    """A Ray task function that raises for the wrn10_1 group and measures the others."""
+    from resnext_bench.bench.ray_executor import measure_group
+
+    if group[0].arch == "wrn10_1":
+        raise RuntimeError("simulated task failure")
+    return measure_group(config, group, max_batch, run_id, env_fingerprint)

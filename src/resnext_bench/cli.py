@@ -367,10 +367,13 @@ def _help_config(ctx, _param, value):
 @click.option("--out", "out_dir", required=True, help="Run dir (results appended).")
 @click.option("--resume", is_flag=True, help="Skip combinations already recorded ok in RUN_DIR.")
 @click.option("--shard", default=None, help="Run slice I of N (e.g. 2/4) of the combinations.")
+@click.option("--executor", default="local", show_default=True,
+              help="local, or ray: each measurement group a Ray task (pip install 'resnext-bench[ray]').")
+@click.option("--ray-address", default=None, help="Ray cluster address (default: start a local Ray).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 @click.option("--help-config", is_flag=True, expose_value=False, is_eager=True, callback=_help_config,
               help="List the TOML keys (defaults, allowed values, matching CLI flags) and exit.")
-def sweep(config, out_dir, resume, shard, quiet):
+def sweep(config, out_dir, resume, shard, executor, ray_address, quiet):
     """Run every combination of a TOML config; unusable runtimes become skipped rows."""
     from .bench.api import run_sweep
 
@@ -380,8 +383,8 @@ def sweep(config, out_dir, resume, shard, quiet):
                        + (f", {len(already)} already done" if already else "")
                        + (f" (shard {shard})" if shard else ""), err=True)
 
-    rows, path = run_sweep(config, out_dir, resume=resume, shard=shard, on_start=on_start,
-                           on_event=_progress_printer(quiet))
+    rows, path = run_sweep(config, out_dir, resume=resume, shard=shard, executor=executor,
+                           ray_address=ray_address, on_start=on_start, on_event=_progress_printer(quiet))
     n = {s: sum(r.status == s for r in rows) for s in ("ok", "skipped", "failed")}
     click.echo(f"{n['ok']} ok, {n['skipped']} skipped, {n['failed']} failed -> {path}")
     _exit_for(rows)
@@ -501,9 +504,11 @@ def ab(base, new, artifacts, base_set, new_set, threshold, out_dir, fmt, quiet, 
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None)
 @click.option("--objective", type=click.Choice(["latency", "throughput"]), default="latency",
               show_default=True)
+@click.option("--all-devices", is_flag=True,
+              help="Rank rows of different device models together (default: one ranking per model).")
 @click.option("--json", "as_json", is_flag=True)
 def recommend(run_dir, arch, form, runtime, max_latency_ms, latency_metric, min_throughput, batch,
-              device, objective, as_json):
+              device, objective, all_devices, as_json):
     """The best parity-passing config under constraints, per arch, as a deployment: artifact
     with sha256, the export command, the runtime settings as code. Exit 1 if nothing fits."""
     from .reports.recommend import check_constraints, recommend_run, render_text
@@ -512,7 +517,7 @@ def recommend(run_dir, arch, form, runtime, max_latency_ms, latency_metric, min_
                        min_throughput=min_throughput, batch=batch, device=device,
                        objective=objective, latency_metric=latency_metric)
     check_constraints(**constraints)  # before reading the run: bad input is exit 2 either way
-    res = recommend_run(_load_run(run_dir), **constraints)
+    res = recommend_run(_load_run(run_dir), all_devices=all_devices, **constraints)
     click.echo(json.dumps(res, indent=2, default=str) if as_json else render_text(res))
     if not res["found"]:
         sys.exit(1)

@@ -394,7 +394,7 @@ class RunConfig:
 
     def replace(self, **values) -> "RunConfig":
         """A copy with some settings changed (flat names), checked again."""
-        flat = self.to_values()
+        flat = {k: v for k, v in self.to_values().items() if v != ()}  # () = the default: none given
         flat.update(values)
         return RunConfig.from_values(flat)
 

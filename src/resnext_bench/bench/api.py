@@ -73,18 +73,36 @@ def run_parity(config: RunConfig) -> list[ResultRow]:
 
 
 def run_sweep(config_path: str | Path, out_dir: str | Path, *, resume: bool = False,
-              shard: str | None = None, on_start=None, on_event=None) -> tuple[list[ResultRow], Path]:
-    """Run a TOML sweep into ``out_dir``; ``on_start(todo, already)`` is told the plan first."""
+              shard: str | None = None, executor: str = "local", ray_address: str | None = None,
+              on_start=None, on_event=None, group_fn=None) -> tuple[list[ResultRow], Path]:
+    """Run a TOML sweep into ``out_dir``; ``on_start(todo, already)`` is told the plan first.
+
+    ``executor="ray"``: the groups run as Ray tasks (:mod:`.ray_executor`); ``group_fn``
+    replaces the task function (tests inject a failing task)."""
+    if executor not in ("local", "ray"):
+        raise UsageError(f"--executor {executor!r}: must be local or ray")
+    if executor == "ray":
+        from .ray_executor import import_ray
+
+        import_ray()  # says how to install it before any work
     config = load_sweep_config(config_path)
     shard_t = parse_shard(shard)
     done = done_keys(out_dir)
     if not resume and (Path(out_dir) / RESULTS).exists() and done:
         raise UsageError(f"{out_dir} already holds results: use --resume to continue it, or a new --out")
     todo, already = select_combos(config, shard_t, done if resume else None)
+    if executor == "ray" and not ray_address:  # local Ray workers: same files as this process
+        config = config.replace(artifacts=str(Path(config.export.artifacts).resolve()))
     runner = Runner(config, out_dir)
     runner.write_env()
     if on_start is not None:
         on_start(todo, already)
+    if executor == "ray":
+        from .ray_executor import measure_group, run_ray
+
+        rows = run_ray(runner, todo, address=ray_address, on_event=on_event,
+                       group_fn=group_fn or measure_group)
+        return rows, runner.results_path
     return runner.run(todo, on_event=on_event), runner.results_path
 
 

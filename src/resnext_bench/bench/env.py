@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -78,6 +79,15 @@ def _nvidia_smi() -> dict:
     except (OSError, subprocess.SubprocessError, ValueError):
         pass
     return {}
+
+
+@functools.lru_cache(maxsize=None)
+def device_model(device: str) -> str:
+    """What a row ran on, for grouping rows of different machines: the GPU's name for cuda rows
+    (from nvidia-smi: no CUDA context in this process), the CPU model for cpu rows."""
+    if device == "cuda":
+        return _nvidia_smi().get("gpu_name") or "unknown GPU"
+    return _cpu_model()
 
 
 def capture_env() -> dict:

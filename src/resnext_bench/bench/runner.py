@@ -16,6 +16,7 @@ run goes on. The parent process never loads a model.
 from __future__ import annotations
 
 import datetime as _dt
+import platform
 import time
 import uuid
 from pathlib import Path
@@ -27,6 +28,7 @@ from ..core.rundir import RESULTS, append_row, record_env
 from ..core.schema import Combo, ResultRow
 from ..core.stats import round_stats
 from ..models.spec import parse_arch
+from .env import device_model
 from .worker import Worker, WorkerDied, WorkerError, prepare_main
 
 
@@ -38,10 +40,11 @@ SETTLE_S = 0.1
 
 
 def group_combos(combos: list[Combo], group_size: int) -> list[list[Combo]]:
-    """Consecutive groups of at most ``group_size`` combos sharing (arch, image size)."""
+    """Consecutive groups of at most ``group_size`` combos sharing (arch, image size, device):
+    interleaving a CPU measurement with a GPU one would compare nothing."""
     by_key: dict[tuple, list[Combo]] = {}
     for c in combos:
-        by_key.setdefault((c.arch, c.image_size), []).append(c)
+        by_key.setdefault((c.arch, c.image_size, c.device), []).append(c)
     return [members[i:i + group_size] for members in by_key.values()
             for i in range(0, len(members), group_size)]
 
@@ -82,6 +85,7 @@ class Runner:
         ex = (config or self.config).export
         return ResultRow(**combo.__dict__, family=spec.family, cardinality=spec.cardinality,
                          width=spec.base_width, run_id=self.run_id, tool_version=__version__,
+                         node=platform.node(), device_model=device_model(combo.device),
                          timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                          env_fingerprint=self.env_fingerprint, seed=ex.seed,
                          weights=ex.weights or "calibrated-default")

@@ -85,6 +85,8 @@ class ResultRow(Combo):
     tool_version: str | None = None
     timestamp: str | None = None
     env_fingerprint: str | None = None
+    node: str | None = None  # host name of the machine that measured the row
+    device_model: str | None = None  # GPU name (cuda rows) or CPU model (cpu rows)
     seed: int | None = None
     weights: str | None = None
     # -- latency, from the raw samples (kept) -------------------------------------------------

@@ -103,7 +103,7 @@ def _recommend_one(rows: list[ResultRow], checks, objective: str) -> dict:
 
 def recommend(rows: list[ResultRow], *, arch=None, form=None, runtime=None, max_latency_ms=None,
               min_throughput=None, batch=None, device=None, objective="latency",
-              latency_metric="p99") -> dict:
+              latency_metric="p99", all_devices: bool = False) -> dict:
     check_constraints(max_latency_ms=max_latency_ms, min_throughput=min_throughput, batch=batch,
                       objective=objective, latency_metric=latency_metric)
     rows = latest(rows)
@@ -122,10 +122,15 @@ def recommend(rows: list[ResultRow], *, arch=None, form=None, runtime=None, max_
          lambda r: min_throughput is None or (r.throughput_ips or 0) >= min_throughput),
     ]
     archs = [arch] if arch else sorted({r.arch for r in rows})
+    # rows of different machines (an H100 and an A10, two CPU models) are never ranked together
+    # unless asked: one recommendation per (arch, device model)
+    models = sorted({r.device_model for r in rows if r.device_model})
+    split = len(models) > 1 and not all_devices
     per_arch = []
     for a in archs:
-        one = _recommend_one([r for r in rows if r.arch == a] if not arch else rows, checks, objective)
-        per_arch.append({"arch": a, **one})
+        for model in (models if split else [None]):
+            subset = [r for r in rows if (arch or r.arch == a) and (model is None or r.device_model == model)]
+            per_arch.append({"arch": a, "device_model": model, **_recommend_one(subset, checks, objective)})
     winners = [p["winner"] for p in per_arch if p["winner"]]
     return {"objective": objective, "latency_metric": latency_metric, "tie_break": TIE_BREAK,
             "constraints": {"arch": arch, "form": form, "runtime": runtime,
@@ -142,7 +147,8 @@ def recommend_run(run: RunData, **kw) -> dict:
 
 def _render_winner(rec: dict, objective: str) -> list[str]:
     w = rec["winner"]
-    lines = [f"{rec['arch']}: recommended ({objective} objective, {rec['candidates']} candidate(s)):",
+    on = f" on {rec['device_model']}" if rec.get("device_model") else ""
+    lines = [f"{rec['arch']}{on}: recommended ({objective} objective, {rec['candidates']} candidate(s)):",
              f"  {w['arch']} form {w['form']} on {w['runtime']} ({w['device']}), {w['precision']}, "
              f"batch {w['batch']}" + (f", threads {w['threads']}" if w.get("threads") else "")]
     m, p = w["measured"], w["parity"]

@@ -40,6 +40,16 @@ _STATS_NOTE = ("n: timed samples; rounds: interleaved rounds the samples came in
                "between rounds of this run; CV: std / mean of all samples.")
 
 
+def by_device_model(rows) -> list[tuple[str | None, list]]:
+    """[(None, rows)] when one device model (or none recorded) measured them all, else one
+    (model, rows) per model: rows of different machines are not one table."""
+    models = sorted({r.device_model for r in rows if r.device_model})
+    if len(models) <= 1:
+        return [(None, rows)]
+    return [(m, [r for r in rows if r.device_model == m]) for m in models] + (
+        [("unrecorded", [r for r in rows if not r.device_model])] if any(not r.device_model for r in rows) else [])
+
+
 def _row_notes(rows) -> dict[str, list[str]]:
     """Each distinct row note once, with the configurations it applies to."""
     notes: dict[str, list[str]] = {}
@@ -56,14 +66,19 @@ def _not_ok(rows):
 def markdown_report(run: RunData) -> str:
     rows = run.latest()
     ok = [r for r in rows if r.ok]
-    heads, body = table_records(ok)
     out = [f"# resnext-bench report: {run.name}", ""]
     out += [f"- {line}" for line in env_lines(run.env)]
     out += ["", f"{len(ok)} measured, {sum(r.status == 'skipped' for r in rows)} skipped, "
                 f"{sum(r.status == 'failed' for r in rows)} failed. "
                 "Latency: CPU rows host-timed (perf_counter_ns); GPU rows CUDA-event compute time. "
                 "FLOPs = 2 x MACs. Parity vs PyTorch fp32 eager.", ""]
-    out.append(markdown_table(heads, body) if body else "_no measured rows_")
+    for model, members in by_device_model(ok):
+        if model is not None:
+            out += ["", f"## Measured on {model}", ""]
+        heads, body = table_records(members)
+        out.append(markdown_table(heads, body))
+    if not ok:
+        out.append("_no measured rows_")
     out += ["", _STATS_NOTE] + ([THIN_TAIL_NOTE] if has_thin_tail(ok) else [])
     out += [f"Note ({', '.join(who)}): {note}" for note, who in _row_notes(ok).items()]
     gpu = [r for r in ok if r.e2e_latency_p50_ms is not None]
@@ -91,13 +106,17 @@ def html_report(run: RunData) -> str:
     rows = run.latest()
     env = run.env
     ok = [r for r in rows if r.ok and r.latency_p50_ms is not None]
-    heads, body = table_records(ok)
     esc = html.escape
-    table = "<table><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in heads) + "</tr></thead><tbody>"
-    for row in body:
-        cls = " class='fail'" if "FAIL" in row else ""
-        table += f"<tr{cls}>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>"
-    table += "</tbody></table>"
+    table = ""
+    for model, members in by_device_model(ok):
+        heads, body = table_records(members)
+        if model is not None:
+            table += f"<h3>Measured on {esc(model)}</h3>"
+        table += "<table><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in heads) + "</tr></thead><tbody>"
+        for row in body:
+            cls = " class='fail'" if "FAIL" in row else ""
+            table += f"<tr{cls}>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>"
+        table += "</tbody></table>"
     front = pareto_front(ok)
     front_list = "".join(
         f"<li>{esc(r.arch)} {esc(r.runtime)} {esc(r.device)} {esc(r.precision)} batch {r.batch}: "

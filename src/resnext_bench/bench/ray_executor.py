@@ -1,0 +1,113 @@
+"""``sweep --executor ray``: the groups of a sweep as Ray tasks across a cluster.
+
+Each measurement group (the unit of the interleaved rounds: one arch, image size and device) is
+one Ray task that owns what it measures:
+
+* a CUDA group asks for a whole GPU (``num_gpus=1``);
+* a CPU group asks for one unit of the custom resource :data:`HOST_RESOURCE`, which each node
+  declares once (``ray start ... --resources '{"resnext_bench_host": 1}'``), so two CPU
+  measurements never share a machine's cores.
+
+The task runs the group exactly as a local sweep does (its own worker processes, its own export
+and reference caches on that node: exports are deterministic, so nothing is shipped from the
+driver; rows carry the artifact's sha256, so rows from different nodes are provably of the same
+model) and returns the rows and its node's environment. The driver is the only writer of
+``results.jsonl``: rows are appended as each task finishes, so ``--resume`` works as for a local
+sweep. A task that fails -- it raised, or its node was lost -- gives ``failed`` rows for its
+group and the sweep goes on. Without ``--ray-address`` a local Ray instance is started (what the
+tests use).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from ..config import RunConfig
+from ..core.errors import UsageError
+from ..core.fileio import write_json_atomic
+from ..core.rundir import ENV, append_row, load_env
+from ..core.schema import Combo, ResultRow, row_from_json
+from .runner import Runner, group_combos
+from .worker import error_text
+
+HOST_RESOURCE = "resnext_bench_host"
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("--executor ray needs Ray: pip install 'resnext-bench[ray]'") from None
+    return ray
+
+
+def measure_group(config: RunConfig, group: list[Combo], max_batch: int, run_id: str,
+                  env_fingerprint: str | None) -> tuple[list[dict], dict]:
+    """Runs in a Ray task: measure one group; (rows as JSON objects, this node's environment)."""
+    from .env import capture_env
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runner = Runner(config, tmp)
+        runner.run_id, runner.env_fingerprint = run_id, env_fingerprint
+        rows = runner.run_jobs([(config, c) for c in group], max_batch)
+    return [r.to_json() for r in rows], capture_env()
+
+
+def task_options(group: list[Combo]) -> dict:
+    if group[0].device == "cuda":
+        return {"num_gpus": 1}
+    return {"num_cpus": 1, "resources": {HOST_RESOURCE: 1}}
+
+
+def run_ray(runner: Runner, combos: list[Combo], *, address: str | None = None, on_event=None,
+            group_fn=measure_group) -> list[ResultRow]:
+    """Measure ``combos`` as Ray tasks; ``runner`` owns the run dir (the only writer)."""
+    ray = import_ray()
+    emit = on_event or (lambda kind, **e: None)
+    started_here = False
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=os.cpu_count() or 1, resources={HOST_RESOURCE: 1},
+                     include_dashboard=False, log_to_driver=False)
+        started_here = True
+    try:
+        remote = ray.remote(max_retries=0)(group_fn)
+        groups = group_combos(combos, runner.config.timing.group_size)
+        max_batch = max([c.batch for c in combos], default=1)
+        pending = {remote.options(**task_options(g)).remote(runner.config, g, max_batch, runner.run_id,
+                                                            runner.env_fingerprint): g for g in groups}
+        rows: list[ResultRow] = []
+        node_envs: dict[str, dict] = {}
+        while pending:
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            group = pending.pop(ref)
+            emit("group", index=len(groups) - len(pending) - 1, groups=len(groups), combos=group,
+                 done=len(rows), total=len(combos))
+            try:
+                rows_json, env = ray.get(ref)
+                group_rows = [row_from_json(d) for d in rows_json]
+                node_envs[env.get("hostname", "?")] = env
+            except Exception as exc:  # the task raised, or its node or worker was lost
+                cause = getattr(exc, "cause", None)
+                if isinstance(cause, UsageError):
+                    raise cause from None
+                reason = error_text(cause if isinstance(cause, BaseException) else exc)
+                group_rows = [runner.base_row(c).update({"status": "failed",
+                                                         "error": f"ray task failed: {reason}",
+                                                         "node": None, "device_model": None})
+                              for c in group]
+            for row in group_rows:
+                append_row(runner.out_dir, row)
+                rows.append(row)
+                emit("row", row=row, done=len(rows), total=len(combos))
+        env = load_env(runner.out_dir)
+        env["executor"] = {"name": "ray", "address": address or "local",
+                           "nodes": node_envs, "cluster_resources": dict(ray.cluster_resources())}
+        write_json_atomic(runner.out_dir / ENV, env)
+        return rows
+    finally:
+        if started_here:
+            ray.shutdown()
