@@ -169,7 +169,7 @@ class Runner:
             workers.pop(i).close()
 
         usable = []
-        for i, (cfg, c) in enumerate(jobs):
+        for i, (_cfg, c) in enumerate(jobs):
             reason = self.skip_reason(c)
             if reason:
                 rows[i].update({"status": "skipped", "error": reason})
