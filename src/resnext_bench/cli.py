@@ -474,7 +474,8 @@ def ab(base, new, artifacts, base_set, new_set, threshold, out_dir, fmt, quiet, 
     Both sides are measured round by round on this machine, each in its own worker, so drift of
     a shared machine hits them alike; the verdict uses the per-round ratios new/base. Exit 0: no
     regression; 1: NEW is slower beyond --threshold and significantly, fails parity, or failed;
-    2: usage error. This is the gate for CI; `compare` is for history.
+    2: usage error. This is the gate for CI; `compare` is for history. --runtime defaults to
+    ort-cpu here (the files are what differs), and each side must come to one configuration.
     """
     from .bench.api import run_ab
     from .reports.ab import ab_verdict, render_ab
