@@ -173,3 +173,11 @@ def test_recommend_cli_json_and_nothing_fits(cli, tmp_path):
     assert data["winner"]["arch"] == "resnet50" and data["winner"]["artifact"]["exists"] is False
     res = cli("recommend", run, "--max-latency-ms", "0.001")
     assert res.exit_code == 1 and res.output.count("no configuration meets") == 3
+
+
+def test_export_int8_from_the_cli(cli, fp32_file, artifacts):
+    res = cli("export", "--arch", "resnext29_2x4d", "--precision", "int8", "--calib-count", 4,
+              "--out", artifacts)
+    assert res.exit_code == 0, res.output
+    assert "_int8_uint8_minmax_" in res.output and "int8 QDQ" in res.output
+    assert "calibration: minmax on 4 images (synthetic seed 777)" in res.output

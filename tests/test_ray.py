@@ -84,3 +84,4 @@ def test_ray_missing_is_exit_2(cli, config, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     res = cli("sweep", config, "--out", tmp_path / "r", "--executor", "ray")
     assert res.exit_code == 2 and "pip install 'resnext-bench[ray]'" in res.stderr
+

@@ -24,15 +24,10 @@ ONNX_METADATA_FILLS = {"archs": "arch", "forms": "form", "precisions": "precisio
 def fill_from_onnx_metadata(given: dict) -> dict:
     """With ``onnx`` set: the settings the user gave win, the file's resnext-bench metadata fills
     the rest (arch, form, precision, seed, image size), so the torch reference matches the file."""
-    from ..exporters.onnx_export import read_metadata
+    from ..exporters.onnx_export import load_user_onnx, metadata_of
 
     path = given["onnx"]
-    if not Path(path).is_file():
-        raise UsageError(f"--onnx {path}: no such file")
-    try:
-        meta = read_metadata(path)
-    except Exception as exc:
-        raise UsageError(f"--onnx {path}: not a readable ONNX file ({type(exc).__name__})") from None
+    meta = metadata_of(load_user_onnx(path))
     out = dict(given)
     for setting, key in ONNX_METADATA_FILLS.items():
         value = meta.get(f"resnext_bench.{key}")

@@ -68,7 +68,11 @@ def run_ray(runner: Runner, combos: list[Combo], *, address: str | None = None, 
     started_here = False
     if not ray.is_initialized():
         if address:
-            ray.init(address=address, log_to_driver=False)
+            try:
+                ray.init(address=address, log_to_driver=False)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise UsageError(f"--ray-address {address}: cannot join the Ray cluster "
+                                 f"({error_text(exc)})") from None
         else:
             ray.init(num_cpus=os.cpu_count() or 1, resources={HOST_RESOURCE: 1},
                      include_dashboard=False, log_to_driver=False)

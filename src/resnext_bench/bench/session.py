@@ -88,8 +88,9 @@ class ComboSession:
 
         ex, par, c = self.config.export, self.config.parity, self.combo
         if par.images:
-            files = sorted(str(p) + str(p.stat().st_size) for p in Path(par.images).iterdir())
-            inputs = "images:" + hashlib.sha256("".join(files).encode()).hexdigest()[:16]
+            from ..models.imagefiles import images_digest
+
+            inputs = images_digest(par.images, par.parity_images)
         else:
             inputs = f"synthetic-{PARITY_SEED}"
         weights = f"sha256:{file_digest(ex.weights)}" if ex.weights else f"cal{CALIBRATION_VERSION}"

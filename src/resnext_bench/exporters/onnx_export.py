@@ -148,11 +148,27 @@ def _export_proto(model, example, cfg: ExportConfig):
 
 
 def read_metadata(path: str | Path) -> dict:
-    """The ``metadata_props`` of an ONNX file (reads the header only, not the weights)."""
+    """The ``metadata_props`` of an ONNX file (external weight files are not read)."""
     import onnx
 
-    model = onnx.load(str(path), load_external_data=False)
+    return metadata_of(onnx.load(str(path), load_external_data=False))
+
+
+def metadata_of(model) -> dict:
     return {p.key: p.value for p in model.metadata_props}
+
+
+def load_user_onnx(path: str | Path, flag: str = "--onnx"):
+    """An ONNX file the user named, parsed once (external weight files not read); a missing or
+    unreadable file is a one-line :class:`UsageError` naming ``flag``."""
+    import onnx
+
+    if not Path(path).is_file():
+        raise UsageError(f"{flag} {path}: no such file")
+    try:
+        return onnx.load(str(path), load_external_data=False)
+    except Exception as exc:
+        raise UsageError(f"{flag} {path}: not a readable ONNX file ({type(exc).__name__})") from None
 
 
 def _verify_cached(path: Path, sidecar: Path, digest: str) -> dict | None:

@@ -47,11 +47,9 @@ def calibration_source(quant: QuantOptions) -> str:
     """A stable name of the calibration inputs (part of the cache key)."""
     if quant.calib_images is None:
         return f"synthetic seed {CALIB_SEED}"
-    from ..models.imagefiles import image_files
+    from ..models.imagefiles import images_digest
 
-    files = image_files(quant.calib_images)[:quant.calib_count]
-    blob = "".join(f"{p.name}:{p.stat().st_size};" for p in files)
-    return f"images:{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+    return images_digest(quant.calib_images, quant.calib_count)
 
 
 def calibration_images(quant: QuantOptions, image_size: int):
@@ -82,16 +80,12 @@ def quantize_onnx(fp32_path: str | Path, quant: QuantOptions, out_dir: str | Pat
     acts = "uint8" if quant.quant_activations == "auto" else quant.quant_activations
     import onnx
 
-    from .onnx_export import _verify_cached, read_metadata
+    from .onnx_export import _verify_cached, load_user_onnx, metadata_of
 
     fp32_path = Path(fp32_path)
-    if not fp32_path.is_file():
-        raise UsageError(f"--onnx {fp32_path}: no such file")
-    try:
-        meta = read_metadata(fp32_path)
-        graph_input = onnx.load(str(fp32_path), load_external_data=False).graph.input[0]
-    except Exception as exc:
-        raise UsageError(f"--onnx {fp32_path}: not a readable ONNX file ({type(exc).__name__})") from None
+    header = load_user_onnx(fp32_path)  # parsed once: metadata and input
+    meta, graph_input = metadata_of(header), header.graph.input[0]
+    del header
     if meta.get("resnext_bench.precision", "fp32") != "fp32":
         raise UsageError(f"--onnx {fp32_path}: int8 quantization starts from an fp32 file, this one "
                          f"is {meta['resnext_bench.precision']}")
