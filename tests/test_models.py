@@ -71,6 +71,37 @@ def test_imagenet_default_weights_spread():
     assert y.std() > 1.0 and len(set(y.argmax(1).tolist())) >= 8
 
 
+def test_default_weights_vary_on_every_input_kind(artifacts):
+    """Calibration on the mixture: smooth noise, white noise and real photos each get >= 8
+    distinct top-1 classes over 16 inputs, with a logit std between 1 and 10 (version 1 gave
+    photos 3 classes at std 41 and white noise 2 classes at std 206 on resnext50_32x4d)."""
+    from resnext_bench.models.weights import INPUT_KINDS, prediction_spread
+
+    model = build_model("resnet18", cache_dir=artifacts)
+    with torch.no_grad():
+        spread = prediction_spread(model, 96)
+    assert set(spread) == set(INPUT_KINDS)
+    for kind, s in spread.items():
+        assert s["inputs"] == 16, kind
+        assert s["distinct_top1"] >= 8, (kind, s)
+        assert 1.0 <= s["logit_std"] <= 10.0, (kind, s)
+
+
+def test_builtin_photos_load_offline():
+    from resnext_bench.models.imagefiles import BUILTIN_DIR, image_files, images_digest
+    from resnext_bench.models.inputs import folder_images, photo_crops
+
+    files = image_files("builtin")
+    assert len(files) == 16 and all(f.parent == BUILTIN_DIR for f in files)
+    assert (BUILTIN_DIR / "SOURCES.md").is_file()
+    x = folder_images("builtin", 48)
+    assert x.shape == (16, 3, 48, 48) and x.dtype == np.float32
+    assert abs(float(x.mean())) < 1.0 and 0.3 < float(x.std()) < 2.0  # ImageNet-normalized photos
+    assert images_digest("builtin").startswith("builtin:")
+    a, b = photo_crops(5, 32, seed=1), photo_crops(5, 32, seed=1)
+    assert np.array_equal(a, b) and not np.array_equal(a, photo_crops(5, 32, seed=2))
+
+
 def test_weights_cache_reused(artifacts):
     m1 = build_model("wrn10_1", seed=1, cache_dir=artifacts)
     files = list((artifacts / "weights").glob("wrn10_1-*seed1*.pt"))

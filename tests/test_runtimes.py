@@ -187,6 +187,16 @@ def test_parity_on_a_folder_of_real_images(cli, tmp_path, artifacts):
     assert res.exit_code == 2 and "no image files" in res.output
 
 
+def test_parity_on_the_builtin_photos(cli, artifacts):
+    """--images builtin: the shipped photos, offline, for everyone; the row says so."""
+    res = cli("parity", "--arch", "resnet18", "--runtime", "ort-cpu", "--image-size", 64,
+              "--images", "builtin", "--parity-images", 6, "--artifacts", artifacts, "--json")
+    assert res.exit_code == 0, res.output
+    row = json.loads(res.output)[0]
+    assert row["parity_images"] == 6 and row["parity_inputs"].startswith("builtin:")
+    assert row["parity_passed"] and row["parity_top1_agreement"] == 1.0
+
+
 def test_onnx_metadata_fills_only_what_was_not_given(cli, tmp_path, artifacts):
     """--onnx: the file's metadata fills arch, form, seed...; an option the user gave wins even
     when it equals the default (seed 0 used to mean "not given")."""

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .core.errors import UsageError
-from .models.imagefiles import IMAGE_SUFFIXES, image_files
+from .models.imagefiles import BUILTIN, IMAGE_SUFFIXES, image_files
 from .models.spec import FORMS, parse_arch
 
 RUNTIME_NAMES = ("torch", "torch-compile", "ort-cpu", "ort-cuda", "ort-trt", "tensorrt")
@@ -133,6 +133,8 @@ def _check_file(path: str) -> None:
 
 
 def _check_image_dir(path: str) -> None:
+    if path == BUILTIN:
+        return
     if not Path(path).is_dir():
         raise UsageError("no such directory")
     if not image_files(path):
@@ -209,7 +211,8 @@ class ParityConfig(Section):
     parity_images: int = setting(32, "Seeded synthetic parity inputs.", kind="int", min=1,
                                  max=4096)
     images: str | None = setting(None, "Folder of real images for parity (ImageNet "
-                                 "preprocessing) instead of synthetic inputs.", kind="path",
+                                 "preprocessing) instead of synthetic inputs; 'builtin': the 16 "
+                                 "public-domain photos shipped with the tool.", kind="path",
                                  check=_check_image_dir)
     rtol: float | None = setting(None, "Max |err| / max |ref| (default per precision).",
                                  kind="float", min=0.0)
@@ -239,8 +242,8 @@ class QuantOptions(Section):
     """int8: ONNX Runtime static quantization (QDQ, per-channel int8 weights) of the fp32 export."""
 
     calib_images: str | None = setting(None, "Folder of real images to calibrate int8 on (ImageNet "
-                                       "preprocessing); default: seeded synthetic images.",
-                                       kind="path", check=_check_image_dir)
+                                       "preprocessing), or 'builtin' (the shipped photos); default: "
+                                       "seeded synthetic images.", kind="path", check=_check_image_dir)
     calib_method: str = setting("minmax", "int8 calibration method.", kind="str",
                                 choices=CALIB_METHODS)
     calib_count: int = setting(32, "Calibration images.", kind="int", min=1, max=4096)

@@ -21,6 +21,7 @@ from ..config import RunConfig
 from ..core.fileio import atomic_path, ensure_dir, file_digest
 from ..core.parity import compare_logits, tolerance_for
 from ..core.schema import Combo
+from ..models.imagefiles import BUILTIN
 
 #: said in every int8 row (and the report) instead of loosening the int8 tolerance
 INT8_NOTE = ("int8 parity depends on the weights: the calibrated default weights are untrained, "
@@ -234,6 +235,7 @@ class ComboSession:
         fields["parity_paths_max_abs_diff"] = host_diff
         if host_diff > tol.rtol * float(np.abs(ref).max()):
             fields["parity_passed"] = False  # the end-to-end path computes something else
-        fields["parity_inputs"] = f"images:{par.images}" if par.images else f"synthetic seed {PARITY_SEED}"
+        fields["parity_inputs"] = (("builtin: the shipped photos" if par.images == BUILTIN else
+                                    f"images:{par.images}") if par.images else f"synthetic seed {PARITY_SEED}")
         fields["parity_reference"] = "torch fp32 eager (cpu)"
         return fields

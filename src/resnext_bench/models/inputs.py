@@ -1,8 +1,14 @@
 """Seeded synthetic images, and real images from a folder, as normalized NCHW float tensors.
 
-Synthetic inputs are "smooth noise": a sum of upsampled Gaussian noise at several scales, so they
-have spatial structure like natural images (pure white noise makes every network's features look
-alike). The same generator feeds BatchNorm calibration and parity checks, with different seeds.
+Three kinds of input, all normalized the ImageNet way:
+
+* smooth noise (:func:`synthetic_images`): a sum of upsampled Gaussian noise at several scales,
+  with spatial structure like natural images; the default parity inputs;
+* white noise (:func:`white_noise_images`): independent uniform pixels, what a user tries first;
+* photos (:func:`folder_images`, :func:`photo_crops`): real images, e.g. the built-in set.
+
+The default weights are calibrated on a seeded mixture of all three (:mod:`.weights`), so that
+each kind gets varied predictions.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import UsageError
-from .imagefiles import IMAGE_SUFFIXES, image_files
+from .imagefiles import IMAGE_SUFFIXES, image_files, resolve_image_dir
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -33,6 +39,39 @@ def synthetic_images(n: int, image_size: int, seed: int) -> np.ndarray:
     return out
 
 
+def white_noise_images(n: int, image_size: int, seed: int) -> np.ndarray:
+    """``n`` seeded images of independent uniform [0, 1) pixels, ImageNet-normalized."""
+    rng = np.random.default_rng(seed)
+    a = rng.random((n, image_size, image_size, 3), dtype=np.float32)
+    return ((a - IMAGENET_MEAN) / IMAGENET_STD).transpose(0, 3, 1, 2).astype(np.float32)
+
+
+def _normalized(img) -> np.ndarray:
+    a = np.asarray(img, dtype=np.float32) / 255.0
+    return ((a - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)
+
+
+def photo_crops(n: int, image_size: int, seed: int, folder: str | Path = "builtin") -> np.ndarray:
+    """``n`` seeded random square crops (40-100 % of the side, mirrored half the time) of the
+    photos in ``folder`` (default: the built-in set), taken in turn, resized to ``image_size``."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    photos = [Image.open(f).convert("RGB") for f in image_files(folder)]
+    out = []
+    for i in range(n):
+        img = photos[i % len(photos)]
+        w, h = img.size
+        side = max(1, int(min(w, h) * rng.uniform(0.4, 1.0)))
+        left, top = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
+        crop = img.crop((left, top, left + side, top + side)).resize((image_size, image_size),
+                                                                     Image.BILINEAR)
+        if rng.random() < 0.5:
+            crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
+        out.append(_normalized(crop))
+    return np.stack(out).astype(np.float32)
+
+
 def folder_images(folder: str | Path, image_size: int, limit: int | None = None) -> np.ndarray:
     """Images from ``folder`` resized the ImageNet way (shorter side to size/0.875, centre crop)
     and normalized with ImageNet mean/std. Needs Pillow (pulled in by matplotlib)."""
@@ -40,7 +79,7 @@ def folder_images(folder: str | Path, image_size: int, limit: int | None = None)
         from PIL import Image
     except ImportError as exc:  # pragma: no cover - matplotlib depends on pillow
         raise UsageError("--images needs Pillow: pip install pillow") from exc
-    folder = Path(folder)
+    folder = resolve_image_dir(folder)
     if not folder.is_dir():
         raise UsageError(f"--images {folder}: not a directory")
     files = image_files(folder)
@@ -62,6 +101,5 @@ def folder_images(folder: str | Path, image_size: int, limit: int | None = None)
         w, h = img.size
         left, top = (w - image_size) // 2, (h - image_size) // 2
         img = img.crop((left, top, left + image_size, top + image_size))
-        a = np.asarray(img, dtype=np.float32) / 255.0
-        arrays.append(((a - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1))
+        arrays.append(_normalized(img))
     return np.stack(arrays).astype(np.float32)
