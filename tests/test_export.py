@@ -97,6 +97,52 @@ def test_graph_complexity_matches_torch_for_split_form(artifacts):
     assert np.abs(sess.run(None, {"input": x})[0] - ref).max() < 1e-3 * np.abs(ref).max()
 
 
+def test_forms_a_b_rewritten_from_form_c_equal_it(artifacts):
+    """Forms a/b are built from the checked form-c graph with onnx (seconds instead of minutes
+    through the torch exporter): C branches per block, the same MACs and weights, the same
+    outputs as form c on ONNX Runtime, and as the torch form-a/b modules."""
+    import torch
+
+    arch, size, groups = "resnext50_4x8d", 64, 4
+    files = {f: export_onnx(ExportConfig(arch, form=f, image_size=size), artifacts) for f in "cab"}
+    x = synthetic_images(3, size, 5)
+    outs = {}
+    for f, res in files.items():
+        model = onnx.load(str(res.path))
+        meta = read_metadata(res.path)
+        assert meta["resnext_bench.form"] == f
+        convs3x3 = [n for n in model.graph.node if n.op_type == "Conv"
+                    and list(next(a.ints for a in n.attribute if a.name == "kernel_shape")) == [3, 3]]
+        groups_of = {next((a.i for a in n.attribute if a.name == "group"), 1) for n in convs3x3}
+        if f == "c":
+            assert groups_of == {groups} and len(convs3x3) == 16  # one grouped 3x3 per block
+        else:
+            assert groups_of == {1} and len(convs3x3) == 16 * groups
+            assert res.summary["built_from"]["sha256"] == files["c"].summary["sha256"]
+            assert meta["resnext_bench.built_from"] == files["c"].summary["sha256"]
+            assert {"Sum": "a", "Concat": "b"}[next(n.op_type for n in model.graph.node
+                                                    if n.op_type in ("Sum", "Concat"))] == f
+        assert onnx_complexity(model, size).macs == onnx_complexity(str(files["c"].path), size).macs
+        sess = ort.InferenceSession(str(res.path), providers=["CPUExecutionProvider"])
+        outs[f] = sess.run(None, {"input": x})[0]
+        with torch.no_grad():
+            ref = build_model(arch, form=f, cache_dir=artifacts)(torch.from_numpy(x)).numpy()
+        assert np.abs(outs[f] - ref).max() < 1e-4 * np.abs(ref).max(), f
+    for f in "ab":
+        assert np.abs(outs[f] - outs["c"]).max() < 1e-4 * np.abs(outs["c"]).max()
+        assert (outs[f].argmax(1) == outs["c"].argmax(1)).all()
+
+
+def test_form_rewrite_refuses_an_unexpected_graph(artifacts):
+    from resnext_bench.exporters.forms import FormRewriteError, split_forms
+
+    res = export_onnx(ExportConfig("resnext29_2x4d"), artifacts)
+    model = onnx.load(str(res.path))
+    assert len(split_forms(model, "b", 9).graph.node) > len(model.graph.node)
+    with pytest.raises(FormRewriteError, match="9 bottleneck chains"):
+        split_forms(model, "a", 10)
+
+
 @pytest.mark.parametrize("kw,msg", [
     (dict(arch="resnet18", image_size=16), "too small"),
     (dict(arch="resnet18", precision="int4"), "precision"),

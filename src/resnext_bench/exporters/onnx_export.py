@@ -85,6 +85,10 @@ class ExportConfig:
                         else f"calibrated-v{CALIBRATION_VERSION}-seed{self.seed}")
         d["torch"] = torch.__version__
         d["resnext_bench"] = __version__
+        if self.form != "c":
+            from .forms import REWRITE_VERSION
+
+            d["form_rewrite"] = REWRITE_VERSION
         return d
 
     def config_hash(self, key: dict | None = None) -> str:
@@ -125,6 +129,21 @@ def _quiet():
                 lg.setLevel(lv)
 
 
+def _export_inputs(model, cfg: ExportConfig, size: int):
+    """(module, example input) for the exporter: the fp16 copy for fp16 exports; batch >= 2
+    for the example, since torch.export specializes a size-1 axis to a constant."""
+    import copy
+
+    import torch
+
+    from ..models.inputs import synthetic_images
+
+    example = torch.from_numpy(synthetic_images(cfg.batch or 2, size, CHECK_SEED))
+    if cfg.precision == "fp16":
+        return copy.deepcopy(model).half(), example.half()
+    return model, example
+
+
 def _export_proto(model, example, cfg: ExportConfig):
     """Run the chosen exporter and return the ModelProto (weights embedded)."""
     import onnx
@@ -145,6 +164,14 @@ def _export_proto(model, example, cfg: ExportConfig):
                           output_names=[OUTPUT_NAME], opset_version=cfg.opset, dynamo=False,
                           dynamic_axes=axes, verbose=False)
         return onnx.load_from_string(buf.getvalue())
+
+
+def _run_exporter(model, example, cfg: ExportConfig, spec: ArchSpec):
+    try:
+        return _export_proto(model, example, cfg)
+    except Exception as exc:
+        raise ExportCheckError(f"{cfg.exporter} export of {spec.name} failed: "
+                               f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
 
 
 def read_metadata(path: str | Path) -> dict:
@@ -258,27 +285,32 @@ def export_onnx(cfg: ExportConfig, out_dir: str | Path = ExportOptions.artifacts
     import torch
 
     from ..models import build_model
-    from ..models.inputs import synthetic_images
 
     t0 = time.perf_counter()
-    model = build_model(spec, form=cfg.form, seed=cfg.seed, weights=cfg.weights,
-                        cache_dir=out_dir)
+    # forms a and b are built from the checked form-c graph (.forms); every form is checked
+    # against the form-c module, which computes the same function from the same tensors
+    model = build_model(spec, form="c", seed=cfg.seed, weights=cfg.weights, cache_dir=out_dir)
     build_s = time.perf_counter() - t0
     ref_cx = torch_complexity(model, size)
-    export_model = model
-    # batch >= 2 for the example: torch.export specializes a size-1 axis to a constant
-    example = torch.from_numpy(synthetic_images(cfg.batch or 2, size, CHECK_SEED))
-    if cfg.precision == "fp16":
-        import copy
-
-        export_model = copy.deepcopy(model).half()
-        example = example.half()
+    built_from = None
     t1 = time.perf_counter()
-    try:
-        proto = _export_proto(export_model, example, cfg)
-    except Exception as exc:
-        raise ExportCheckError(f"{cfg.exporter} export of {spec.name} failed: "
-                               f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
+    if cfg.form == "c":
+        proto = _run_exporter(*_export_inputs(model, cfg, size), cfg, spec)
+    else:
+        from dataclasses import replace
+
+        from ..models.blocks import Bottleneck
+        from .forms import split_forms
+
+        blocks = sum(isinstance(m, Bottleneck) for m in model.modules())
+        if not blocks:
+            raise UsageError(f"--form {cfg.form} needs a bottleneck arch (resnet50+, resnext*, "
+                             "wide_resnet*); this arch has no grouped bottleneck")
+        base = export_onnx(replace(cfg, form="c"), out_dir, force=force)
+        t1 = time.perf_counter()
+        proto = split_forms(onnx.load(str(base.path)), cfg.form, blocks)
+        built_from = {"form_c": str(base.path), "sha256": base.summary.get("sha256"),
+                      "method": "onnx rewrite of the form-c graph (resnext_bench.exporters.forms)"}
     export_s = time.perf_counter() - t1
     meta = {
         "arch": spec.name, "family": spec.family, "cardinality": spec.cardinality,
@@ -289,6 +321,8 @@ def export_onnx(cfg: ExportConfig, out_dir: str | Path = ExportOptions.artifacts
         "onnx_version": onnx.__version__, "resnext_bench_version": __version__,
         "config_hash": digest,
     }
+    if built_from:
+        meta["built_from"] = built_from["sha256"]
     del proto.metadata_props[:]
     for k, v in meta.items():
         proto.metadata_props.add(key=f"resnext_bench.{k}", value=str(v))
@@ -322,6 +356,8 @@ def export_onnx(cfg: ExportConfig, out_dir: str | Path = ExportOptions.artifacts
                    "onnxruntime_version": onnxruntime.__version__},
         "config_hash": digest, "config": key, "metadata": meta,
     }
+    if built_from:
+        summary["built_from"] = built_from
     write_json_atomic(sidecar, summary)
     return ExportResult(path, False, summary)
 
