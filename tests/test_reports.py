@@ -83,8 +83,83 @@ def test_html_report_self_contained(cli, run, tmp_path):
     assert cli("report", run, "--format", "html", "--out", out).exit_code == 0
     text = out.read_text()
     assert text.startswith("<!DOCTYPE html>")
-    assert text.count("data:image/png;base64,") == 4  # batch, GMACs, cardinality, Pareto charts
+    # latency distribution, published error vs latency, batch, GMACs, cardinality, Pareto charts
+    assert text.count("data:image/png;base64,") == 6
     assert "http://" not in text and "https://" not in text and "<script" not in text
+
+
+def test_report_sections(cli, tmp_path):
+    """The sections engineers read: a short headline first with the rest collapsed (CI job
+    summary), forms study, the paper's numbers with sources, environment with ISA flags, the
+    reference rows named, natural arch order, not-measured grouped by runtime, no CUDA line on a
+    CPU-only machine."""
+    rows = make_rows()
+    for r in [r for r in rows if r["arch"] == "resnext50_32x4d" and r.get("status") == "ok"]:
+        for form, factor in (("a", 1.8), ("b", 1.3)):
+            extra = dict(r, form=form, samples_ms=[v * factor for v in r["samples_ms"]],
+                         latency_p50_ms=r["latency_p50_ms"] * factor, round_spread=0.02)
+            extra["config_key"] = config_key(extra)
+            rows.append(extra)
+    for arch in ("resnet50", "resnext50_32x4d"):
+        rows.append(dict(arch=arch, form="c", runtime="ort-cuda", device="cuda", precision="fp16",
+                         batch=1, threads=None, image_size=224, status="skipped",
+                         error="runtime unavailable: no CUDA GPU",
+                         config_key=f"{arch}|c|ort-cuda|cuda|fp16|1||224"))
+    path = write_run(tmp_path / "run", rows)
+    env = json.loads((path / "env.json").read_text())
+    env |= {"cpu_flags": ["avx2", "fma"], "torch_cuda": None, "config": {"warmup": 5, "iters": 60}}
+    write_json_atomic(path / "env.json", env)
+    md = cli("report", path, "--format", "md").output
+    head, _, rest = md.partition("<details>")
+    assert "| arch | batch | fastest | p50 ms |" in head and "resnext50_32x4d" in head
+    assert "| arch | C | d |" not in head and "| arch | C | d |" in rest  # full table collapsed
+    assert "<summary>All measured rows (20)</summary>" in md
+    assert head.index("| resnet50 |") < head.index("| resnext50_2x40d |") < head.index("| resnext50_32x4d |")
+    # forms study: a/c and b/c ratios per runtime
+    forms = md.split("<summary>Block forms study")[1].split("</details>")[0]
+    assert "| resnext50_32x4d | ort-cpu | cpu | fp32 | 1 |" in forms and "1.80x" in forms and "1.30x" in forms
+    # the paper, cited per number, and what it has that this run lacks
+    paper = md.split("<summary>The paper beside the measurements")[1].split("</details>")[0]
+    assert "22.2 % ImageNet-1K (arXiv 1611.05431 Table 3)" in paper
+    assert "23.0 % ImageNet-1K (arXiv 1611.05431 Table 3)" in paper  # resnext50_2x40d
+    assert "25.0 M / 4.2 G (arXiv 1611.05431 Table 1)" in paper and "torchvision" in paper
+    assert "`resnext101_64x4d` 20.4 % (arXiv 1611.05431 Table 4)" in paper
+    assert "`resnext29_16x64d` 3.58 % (arXiv 1611.05431 Table 7)" in paper
+    # environment: ISA families present and absent, no CUDA on a CPU-only machine
+    envsec = md.split("<summary>Environment")[1]
+    assert "AVX2 yes, FMA yes, AVX-512 no, VNNI no" in envsec and "AMX no" in envsec
+    assert "CUDA" not in md.replace("no CUDA GPU", "") and "warm-up 5 calls" in envsec
+    # torch fp32 on the CPU is the reference, not "pass 0.00e+00"
+    assert "| reference | ok |" in md
+    # not measured: one line per (runtime, reason), with the count
+    nm = md.split("<summary>Not measured (3 configurations)</summary>")[1]
+    assert nm.count("no CUDA GPU") == 1 and "| ort-cuda | skipped | 2 | resnet50, resnext50_32x4d |" in nm
+    html_text = cli("report", path, "--format", "html").output
+    for title in ("Headline", "Results", "Latency distribution", "Block forms study",
+                  "The paper beside the measurements", "Published error vs measured latency",
+                  "Environment", "Not measured"):
+        assert f">{title}" in html_text, title
+
+
+def test_published_numbers_carry_their_sources():
+    from resnext_bench.core.paper import PUBLISHED, TORCHVISION_COST, published_for
+    from resnext_bench.models.spec import parse_arch
+
+    expected = {"resnet50": 23.9, "resnext50_32x4d": 22.2, "resnet101": 22.0, "resnext101_32x4d": 21.2,
+                "resnext101_64x4d": 20.4, "resnext101_1x100d": 21.3, "resnext50_2x40d": 23.0,
+                "resnext50_4x24d": 22.6, "resnext50_8x14d": 22.3, "wrn28_10": 4.17,
+                "resnext29_8x64d": 3.65, "resnext29_16x64d": 3.58}
+    for arch, err in expected.items():
+        assert published_for(arch).top1_error == err, arch
+    assert next(p for p in PUBLISHED if p.label.startswith("ResNet-200")).top1_error == 21.7
+    for p in PUBLISHED:
+        assert p.error_source and p.error_source.startswith("arXiv 1611.05431 Table ")
+        assert (p.params_m is None) == (p.cost_source is None)
+        if p.arch:
+            assert parse_arch(p.arch).name == p.arch  # every name is this tool's own
+    assert published_for("resnext29_8x64d").params_m == 34.4 and published_for("wrn28_10").params_m == 36.5
+    assert TORCHVISION_COST["resnext50_32x4d"] == (25_028_904, 4.23)
+    assert published_for("resnet18") is None
 
 
 def test_csv_report(cli, run, tmp_path):
@@ -325,4 +400,6 @@ def test_rows_of_two_device_models_are_never_ranked_together(cli, tmp_path):
     mixed = json.loads(cli("recommend", run, "--arch", "resnet50", "--all-devices", "--json").output)
     assert len(mixed["recommendations"]) == 1 and mixed["winner"]
     md = cli("report", run).output
-    assert "## Measured on NVIDIA A10" in md and "## Measured on NVIDIA H100" in md
+    assert "**Measured on NVIDIA A10**" in md and "**Measured on NVIDIA H100**" in md
+    head = md.split("<details>")[0]  # the headline ranks within one device model
+    assert "| resnet50 | NVIDIA A10 |" in head and "| resnet50 | NVIDIA H100 |" in head

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from .. import __version__
+from ..core.isa import ISA_FLAGS
 from ..runtimes import describe_runtimes
 from ..runtimes._common import dist_version, onnxruntime_packages
 
@@ -28,9 +29,6 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-#: ISA flags that decide CPU inference speed (int8 dot products above all): recorded when present
-ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
-             "amx_tile", "amx_int8", "amx_bf16", "asimd", "sve")
 
 
 def _cpu_flags() -> list[str]:

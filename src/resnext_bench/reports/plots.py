@@ -2,14 +2,23 @@
 
 Each function returns None when the run holds too little data for that chart (e.g. one batch
 size gives no latency-vs-batch line), so the report says so instead of drawing an empty axis.
+
+Readable at a glance: where many series would share one axis there is one panel per runtime
+(or per batch); tick labels are plain numbers (1, 2, 4, 8, not 2^0); axes that compare bars,
+latencies or throughputs start at zero; every axis names its unit.
 """
 
 from __future__ import annotations
 
 import io
+import math
 
+from ..core.paper import published_for
 from ..core.pareto import pareto_front
 from ..core.schema import F
+from .tables import natural_key
+
+MAX_PANELS = 6
 
 
 def _plt():
@@ -23,74 +32,109 @@ def _plt():
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    fig.tight_layout()
     fig.savefig(buf, format="png", dpi=110)
     _plt().close(fig)
     return buf.getvalue()
 
 
-def _finish_log_axes(ax, xlabel: str, ylabel: str, title: str, xbase: int = 10, ylog: bool = True):
-    ax.set_xscale("log", base=xbase)
-    if ylog:
-        ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+def _plain_ticks(axis, values=None) -> None:
+    """Plain numbers on a (log) axis: 1, 2, 4, 8 -- not 2^0 or 10^0."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+
+    fmt = ScalarFormatter()
+    fmt.set_scientific(False)
+    if values:
+        axis.set_major_locator(FixedLocator(sorted(set(values))))
+    axis.set_major_formatter(fmt)
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _label(r) -> str:
-    return f"{r.runtime} {r.device} {r.precision}"
+    form = f" form {r.form}" if r.form != "c" else ""
+    return f"{r.runtime} {r.device} {r.precision}{form}"
 
 
-def latency_vs_batch(rows: list[dict]) -> bytes | None:
-    """p50 latency vs batch, one line per (arch, runtime, device, precision)."""
-    series: dict[str, list[tuple[int, float]]] = {}
+def _panels(n: int, width: float = 4.2, height: float = 3.4):
+    plt = _plt()
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False,
+                             layout="constrained")
+    flat = [ax for row in axes for ax in row]
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+def latency_vs_batch(rows) -> bytes | None:
+    """p50 latency per image vs batch: one panel per runtime, one line per (arch, device,
+    precision, form)."""
+    series: dict[str, dict[str, list[tuple[int, float]]]] = {}
     for r in rows:
-        series.setdefault(f"{r.arch} {_label(r)}", []).append((r.batch, r.latency_p50_ms))
-    series = {k: sorted(v) for k, v in series.items() if len(v) >= 2}
+        key = f"{r.arch} {r.device} {r.precision}" + (f" form {r.form}" if r.form != "c" else "")
+        series.setdefault(r.runtime, {}).setdefault(key, []).append((r.batch, r.latency_p50_ms))
+    series = {rt: {k: sorted(v) for k, v in s.items() if len(v) >= 2} for rt, s in series.items()}
+    series = {rt: s for rt, s in series.items() if s}
     if not series:
         return None
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for name, pts in sorted(series.items()):
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
-    _finish_log_axes(ax, "batch", "p50 latency (ms)", "Latency vs batch", xbase=2)
+    runtimes = sorted(series)[:MAX_PANELS]
+    fig, axes = _panels(len(runtimes))
+    for ax, rt in zip(axes, runtimes):
+        batches, top = [], 0.0
+        for name, pts in sorted(series[rt].items(), key=lambda kv: natural_key(kv[0])):
+            batches += [p[0] for p in pts]
+            top = max(top, *(p[1] / p[0] for p in pts))
+            ax.plot([p[0] for p in pts], [p[1] / p[0] for p in pts], marker="o", label=name)
+        ax.set_xscale("log", base=2)
+        _plain_ticks(ax.xaxis, batches)
+        ax.set_ylim(0, top * 1.35)  # room for the legend above the lines
+        ax.set_xlabel("batch (images)")
+        ax.set_ylabel("p50 latency per image (ms)")
+        ax.set_title(rt, fontsize=10)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Latency per image vs batch (lower is better)", fontsize=11)
     return _png(fig)
 
 
-def throughput_vs_gmacs(rows: list[dict]) -> bytes | None:
-    """Best throughput per (arch, runtime config) against the arch's GMACs."""
-    best: dict[tuple, dict] = {}
+def throughput_vs_gmacs(rows) -> bytes | None:
+    """Best throughput per (arch, runtime config) against the arch's GMACs, one panel per
+    precision."""
+    best: dict[tuple, object] = {}
     for r in rows:
         k = (r.arch, _label(r))
         if k not in best or r.throughput_ips > best[k].throughput_ips:
             best[k] = r
     if len({k[0] for k in best}) < 2:
         return None
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for label in sorted({k[1] for k in best}):
-        pts = sorted((r.macs / 1e9, r.throughput_ips, r.arch) for k, r in best.items() if k[1] == label)
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
-        for x, y, name in pts:
-            ax.annotate(name, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel("GMACs per image")
-    ax.set_ylabel("best throughput (images/s)")
-    ax.set_title("Throughput vs complexity")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
+    precisions = sorted({r.precision for r in best.values()})[:MAX_PANELS]
+    fig, axes = _panels(len(precisions), width=5.0)
+    for ax, prec in zip(axes, precisions):
+        labels = sorted({k[1] for k, r in best.items() if r.precision == prec})
+        for label in labels:
+            pts = sorted((r.macs / 1e9, r.throughput_ips, r.arch) for k, r in best.items() if k[1] == label)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+            for x, y, name in pts:
+                ax.annotate(name, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        ax.margins(x=0.15)
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("GMACs per image (10^9 multiply-adds)")
+        ax.set_ylabel("best throughput (images/s)")
+        ax.set_title(prec, fontsize=10)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Throughput vs complexity (higher is better)", fontsize=11)
     return _png(fig)
 
 
-def cardinality_study(rows: list[dict]) -> bytes | None:
+def cardinality_study(rows) -> bytes | None:
     """The paper's question: at similar complexity, how do C x d settings compare?
 
-    One bar group per arch (sorted by C), showing params (M), GMACs and p50 latency of the first
+    One bar per arch (natural order), showing params (M), GMACs and p50 latency of the first
     runtime configuration present for all of them.
     """
-    archs = sorted({(r.cardinality, r.width, r.arch) for r in rows})
+    archs = sorted({(r.cardinality or 1, r.width or 64, r.arch) for r in rows},
+                   key=lambda t: natural_key(t[2]))
     if len(archs) < 2:
         return None
     configs = None
@@ -102,25 +146,27 @@ def cardinality_study(rows: list[dict]) -> bytes | None:
     label, batch = sorted(configs, key=lambda c: (c[1], c[0]))[0]
     pick = {r.arch: r for r in rows if _label(r) == label and r.batch == batch}
     plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.9), layout="constrained")
     names = [f"{a}\n(C={c}, d={d})" for c, d, a in archs]
-    for ax, (key, title, scale) in zip(axes, [(F.params, "params (M)", 1e6), (F.macs, "GMACs", 1e9),
-                                              (F.latency_p50_ms, f"p50 ms ({label}, batch {batch})", 1)]):
+    for ax, (key, title, scale) in zip(axes, [(F.params, "params (millions)", 1e6),
+                                              (F.macs, "GMACs (10^9 multiply-adds)", 1e9),
+                                              (F.latency_p50_ms, f"p50 latency (ms)\n{label}, batch {batch}", 1)]):
         ax.bar(range(len(archs)), [getattr(pick[a], key) / scale for _, _, a in archs], color="#4c72b0")
         ax.set_xticks(range(len(archs)))
         ax.set_xticklabels(names, fontsize=6, rotation=45, ha="right")
-        ax.set_title(title, fontsize=9)
+        ax.set_ylabel(title, fontsize=8)
+        ax.set_ylim(bottom=0)
         ax.grid(True, axis="y", alpha=0.3)
-    fig.suptitle("Cardinality vs width", fontsize=10)
+    fig.suptitle("Cardinality vs width", fontsize=11)
     return _png(fig)
 
 
-def pareto_chart(rows: list[dict]) -> bytes | None:
+def pareto_chart(rows) -> bytes | None:
     if len(rows) < 2:
         return None
     front = pareto_front(rows)
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
     for label in sorted({_label(r) for r in rows}):
         pts = [r for r in rows if _label(r) == label]
         ax.scatter([r.latency_p50_ms for r in pts], [r.throughput_ips for r in pts], label=label, s=22)
@@ -129,5 +175,85 @@ def pareto_chart(rows: list[dict]) -> bytes | None:
     for r in front:
         ax.annotate(f"{r.arch} b{r.batch}", (r.latency_p50_ms, r.throughput_ips), fontsize=6,
                     xytext=(3, -8), textcoords="offset points")
-    _finish_log_axes(ax, "p50 latency (ms)", "throughput (images/s)", "Latency vs throughput", ylog=False)
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("p50 latency (ms)")
+    ax.set_ylabel("throughput (images/s)")
+    ax.set_title("Latency vs throughput (up and left is better)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def latency_distribution(rows) -> bytes | None:
+    """Every row's raw samples: box (quartiles), whiskers at the 1st and 99th percentile, the
+    median (p50) as the box's line and p99 as a red tick; one panel per batch, rows in the
+    report's order."""
+    with_samples = [r for r in rows if r.samples_ms]
+    if not with_samples:
+        return None
+    batches = sorted({r.batch for r in with_samples})[:MAX_PANELS]
+    plt = _plt()
+    per = {b: sorted([r for r in with_samples if r.batch == b],
+                     key=lambda r: (natural_key(r.arch), r.runtime, r.precision, r.form)) for b in batches}
+    height = sum(0.32 * len(v) + 1.0 for v in per.values())
+    fig, axes = plt.subplots(len(batches), 1, figsize=(8.5, max(2.6, height)), squeeze=False,
+                             layout="constrained", gridspec_kw={"height_ratios": [len(per[b]) + 2 for b in batches]})
+    for ax, b in zip((a[0] for a in axes), batches):
+        members = per[b]
+        data = [r.samples_ms for r in members]
+        ax.boxplot(data, vert=False, whis=(1, 99), showfliers=False, widths=0.6,
+                   medianprops={"color": "black"})
+        for i, r in enumerate(members, start=1):
+            if r.latency_p99_ms is not None:
+                ax.plot([r.latency_p99_ms], [i], marker="|", color="red", markersize=12)
+        ax.set_yticks(range(1, len(members) + 1))
+        ax.set_yticklabels([f"{r.arch} {_label(r)} (n={len(r.samples_ms)})" for r in members], fontsize=7)
+        ax.set_xlim(left=0)
+        ax.set_xlabel("latency per call (ms)")
+        ax.set_title(f"batch {b}", fontsize=9)
+        ax.grid(True, axis="x", alpha=0.3)
+    fig.suptitle("Latency distribution (box: quartiles, whiskers: p1-p99, red tick: p99)", fontsize=10)
+    return _png(fig)
+
+
+def error_vs_latency(rows) -> bytes | None:
+    """The accuracy / cost trade-off: the paper's published top-1 error of each measured arch
+    against its measured p50 latency (fp32, smallest batch measured), one point per arch and
+    runtime; one panel per dataset (ImageNet-1K, CIFAR-10)."""
+    pts: dict[str, list[tuple]] = {}
+    for r in rows:
+        pub = published_for(r.arch)
+        if pub is None or pub.top1_error is None or r.precision != "fp32":
+            continue
+        pts.setdefault(pub.dataset, []).append((r, pub))
+    if not pts:
+        return None
+    fig, axes = _panels(len(pts), width=7.0 if len(pts) == 1 else 5.5, height=4.2)
+    for ax, (dataset, members) in zip(axes, sorted(pts.items())):
+        smallest = {}
+        for r, pub in members:
+            k = (r.arch, r.runtime, r.device, r.form)
+            if k not in smallest or (r.batch, r.latency_p50_ms) < (smallest[k][0].batch, smallest[k][0].latency_p50_ms):
+                smallest[k] = (r, pub)
+        for runtime in sorted({k[1] for k in smallest}):
+            chosen = [v for k, v in smallest.items() if k[1] == runtime]
+            ax.scatter([r.latency_p50_ms for r, _ in chosen], [p.top1_error for _, p in chosen],
+                       label=runtime, s=28)
+        labelled = {}
+        for r, p in smallest.values():  # name each arch once, at its fastest point
+            if r.arch not in labelled or r.latency_p50_ms < labelled[r.arch][0].latency_p50_ms:
+                labelled[r.arch] = (r, p)
+        for r, p in labelled.values():
+            ax.annotate(f"{r.arch} (batch {r.batch})", (r.latency_p50_ms, p.top1_error), fontsize=7,
+                        xytext=(4, 5), textcoords="offset points")
+        ax.set_xlim(0, max(r.latency_p50_ms for r, _ in smallest.values()) * 1.3)
+        ax.margins(y=0.12)
+        ax.set_xlabel("measured p50 latency (ms), fp32")
+        ax.set_ylabel(f"published top-1 error (%), {dataset}")
+        ax.set_title(dataset, fontsize=10)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Published error (arXiv 1611.05431) vs measured latency\n(down and left is better)",
+                 fontsize=10)
     return _png(fig)

@@ -11,28 +11,11 @@ from ..core.errors import UsageError
 from ..core.fileio import atomic_path, write_text_atomic
 from ..core.pareto import pareto_front
 from ..core.rundir import RunData
-from . import plots
-from .tables import THIN_TAIL_NOTE, flat_frame, has_thin_tail, markdown_table, table_records
+from . import plots, sections
+from .tables import (THIN_TAIL_NOTE, flat_frame, has_thin_tail, markdown_table, sort_rows,
+                     table_records)
 
 FORMATS = ("md", "html", "csv", "parquet")
-
-
-def env_lines(env: dict) -> list[str]:
-    if not env:
-        return ["(no env.json)"]
-    ort = ", ".join(f"{k} {v}" for k, v in (env.get("onnxruntime_packages") or {}).items()) or "none"
-    pk = env.get("packages", {})
-    lines = [
-        f"machine: {env.get('cpu')} ({env.get('affinity_cpus') or env.get('cpu_count')} cpus, "
-        f"ISA {' '.join(env.get('cpu_flags') or []) or 'not recorded'}, "
-        f"{env.get('memory_gb')} GB)" + (f"; GPU {env['gpu']} (driver {env.get('driver', '?')}, "
-                                          f"{env.get('gpu_capability', '')})" if env.get("gpu") else "; no GPU"),
-        f"software: python {env.get('python')}, torch {pk.get('torch')} (CUDA {env.get('torch_cuda')}), "
-        f"onnx {pk.get('onnx')}, onnxruntime: {ort}, tensorrt {env.get('tensorrt') or 'not installed'}",
-        f"resnext-bench {env.get('resnext_bench_version')} commit {env.get('git_commit') or 'unknown'}, "
-        f"measured {env.get('timestamp')} on {env.get('hostname')}",
-    ]
-    return lines
 
 
 _STATS_NOTE = ("n: timed samples; rounds: interleaved rounds the samples came in; round spread: "
@@ -59,40 +42,86 @@ def _row_notes(rows) -> dict[str, list[str]]:
     return notes
 
 
-def _not_ok(rows):
-    return [r for r in rows if not r.ok]
+def _timing_note(ok) -> str:
+    gpu = any(r.device == "cuda" for r in ok)
+    return ("Latency: CPU rows host-timed (perf_counter_ns)"
+            + ("; GPU rows CUDA-event compute time (end-to-end time with copies in its own table)"
+               if gpu else "") + ". FLOPs = 2 x MACs. Parity vs PyTorch fp32 eager on the CPU, "
+            "whose own rows are marked 'reference'.")
+
+
+def _counts(rows) -> str:
+    ok = sum(r.ok for r in rows)
+    return (f"{ok} measured, {sum(r.status == 'skipped' for r in rows)} skipped, "
+            f"{sum(r.status == 'failed' for r in rows)} failed")
+
+
+def _results_notes(ok) -> list[str]:
+    return ([_STATS_NOTE] + ([THIN_TAIL_NOTE] if has_thin_tail(ok) else [])
+            + [f"Note ({', '.join(who)}): {note}" for note, who in _row_notes(ok).items()])
+
+
+def _gpu_e2e(ok) -> sections.Section | None:
+    gpu = [r for r in ok if r.e2e_latency_p50_ms is not None]
+    if not gpu:
+        return None
+    return sections.Section(
+        "GPU end-to-end (host arrays in/out, copies included)",
+        ["arch", "runtime", "precision", "batch", "compute p50 ms", "end-to-end p50 ms"],
+        [[r.arch, r.runtime, r.precision, str(r.batch), f"{r.latency_p50_ms:.3f}",
+          f"{r.e2e_latency_p50_ms:.3f}"] for r in sort_rows(gpu)])
+
+
+def report_sections(run: RunData) -> dict:
+    """Everything a report shows, computed once for both renderings."""
+    rows = run.latest()
+    ok = [r for r in rows if r.ok and r.latency_p50_ms is not None]
+    return {"rows": rows, "ok": ok, "headline": sections.headline(ok),
+            "forms": sections.forms_study(ok), "paper": sections.paper(ok),
+            "gpu": _gpu_e2e(ok), "env": sections.environment(run.env, rows),
+            "not_measured": sections.not_measured(rows)}
+
+
+def _md_section(sec: sections.Section) -> list[str]:
+    return [markdown_table(sec.heads, sec.body), ""] + [f"{n}  " for n in sec.notes] + [""]
+
+
+def _details(summary: str, body: list[str]) -> list[str]:
+    return ["<details>", f"<summary>{html.escape(summary)}</summary>", ""] + body + ["</details>", ""]
 
 
 def markdown_report(run: RunData) -> str:
-    rows = run.latest()
-    ok = [r for r in rows if r.ok]
-    out = [f"# resnext-bench report: {run.name}", ""]
-    out += [f"- {line}" for line in env_lines(run.env)]
-    out += ["", f"{len(ok)} measured, {sum(r.status == 'skipped' for r in rows)} skipped, "
-                f"{sum(r.status == 'failed' for r in rows)} failed. "
-                "Latency: CPU rows host-timed (perf_counter_ns); GPU rows CUDA-event compute time. "
-                "FLOPs = 2 x MACs. Parity vs PyTorch fp32 eager.", ""]
-    for model, members in by_device_model(ok):
-        if model is not None:
-            out += ["", f"## Measured on {model}", ""]
-        heads, body = table_records(members)
-        out.append(markdown_table(heads, body))
-    if not ok:
-        out.append("_no measured rows_")
-    out += ["", _STATS_NOTE] + ([THIN_TAIL_NOTE] if has_thin_tail(ok) else [])
-    out += [f"Note ({', '.join(who)}): {note}" for note, who in _row_notes(ok).items()]
-    gpu = [r for r in ok if r.e2e_latency_p50_ms is not None]
-    if gpu:
-        out += ["", "GPU end-to-end (host arrays in/out, copies included):", ""]
-        out.append(markdown_table(
-            ["arch", "runtime", "precision", "batch", "compute p50 ms", "end-to-end p50 ms"],
-            [[r.arch, r.runtime, r.precision, str(r.batch), f"{r.latency_p50_ms:.3f}",
-              f"{r.e2e_latency_p50_ms:.3f}"] for r in gpu]))
-    bad = _not_ok(rows)
-    if bad:
-        out += ["", "Not measured:", ""]
-        out += [f"- `{r.config_key}`: {r.status}: {r.error}" for r in bad]
-    return "\n".join(out) + "\n"
+    """Works as a CI job summary or PR comment: the counts and a short headline table first,
+    everything else in collapsed <details> blocks."""
+    s = report_sections(run)
+    rows, ok = s["rows"], s["ok"]
+    env = run.env or {}
+    where = f" on {env.get('cpu')}" + (f" + {env['gpu']}" if env.get("gpu") else "") if env else ""
+    out = [f"# resnext-bench report: {run.name}", "",
+           f"**{_counts(rows)}**{where}. {_timing_note(ok)}", ""]
+    if s["headline"]:
+        out += [markdown_table(s["headline"].heads, s["headline"].body), ""]
+        out += [f"{n}  " for n in s["headline"].notes] + [""]
+    else:
+        out += ["_no measured rows_", ""]
+    if ok:
+        body = []
+        for model, members in by_device_model(ok):
+            if model is not None:
+                body += [f"**Measured on {model}**", ""]
+            heads, table = table_records(members)
+            body += [markdown_table(heads, table), ""]
+        body += [f"{n}  " for n in _results_notes(ok)] + [""]
+        out += _details(f"All measured rows ({len(ok)})", body)
+    for key in ("gpu", "forms", "paper"):
+        if s[key]:
+            out += _details(s[key].title, _md_section(s[key]))
+    out += _details("Environment", _md_section(s["env"]))
+    if s["not_measured"]:
+        bad = len([r for r in rows if not r.ok])
+        out += _details(f"Not measured ({bad} configuration{'s' if bad > 1 else ''})",
+                        _md_section(s["not_measured"]))
+    return "\n".join(out).rstrip() + "\n"
 
 
 def _img(png: bytes | None, alt: str) -> str:
@@ -102,53 +131,67 @@ def _img(png: bytes | None, alt: str) -> str:
     return f"<figure><img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'></figure>"
 
 
+def _html_table(heads, body, fail_marker: str | None = None, cls: str = "num") -> str:
+    esc = html.escape
+    out = f"<div class='scroll'><table class='{cls}'><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in heads) + "</tr></thead><tbody>"
+    for row in body:
+        cls = " class='fail'" if fail_marker and any(fail_marker in c for c in row) else ""
+        out += f"<tr{cls}>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>"
+    return out + "</tbody></table></div>"
+
+
+def _html_section(sec: sections.Section | None, extra: str = "") -> str:
+    if sec is None:
+        return ""
+    notes = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in sec.notes)
+    return (f"<h2>{html.escape(sec.title)}</h2>" + _html_table(sec.heads, sec.body, "FAIL", "text")
+            + notes + extra)
+
+
 def html_report(run: RunData) -> str:
-    rows = run.latest()
-    env = run.env
-    ok = [r for r in rows if r.ok and r.latency_p50_ms is not None]
+    s = report_sections(run)
+    rows, ok = s["rows"], s["ok"]
     esc = html.escape
     table = ""
     for model, members in by_device_model(ok):
         heads, body = table_records(members)
         if model is not None:
             table += f"<h3>Measured on {esc(model)}</h3>"
-        table += "<table><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in heads) + "</tr></thead><tbody>"
-        for row in body:
-            cls = " class='fail'" if "FAIL" in row else ""
-            table += f"<tr{cls}>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>"
-        table += "</tbody></table>"
+        table += _html_table(heads, body, "FAIL")
     front = pareto_front(ok)
     front_list = "".join(
         f"<li>{esc(r.arch)} {esc(r.runtime)} {esc(r.device)} {esc(r.precision)} batch {r.batch}: "
         f"p50 {r.latency_p50_ms:.2f} ms, {r.throughput_ips:.1f} img/s</li>" for r in front)
-    bad = "".join(f"<li><code>{esc(r.config_key)}</code>: {esc(r.status)}: {esc(str(r.error))}</li>"
-                  for r in _not_ok(rows))
     css = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}"
-           "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;"
-           "text-align:right}th{background:#f0f0f0}tr.fail{background:#fdd}img{max-width:100%}"
-           ".env{font-family:monospace;font-size:12px;background:#f7f7f7;padding:.6em}.note{color:#777}")
+           "table{border-collapse:collapse;font-size:12px;margin:.4em 0}td,th{border:1px solid #ccc;"
+           "padding:3px 6px;text-align:right}td:first-child,th:first-child{text-align:left}"
+           "table.num td{white-space:nowrap}table.text td,table.text th{text-align:left}"
+           ".scroll{overflow-x:auto}"
+           "th{background:#f0f0f0}tr.fail{background:#fdd}img{max-width:100%}"
+           ".note{color:#666;font-size:12px;margin:.3em 0}.counts{font-size:15px}")
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>resnext-bench report: {esc(run.name)}</title><style>{css}</style></head><body>",
         f"<h1>resnext-bench report: {esc(run.name)}</h1>",
-        "<div class='env'>" + "<br>".join(esc(line) for line in env_lines(env)) + "</div>",
-        "<p>Latency: CPU rows are host-timed (perf_counter_ns); GPU rows are CUDA-event compute time "
-        "(end-to-end time with copies is in the CSV/JSON). FLOPs = 2 x MACs. Parity is against PyTorch "
-        "fp32 eager on the same weights.</p>",
-        "<h2>Results</h2>", table,
-        f"<p class='note'>{esc(_STATS_NOTE)}"
-        + (f"<br>{esc(THIN_TAIL_NOTE)}" if has_thin_tail(ok) else "")
-        + "".join(f"<br>Note ({esc(', '.join(who))}): {esc(note)}" for note, who in _row_notes(ok).items())
-        + "</p>",
-        "<h2>Latency vs batch</h2>", _img(plots.latency_vs_batch(ok), "latency vs batch"),
+        f"<p class='counts'><b>{esc(_counts(rows))}</b>. {esc(_timing_note(ok))}</p>",
+        _html_section(s["headline"]),
+        "<h2>Results</h2>", table or "<p>No measured rows.</p>",
+        "".join(f"<p class='note'>{esc(n)}</p>" for n in _results_notes(ok)) if ok else "",
+        "<h2>Latency distribution</h2>", _img(plots.latency_distribution(ok), "latency distribution"),
+        _html_section(s["gpu"]),
+        _html_section(s["forms"]),
+        _html_section(s["paper"], "<h3>Published error vs measured latency</h3>"
+                      + _img(plots.error_vs_latency(ok), "published error vs measured latency")),
+        "<h2>Latency per image vs batch</h2>", _img(plots.latency_vs_batch(ok), "latency vs batch"),
         "<h2>Throughput vs GMACs</h2>", _img(plots.throughput_vs_gmacs(ok), "throughput vs GMACs"),
         "<h2>Cardinality vs width</h2>", _img(plots.cardinality_study(ok), "cardinality study"),
         "<h2>Latency / throughput Pareto front</h2>", _img(plots.pareto_chart(ok), "Pareto chart"),
         f"<ul>{front_list}</ul>" if front_list else "",
-        f"<h2>Not measured</h2><ul>{bad}</ul>" if bad else "",
+        _html_section(s["env"]),
+        _html_section(s["not_measured"]),
         "</body></html>",
     ]
-    return "\n".join(parts)
+    return "\n".join(p for p in parts if p)
 
 
 def write_report(run: RunData, fmt: str, out: str | Path | None) -> str | None:

@@ -7,6 +7,7 @@ fails at import instead of printing an empty column.
 from __future__ import annotations
 
 import math
+import re
 
 from ..core.schema import F, ResultRow
 from ..core.stats import min_samples_for
@@ -40,9 +41,20 @@ def _missing(v) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
+def natural_key(text: str) -> tuple:
+    """Numbers compare as numbers: resnet18 < resnet50 < resnet101, 2x40d < 32x4d."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(text)))
+
+
 def sort_rows(rows: list[ResultRow]) -> list[ResultRow]:
-    return sorted(rows, key=lambda r: tuple(getattr(r, k) if k == F.batch else str(getattr(r, k))
+    return sorted(rows, key=lambda r: tuple(getattr(r, k) if k == F.batch else natural_key(getattr(r, k))
                                             for k in SORT_FIELDS))
+
+
+def is_reference(r: ResultRow) -> bool:
+    """PyTorch fp32 eager on the CPU *is* the parity reference: its row says so instead of
+    'pass' with an error of 0."""
+    return r.runtime == "torch" and r.precision == "fp32" and r.device == "cpu"
 
 
 def table_records(rows: list[ResultRow]) -> tuple[list[str], list[list[str]]]:
@@ -54,6 +66,8 @@ def table_records(rows: list[ResultRow]) -> tuple[list[str], list[list[str]]]:
 
 def cell(r: ResultRow, key: str, fmt) -> str:
     v = getattr(r, key)
+    if key == F.parity_passed and is_reference(r) and v is not False:
+        return "reference"
     if _missing(v):
         return "-"
     text = fmt(v)

@@ -1,0 +1,251 @@
+"""The report's sections as plain tables (title, heads, body, notes), rendered to markdown or
+HTML by :mod:`.render`: the headline, the paper beside the measurements, the block-forms study,
+the environment and what was not measured.
+
+Each function takes the run's latest rows (and env) and returns None when the run has nothing
+for that section, so a report never shows an empty one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..core.isa import isa_summary
+from ..core.paper import PAPER, PUBLISHED, TORCHVISION, TORCHVISION_COST, published_for
+from ..core.schema import ResultRow
+from .tables import is_reference, natural_key
+
+
+@dataclass
+class Section:
+    title: str
+    heads: list[str]
+    body: list[list[str]]
+    notes: list[str] = field(default_factory=list)
+
+
+def _cfg(r: ResultRow) -> str:
+    form = f" form {r.form}" if r.form != "c" else ""
+    return f"{r.runtime} {r.precision}{form}" + (f" ({r.device})" if r.device != "cpu" else "")
+
+
+def _parity(r: ResultRow) -> str:
+    if is_reference(r) and r.parity_passed is not False:
+        return "reference"
+    if r.parity_passed is None:
+        return "-"
+    rel = f" (max rel {r.parity_max_rel_err:.1e})" if r.parity_max_rel_err is not None else ""
+    return ("pass" if r.parity_passed else "FAIL") + rel
+
+
+def _by_arch(rows):
+    out: dict[str, list[ResultRow]] = {}
+    for r in rows:
+        out.setdefault(r.arch, []).append(r)
+    return sorted(out.items(), key=lambda kv: natural_key(kv[0]))
+
+
+def headline(rows: list[ResultRow]) -> Section | None:
+    """Per arch: the fastest configuration at the smallest batch measured, its speed-up over
+    PyTorch fp32 eager there, and the highest throughput at any batch."""
+    ok = [r for r in rows if r.ok and r.latency_p50_ms]
+    if not ok:
+        return None
+    models = sorted({r.device_model or "unrecorded" for r in ok})
+    several = len(models) > 1  # rows of different machines are never ranked together
+    body = []
+    for arch, everything in _by_arch(ok):
+        for model in models:
+            members = [r for r in everything if (r.device_model or "unrecorded") == model]
+            if members:
+                body.append(([arch, model] if several else [arch]) + _headline_cells(members))
+    heads = ["arch"] + (["machine"] if several else []) + [
+        "batch", "fastest", "p50 ms", "p99 ms", "vs torch fp32", "best img/s", "parity"]
+    return Section("Headline", heads, body,
+                   ["fastest: lowest p50 at the smallest batch measured; vs torch fp32: PyTorch "
+                    "fp32 eager's p50 there divided by the fastest's."])
+
+
+def _headline_cells(members: list[ResultRow]) -> list[str]:
+    b = min(r.batch for r in members)
+    at_b = [r for r in members if r.batch == b]
+    fast = min(at_b, key=lambda r: r.latency_p50_ms)
+    ref = next((r for r in at_b if r.runtime == "torch" and r.precision == "fp32"
+                and r.form == fast.form and r.device == fast.device), None)
+    speedup = f"{ref.latency_p50_ms / fast.latency_p50_ms:.2f}x" if ref else "-"
+    top = max(members, key=lambda r: r.throughput_ips or 0)
+    return [str(b), _cfg(fast), f"{fast.latency_p50_ms:.2f}",
+            f"{fast.latency_p99_ms:.2f}" if fast.latency_p99_ms else "-", speedup,
+            f"{top.throughput_ips:.1f} ({_cfg(top)}, batch {top.batch})", _parity(fast)]
+
+
+def paper(rows: list[ResultRow]) -> Section | None:
+    """Each measured arch beside its published numbers: the paper's error and cost, torchvision's
+    cost, the counted cost, and the best measured p50 / throughput. Archs the paper has no number
+    for are marked, and the paper's configurations missing from the run are listed."""
+    ok = [r for r in rows if r.ok and r.latency_p50_ms]
+    if not ok:
+        return None
+    body = []
+    for arch, members in _by_arch(ok):
+        pub = published_for(arch)
+        r0 = members[0]
+        tv = TORCHVISION_COST.get(arch)
+        fast = min(members, key=lambda r: (r.batch, r.latency_p50_ms))
+        top = max(members, key=lambda r: r.throughput_ips or 0)
+        err = (f"{pub.top1_error} % {pub.dataset} ({pub.error_source})" if pub and pub.top1_error
+               else "no published number")
+        cost = "; ".join(p for p in (
+            (f"{pub.params_m} M" if pub and pub.params_m else "") + (f" / {pub.gmacs} G" if pub and pub.gmacs else "")
+            + (f" ({pub.cost_source})" if pub and pub.cost_source else ""),
+            f"{tv[0] / 1e6:.2f} M / {tv[1]} G ({TORCHVISION})" if tv else "") if p) or "-"
+        body.append([arch, pub.label if pub else "-", err, cost,
+                     f"{r0.params / 1e6:.2f} M / {r0.macs / 1e9:.3f} G" if r0.params and r0.macs else "-",
+                     f"{fast.latency_p50_ms:.2f} ({_cfg(fast)}, batch {fast.batch})",
+                     f"{top.throughput_ips:.1f} ({_cfg(top)}, batch {top.batch})"])
+    measured = {a for a, _ in _by_arch(ok)}
+    missing = [p for p in PUBLISHED if p.arch not in measured]
+    notes = [f"Published numbers: {PAPER} (Xie et al., CVPR 2017) and {TORCHVISION}; the table "
+             "is cited per number. The paper's FLOPs are multiply-adds (this tool's MACs). The "
+             "errors belong to the paper's trained models; here the same architectures run with "
+             "calibrated untrained weights, so only their cost is measured."]
+    if missing:
+        notes.append("Published but not in this run: " + "; ".join(
+            f"{p.label} = `{p.arch or 'not expressible'}` {p.top1_error} % ({p.error_source})"
+            for p in missing))
+    return Section("The paper beside the measurements",
+                   ["arch", "paper", "published top-1 error", "published params / GMACs",
+                    "counted params / GMACs", "best p50 ms", "best img/s"], body, notes)
+
+
+def forms_study(rows: list[ResultRow]) -> Section | None:
+    """The paper's three equivalent block forms measured side by side, per runtime: p50 of each
+    form and its ratio to form c (same run, interleaved in one group)."""
+    ok = [r for r in rows if r.ok and r.latency_p50_ms]
+    groups: dict[tuple, dict[str, ResultRow]] = {}
+    for r in ok:
+        groups.setdefault((r.arch, r.runtime, r.device, r.precision, r.batch, r.threads,
+                           r.image_size), {})[r.form] = r
+    groups = {k: v for k, v in groups.items() if len(v) >= 2 and "c" in v}
+    if not groups:
+        return None
+    body = []
+    for (arch, runtime, device, precision, batch, _thr, _size), forms in sorted(
+            groups.items(), key=lambda kv: (natural_key(kv[0][0]), kv[0][1], kv[0][3], kv[0][4])):
+        c = forms["c"].latency_p50_ms
+        cells = []
+        for f in "abc":
+            r = forms.get(f)
+            cells.append(f"{r.latency_p50_ms:.2f} (±{r.round_spread:.0%})" if r and r.round_spread is not None
+                         else f"{r.latency_p50_ms:.2f}" if r else "-")
+        ratios = [f"{forms[f].latency_p50_ms / c:.2f}x" if f in forms else "-" for f in "ab"]
+        fastest = min(forms, key=lambda f: forms[f].latency_p50_ms)
+        body.append([arch, runtime, device, precision, str(batch), *cells, *ratios, fastest])
+    return Section("Block forms study (paper Fig. 3)",
+                   ["arch", "runtime", "device", "precision", "batch", "form a p50 ms",
+                    "form b p50 ms", "form c p50 ms", "a / c", "b / c", "fastest"], body,
+                   ["Forms: (a) C branches summed, (b) C branches concatenated then one 1x1, "
+                    "(c) one grouped 3x3 conv; the same function and parameters (the paper "
+                    "expects (c) to be fastest). ±: the row's round spread; a ratio within the "
+                    "spreads of both rows is not a difference."])
+
+
+def not_measured(rows: list[ResultRow]) -> Section | None:
+    """Skipped and failed configurations grouped by runtime and reason: the reason once, with
+    how many configurations it cost."""
+    bad = [r for r in rows if not r.ok]
+    if not bad:
+        return None
+    groups: dict[tuple, list[ResultRow]] = {}
+    for r in bad:
+        groups.setdefault((r.runtime, r.status, str(r.error or "")), []).append(r)
+    body = []
+    for (runtime, status, error), members in sorted(groups.items()):
+        archs = sorted({r.arch for r in members}, key=natural_key)
+        body.append([runtime, status, str(len(members)), ", ".join(archs), error])
+    return Section("Not measured", ["runtime", "status", "configurations", "archs", "reason"], body)
+
+
+def environment(env: dict, rows: list[ResultRow]) -> Section:
+    """Machine, software and measurement settings: what a reader needs to trust or reproduce
+    the numbers. GPU and CUDA lines appear only on machines that have them."""
+    if not env:
+        return Section("Environment", ["item", "value"], [["env.json", "missing"]])
+    env = {k: v for k, v in env.items() if v is not None}
+    pk = {k: v for k, v in env.get("packages", {}).items() if v is not None}
+    cfg = env.get("config", {})
+    mem = f", {env['memory_gb']} GB" if "memory_gb" in env else ""
+    items = [
+        ("CPU", f"{env.get('cpu', '?')} ({env.get('affinity_cpus') or env.get('cpu_count', '?')} usable "
+                f"cores{mem})"),
+        ("CPU ISA", isa_summary(env.get("cpu_flags"), env.get("platform"))),
+    ]
+    if env.get("gpu"):
+        items.append(("GPU", f"{env['gpu']} (driver {env.get('driver', '?')}, compute capability "
+                             f"{env.get('gpu_capability', '?')})"))
+    torch_line = f"torch {pk.get('torch')}"
+    if env.get("torch_cuda"):
+        torch_line += f" (CUDA {env['torch_cuda']})"
+    ort = ", ".join(f"{k} {v}" for k, v in (env.get("onnxruntime_packages") or {}).items()) or "not installed"
+    items += [
+        ("software", f"python {env.get('python', '?')}, {torch_line}, onnx {pk.get('onnx', '?')}, "
+                     f"onnxruntime: {ort}" + (f", tensorrt {env['tensorrt']}" if env.get("tensorrt") else "")),
+        ("threads", ", ".join(sorted({_threads(r) for r in rows if r.ok})) or "-"),
+        ("timing", _timing(cfg, rows)),
+    ]
+    for runtime, opts in _runtime_options(rows).items():
+        items.append((f"{runtime} options", opts))
+    items.append(("run", ", ".join(p for p in (
+        f"resnext-bench {env.get('resnext_bench_version', '?')} commit {env.get('git_commit', 'unknown')[:12]}",
+        env.get("timestamp"), env.get("hostname"), env.get("platform")) if p)))
+    return Section("Environment", ["item", "value"], [[k, v] for k, v in items])
+
+
+def _threads(r: ResultRow) -> str:
+    eff = (r.runtime_info or {}).get("threads_effective")
+    asked = r.threads if r.threads is not None else "default"
+    return f"{r.runtime}: {asked}" + (f" (effective {eff})" if eff is not None else "")
+
+
+def _timing(cfg: dict, rows: list[ResultRow]) -> str:
+    ok = [r for r in rows if r.ok]
+    methods = sorted({r.timing_method for r in ok if r.timing_method})
+    rounds = sorted({r.rounds for r in ok if r.rounds})
+    n = sorted({r.latency_n for r in ok if r.latency_n})
+    if not cfg:
+        warm = sorted({r.warmup for r in ok if r.warmup is not None})
+        cfg = {"warmup": "/".join(map(str, warm)) or "?"}
+    parts = [f"warm-up {cfg.get('warmup', '?')} calls"
+             + (f" + {cfg['warmup_time']} s" if cfg.get("warmup_time") else ""),
+             (f"{cfg['duration']} s per configuration" if cfg.get("duration")
+              else f"{cfg['iters']} timed calls per configuration" if cfg.get("iters")
+              else "timed calls per configuration: see n"
+              + (f" (at least {cfg['min_time']} s)" if cfg.get("min_time") else "")),
+             f"{'/'.join(map(str, rounds)) or '?'} interleaved rounds"
+             + (f", groups of up to {cfg['group_size']}" if cfg.get("group_size") else ""),
+             f"n per row {min(n)}-{max(n)}" if n else "n -",
+             "timer " + (", ".join(methods) or "not recorded")]
+    return "; ".join(parts)
+
+
+_OPTION_KEYS = ("graph_optimization_level", "providers", "provider_options", "input_dtype",
+                "compile_backend", "compile_mode", "channels_last", "tf32", "cudnn_benchmark",
+                "cuda_graph", "user_compute_stream", "io_binding", "builder_opt_level",
+                "workspace_mb")
+
+
+def _runtime_options(rows: list[ResultRow]) -> dict[str, str]:
+    """The session / provider options each runtime ran with (distinct values joined)."""
+    out: dict[str, dict[str, set]] = {}
+    for r in rows:
+        if not r.ok:
+            continue
+        info = r.runtime_info or {}
+        opts = out.setdefault(r.runtime, {})
+        for k in _OPTION_KEYS:
+            if k in info and info[k] is not None:
+                v = info[k]
+                opts.setdefault(k, set()).add(", ".join(map(str, v)) if isinstance(v, (list, tuple))
+                                              else str(v))
+    return {rt: "; ".join(f"{k} {'/'.join(sorted(v))}" for k, v in opts.items()) or "defaults"
+            for rt, opts in sorted(out.items())}
