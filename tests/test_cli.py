@@ -25,6 +25,11 @@ def test_info_json(cli):
     data = json.loads(res.output)
     assert data["params"] == 25_028_904 and data["flops"] == 2 * data["macs"]
     assert [s["inner"] for s in data["stages"]] == [128, 256, 512, 1024]
+    assert data["published"]["top1_error"] == 22.2 and data["published"]["error_source"].endswith("Table 3")
+    assert data["torchvision"]["params"] == data["params"]  # counted = torchvision's published count
+    text = cli("info", "--arch", "resnext50_2x40d").output
+    assert "top-1 error 23.0 % on ImageNet-1K (arXiv 1611.05431 Table 3)" in text
+    assert "no published number" in cli("info", "--arch", "resnext29_2x4d").output
 
 
 @pytest.mark.parametrize("args", [

@@ -31,6 +31,21 @@ def test_groups_are_arch_and_size_capped_by_group_size():
     assert all(len({(c.arch, c.image_size) for c in g}) == 1 for g in groups)
 
 
+def test_groups_keep_what_a_report_compares_together():
+    """A forms study (3 forms x 2 runtimes x 2 batches, groups of 8) is cut between batches, not
+    through them: each batch's forms and runtimes are measured in the same rounds."""
+    config = run_config(archs="resnext29_2x4d", forms="a,b,c", runtimes="torch,ort-cpu",
+                        batches="1,8", device="cpu")
+    groups = group_combos(combos(config, strict=False), 8)
+    assert [len(g) for g in groups] == [6, 6]
+    for g in groups:
+        assert len({c.batch for c in g}) == 1 and {c.form for c in g} == {"a", "b", "c"}
+    # a unit larger than the group is cut by itself
+    wide = run_config(archs="resnext29_2x4d", forms="a,b,c", runtimes="torch,ort-cpu",
+                      batches="1", device="cpu")
+    assert [len(g) for g in group_combos(combos(wide, strict=False), 4)] == [4, 2]
+
+
 # ----------------------------------------------------------------------------- verdicts
 def _rounds(level, drift, rng, n=20):
     return [list(level * d * rng.lognormal(0, 0.02, n)) for d in drift]

@@ -145,6 +145,16 @@ def info(arch, image_size, as_json):
     click.echo("  stage  blocks  stride  inner width  out channels")
     for s in data["stages"]:
         click.echo(f"  {s['stage']:>5}  {s['blocks']:>6}  {s['stride']:>6}  {s['inner']:>11}  {s['out']:>12}")
+    pub, tv = data["published"], data["torchvision"]
+    if pub:
+        cost = (f"; {pub['params_m']} M params" + (f", {pub['gmacs']} G FLOPs (multiply-adds)" if pub["gmacs"] else "")
+                + f" ({pub['cost_source']})") if pub["params_m"] else ""
+        click.echo(f"  paper   {pub['label']}: top-1 error {pub['top1_error']} % on {pub['dataset']} "
+                   f"({pub['error_source']}){cost}")
+    else:
+        click.echo("  paper   no published number for this configuration")
+    if tv:
+        click.echo(f"  torchvision  {tv['params']:,} params, {tv['gmacs']} GMACs ({tv['source']})")
 
 
 # -------------------------------------------------------------------------------------- export
@@ -190,7 +200,9 @@ def export(arch, out_dir, form, batch, precision, image_size, force, as_json, **
     if s["precision"] == "int8":
         _echo_quantized(res)
         return
-    how = "cache hit" if res.cache_hit else f"exported in {s['export_seconds']:.1f} s"
+    how = "cache hit" if res.cache_hit else (
+        f"built from the form-c graph in {s['export_seconds']:.1f} s" if s.get("built_from")
+        else f"exported in {s['export_seconds']:.1f} s")
     click.echo(f"{res.path}  ({how})")
     click.echo(f"  {s['arch']} form {s['form']}, {s['precision']}, batch {s['batch']}, "
                f"{s['image_size']}px, opset {s['opset']}, {s['exporter']} exporter")

@@ -40,13 +40,35 @@ SETTLE_S = 0.1
 
 
 def group_combos(combos: list[Combo], group_size: int) -> list[list[Combo]]:
-    """Consecutive groups of at most ``group_size`` combos sharing (arch, image size, device):
-    interleaving a CPU measurement with a GPU one would compare nothing."""
+    """Groups of at most ``group_size`` combos sharing (arch, image size, device): interleaving
+    a CPU measurement with a GPU one would compare nothing.
+
+    A larger set is cut between *comparison units* -- combos that differ only in block form or
+    runtime at one (batch, threads, precision) -- so the configurations a report sets side by
+    side (forms a/b/c; runtimes at one batch) are measured in the same rounds; a unit larger
+    than ``group_size`` is cut by itself."""
     by_key: dict[tuple, list[Combo]] = {}
     for c in combos:
         by_key.setdefault((c.arch, c.image_size, c.device), []).append(c)
-    return [members[i:i + group_size] for members in by_key.values()
-            for i in range(0, len(members), group_size)]
+    groups = []
+    for members in by_key.values():
+        units: dict[tuple, list[Combo]] = {}
+        for c in members:
+            units.setdefault((c.batch, str(c.threads), c.precision), []).append(c)
+        current: list[Combo] = []
+        for unit in units.values():
+            if current and len(current) + len(unit) > group_size:
+                groups.append(current)
+                current = []
+            for i in range(0, len(unit), group_size):
+                chunk = unit[i:i + group_size]
+                if len(chunk) == group_size:
+                    groups.append(chunk)
+                else:
+                    current += chunk
+        if current:
+            groups.append(current)
+    return groups
 
 
 def round_orders(n: int, rounds: int) -> list[list[int]]:

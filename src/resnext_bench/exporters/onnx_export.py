@@ -12,6 +12,10 @@ The file carries metadata (arch, C, d, form, seed, exporter, versions, config ha
 export of the same config is a cache hit: the file's sha256 (recorded in its sidecar JSON at
 build time), the ONNX checker and the metadata hash are verified, and a file failing any of them
 is rebuilt. The ORT comparison is not repeated on a hit; its result is kept in the sidecar.
+
+Forms a and b are not traced through the torch exporter (minutes for 512 branches): they are
+built from the checked form-c file by :mod:`.forms` and then pass the same three checks, against
+the form-c module.
 """
 
 from __future__ import annotations

@@ -10,9 +10,12 @@ from .spec import parse_arch
 
 
 def arch_info(arch: str, image_size: int | None = None) -> dict:
+    import dataclasses
+
     import torch
 
     from ..core.complexity import torch_complexity
+    from ..core.paper import TORCHVISION, TORCHVISION_COST, published_for
     from .nets import build_module
 
     spec = parse_arch(arch)
@@ -27,4 +30,7 @@ def arch_info(arch: str, image_size: int | None = None) -> dict:
         "params": cx.params, "macs": cx.macs, "flops": cx.flops, "gmacs": cx.macs / 1e9,
         "flops_convention": "flops = 2 * macs; macs count Conv and Linear multiply-accumulates",
         "stages": spec.stage_widths(),
+        "published": dataclasses.asdict(pub) if (pub := published_for(spec.name)) else None,
+        "torchvision": ({"params": TORCHVISION_COST[spec.name][0], "gmacs": TORCHVISION_COST[spec.name][1],
+                         "source": TORCHVISION} if spec.name in TORCHVISION_COST else None),
     }
