@@ -136,12 +136,13 @@ def test_shipped_configs_parse():
 
     root = Path(__file__).resolve().parents[1] / "configs"
     names = sorted(p.name for p in root.glob("*.toml"))
-    assert names == ["ci_cpu.toml", "deploy_gpu.toml", "paper_table2.toml"]
+    assert names == ["ci_cpu.toml", "deploy_gpu.toml", "forms_study.toml", "paper_table2.toml"]
     for p in root.glob("*.toml"):
         assert combos(load_sweep_config(p), strict=False)
     paper = load_sweep_config(root / "paper_table2.toml")
     assert {"resnet50", "resnext50_2x40d", "resnext50_4x24d", "resnext50_8x14d",
             "resnext50_32x4d"} <= set(paper.plan.archs)
+    assert load_sweep_config(root / "forms_study.toml").plan.forms == ("a", "b", "c")
 
 
 def test_config_replace_keeps_every_setting():
