@@ -151,7 +151,9 @@ def two_files(artifacts, tmp_path_factory):
 
 def test_ab_exit_codes(cli, two_files, artifacts, tmp_path):
     small, big = two_files
-    common = ["--iters", 24, "--rounds", 6, "--warmup", 2, "--parity-images", 4,
+    # one thread per side: no intra-op pool whose spinning could favour one worker on a shared
+    # 2-core machine (twice a full-suite run here saw the same file 1.6x slower as "new")
+    common = ["--iters", 24, "--rounds", 6, "--warmup", 2, "--parity-images", 4, "--threads", 1,
               "--artifacts", artifacts, "-q"]
     same = cli("ab", small, small, *common, "--threshold", 0.5, "--format", "json",
                "--out", tmp_path / "same")
