@@ -109,6 +109,40 @@ def test_rows_keep_rounds_and_every_sample(tmp_path, artifacts):
         assert r.ok and r.rounds == 4 and len(r.round_medians_ms) == 4 and r.group_size == 2
         assert len(r.samples_ms) == r.latency_n == 8 and r.round_spread >= 0 and r.latency_cv >= 0
         assert r.parity_passed
+        if os.path.exists("/proc/stat"):  # the busy-host probe: one reading per round
+            assert r.host_load_cores >= 0 and len(r.host_load_round_cores) == 4 and r.host_cpus >= 1
+
+
+def test_processes_take_the_rounds_in_turn(tmp_path, artifacts, monkeypatch):
+    """--processes 2 over 4 rounds: each configuration is timed by a fresh worker in rounds 0-1
+    and another in rounds 2-3; an ONNX Runtime worker never imports torch."""
+    from worker_faults import reports_torch_import
+
+    monkeypatch.setenv("RESNEXT_BENCH_TEST_IMPORTS", str(tmp_path))
+    config = run_config(archs="wrn10_1", runtimes="ort-cpu,torch", warmup=1, iters=8, rounds=4,
+                        processes=2, parity_images=4, artifacts=str(artifacts))
+    pids: dict = {}
+
+    def on_event(kind, **e):
+        if kind == "block":
+            pids.setdefault(e["combo"].runtime, []).append(e["pid"])
+
+    rows = Runner(config, tmp_path / "run", worker_target=reports_torch_import).run(
+        combos(config, strict=True), on_event=on_event)
+    for runtime, seen in pids.items():
+        assert seen[0] == seen[1] != seen[2] == seen[3], (runtime, seen)
+    assert set(pids["ort-cpu"]).isdisjoint(pids["torch"])
+    for r in rows:
+        assert r.ok and r.processes == 2 and r.rounds == 4 and r.latency_n == 8 and r.parity_passed
+        assert r.params and r.macs  # counted in the prepare process
+    imported = {f.name: f.read_text() for f in tmp_path.iterdir() if f.is_file()}
+    assert {k for k in imported if k.startswith("ort-cpu")} == {f"ort-cpu-{p}" for p in pids["ort-cpu"]}
+    assert all(v == ("True" if k.startswith("torch") else "False") for k, v in imported.items()), imported
+
+
+def test_processes_cannot_exceed_rounds(cli, tmp_path):
+    res = cli("bench", "--arch", "wrn10_1", "--rounds", 3, "--processes", 4, "--out", tmp_path / "r")
+    assert res.exit_code == 2 and "--processes 4: must be <= rounds (3)" in res.stderr, res.output
 
 
 def test_a_killed_worker_is_a_failed_row_and_the_run_goes_on(tmp_path, artifacts):
@@ -162,6 +196,7 @@ def test_ab_exit_codes(cli, two_files, artifacts, tmp_path):
     assert data["verdict"] in ("unchanged", "improvement") and len(data["base"]["round_medians_ms"]) == 6
     rows, _ = read_jsonl(tmp_path / "same" / "results.jsonl")
     assert [r["ab_side"] for r in rows] == ["base", "new"]
+    assert [r["processes"] for r in rows] == [6, 6]  # ab: a fresh worker per side each round
     # resnet34 is ~2x the work of resnet18: flagged
     slow = cli("ab", small, big, *common, "--threshold", 0.3, "--format", "md", "--out", tmp_path / "slow")
     assert slow.exit_code == 1, slow.output
@@ -172,6 +207,32 @@ def test_ab_exit_codes(cli, two_files, artifacts, tmp_path):
     assert res.exit_code == 0, res.output
     rows, _ = read_jsonl(tmp_path / "opts" / "results.jsonl")
     assert [r["runtime_info"]["graph_optimization_level"] for r in rows] == ["all", "basic"]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="the busy-host probe reads /proc")
+def test_ab_on_a_busy_host_is_inconclusive(cli, two_files, artifacts, tmp_path):
+    """A busy-loop process beside ORT's default pool (all CPUs): the probe sees it, and the
+    verdict is inconclusive with a note, not "1.6x faster" for a file against itself."""
+    import subprocess
+    import sys
+
+    small, _ = two_files
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])]
+    try:
+        res = cli("ab", small, small, "--iters", 24, "--rounds", 4, "--warmup", 2,
+                  "--parity-images", 2, "--artifacts", artifacts, "--format", "json", "-q",
+                  "--out", tmp_path / "busy")
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    loads = [data[side]["host_load_cores"] for side in ("base", "new")]
+    assert max(loads) >= 0.3, loads
+    assert data["verdict"] == "inconclusive" and any("busy host" in n for n in data["notes"])
+    rows, _ = read_jsonl(tmp_path / "busy" / "results.jsonl")
+    assert all(len(r["host_load_round_cores"]) == 4 for r in rows)
 
 
 @pytest.mark.parametrize("args,msg", [

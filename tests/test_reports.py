@@ -239,6 +239,30 @@ def _keys():
     return [(a, rt, b) for a in ARCHS for rt in ("torch", "ort-cpu") for b in (1, 8)]
 
 
+def test_busy_host_rows_are_inconclusive_and_reported(cli, tmp_path):
+    """Rows timed while other processes held CPUs their pool needed: compare does not call a
+    change on them, the report's environment and headline say so."""
+    base, slow = make_rows(seed=1), make_rows(seed=2, scale={k: 1.5 for k in _keys()})
+    for rows in (base, slow):
+        for r in rows:
+            if r["status"] == "ok":
+                r |= {"host_load_cores": 0.05, "host_load_round_cores": [0.05] * 5, "host_cpus": 2}
+    busy_key = next(r["config_key"] for r in slow if r["runtime"] == "ort-cpu")
+    for r in slow:
+        if r["config_key"] == busy_key:
+            r |= {"host_load_cores": 0.9, "host_load_round_cores": [0.9] * 5}
+    comps = {c.key: c for c in compare_rows(typed(base), typed(slow))}
+    assert comps[busy_key].verdict == "inconclusive" and "new: busy host" in comps[busy_key].notes[-1]
+    assert sum(c.verdict == "regression" for c in comps.values()) == len(_keys()) - 1
+    md = cli("report", write_run(tmp_path / "busy", slow), "--format", "md").output
+    assert "1 row(s) were timed on a busy host" in md
+    assert "| host load | other processes held 0.05-0.90 CPUs (median 0.05) of 2" in md
+    quiet = cli("report", write_run(tmp_path / "quiet", base), "--format", "md").output
+    assert "busy host" not in quiet and "| host load |" in quiet
+    old = cli("report", write_run(tmp_path / "old", make_rows()), "--format", "md").output
+    assert "host load" not in old  # rows from before the probe: nothing claimed
+
+
 def test_compare_too_few_rounds_is_inconclusive():
     base = typed(make_rows(seed=1, rounds=1))
     slow = typed(make_rows(seed=2, rounds=1, scale={k: 1.5 for k in _keys()}))

@@ -23,3 +23,18 @@ def ray_group_raises_for_wrn(config, group, max_batch, run_id, env_fingerprint):
     if group[0].arch == "wrn10_1":
         raise RuntimeError("simulated task failure")
     return measure_group(config, group, max_batch, run_id, env_fingerprint)
+
+
+def reports_torch_import(conn, config, combo, max_batch, timed):
+    """The plain worker, which then writes whether it imported torch to a file named by its
+    runtime and pid under ``$RESNEXT_BENCH_TEST_IMPORTS``."""
+    import os
+    import sys
+    from pathlib import Path
+
+    try:
+        worker_main(conn, config, combo, max_batch, timed)
+    finally:
+        out = os.environ.get("RESNEXT_BENCH_TEST_IMPORTS")
+        if out:
+            Path(out, f"{combo.runtime}-{os.getpid()}").write_text(str("torch" in sys.modules))

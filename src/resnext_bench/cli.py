@@ -292,7 +292,13 @@ def _default_run_dir() -> str:
 
 def _exit_for(rows) -> None:
     from .core.schema import exit_code
+    from .core.verdict import contention
 
+    busy = [r for r in rows if contention(r)]
+    if busy:
+        worst = max(busy, key=lambda r: r.host_load_cores)
+        click.echo(f"warning: {len(busy)} row(s) timed on a busy host -- {contention(worst)}",
+                   err=True)
     code = exit_code(rows)
     if code:
         click.echo(f"{sum(r.is_bad for r in rows)} combination(s) failed or missed parity", err=True)

@@ -184,7 +184,14 @@ class TimingConfig(Section):
     each in its own worker process) are measured in ``rounds`` rounds, round-robin, the order
     rotated each round, so the slow drift of a shared machine hits them alike. ``iters`` and
     ``min_time`` are totals per configuration, split evenly over the rounds; ``duration``
-    replaces both with a time budget (trtexec's ``--duration``)."""
+    replaces both with a time budget (trtexec's ``--duration``).
+
+    ``processes``: interleaving cancels drift, not a bias that sticks to one worker process
+    (where the scheduler put its threads beside ORT's pinned pool thread, its memory layout).
+    Measured here with the earlier worker, ``ab`` of one file against itself with one process
+    per side came out 0.90x, 0.95x and 1.44x in 3 of 13 jobs, every round alike. With several
+    processes per configuration such a bias becomes round-to-round spread, which the verdicts
+    see (``benchmarks/ab_same_file.py`` counts false verdicts per setting)."""
 
     warmup: int = setting(10, "Warm-up calls (once, after load).", kind="int", min=0)
     warmup_time: float = setting(0.0, "Minimum warm-up seconds.", kind="float", min=0.0)
@@ -200,6 +207,16 @@ class TimingConfig(Section):
     group_size: int = setting(8, "Most configurations interleaved at once (each keeps its "
                               "model loaded in its own worker process).", kind="int", min=1,
                               max=64)
+    processes: int = setting(1, "Worker processes per configuration, taking its rounds in "
+                             "turn (pyperf's and asv's answer to a bias that sticks to one "
+                             "process; at most --rounds). ab: one per round unless given.",
+                             kind="int", min=1, max=1000)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.processes > self.rounds:
+            raise ConfigError("processes", self.processes,
+                              f"must be <= rounds ({self.rounds}): a process times whole rounds")
 
 
 @dataclass(frozen=True)

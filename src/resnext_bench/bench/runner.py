@@ -5,8 +5,11 @@ Combos are grouped by (arch, image size) -- at most ``group_size`` per group. Wi
 every usable combo gets its own worker (:mod:`.worker`), loaded one after the other; then the
 group is timed in ``rounds`` rounds, each worker timing one block per round, round-robin, the
 order rotated each round (asv's interleaving: the slow drift of a shared machine hits every
-configuration alike, and ratios taken within a run are trustworthy). Last, each worker probes
-memory and checks parity, and the group's rows are appended, whole.
+configuration alike, and ratios taken within a run are trustworthy). With ``processes`` > 1 the
+rounds are split into that many spans and every configuration gets a fresh worker for each
+span (pyperf's and asv's several processes: a bias that sticks to one process becomes spread
+between rounds). Each block is bracketed by the busy-host probe (:mod:`.hostload`). Last, each
+worker probes memory and checks parity, and the group's rows are appended, whole.
 
 An unusable runtime (or a precision or device it does not run) is a ``skipped`` row with the
 reason; a worker that raises or dies is a ``failed`` row naming the error or the signal, and the
@@ -29,6 +32,7 @@ from ..core.schema import Combo, ResultRow
 from ..core.stats import round_stats
 from ..models.spec import parse_arch
 from .env import device_model
+from .hostload import HostLoadProbe, summarize_loads
 from .worker import Worker, WorkerDied, WorkerError, prepare_main
 
 
@@ -138,8 +142,9 @@ class Runner:
         if any(e2e):
             row.set_latency([v for b in e2e for v in b], end_to_end=True)
 
-    def _prepare(self, jobs: list[tuple[RunConfig, Combo]], max_batch: int) -> list[dict | None]:
-        """Exports and parity references of a group, made in one short-lived process."""
+    def _prepare(self, jobs: list[tuple[RunConfig, Combo]], max_batch: int) -> list[dict]:
+        """Exports and parity references of a group, made in one short-lived process; per job
+        its complexity fields, or its error fields (an ``error`` key)."""
         if not jobs:
             return []
         w = Worker(jobs, None, max_batch, self.measure_timing, target=prepare_main)
@@ -198,11 +203,12 @@ class Runner:
             else:
                 usable.append(i)
         prepared = self._prepare([jobs[i] for i in usable], max_batch)
-        for i, error in zip(usable, prepared):
+        for i, fields in zip(usable, prepared):
             cfg, c = jobs[i]
-            if error is not None:
-                rows[i].update({"status": "failed", **error})
+            if "error" in fields:
+                rows[i].update({"status": "failed", **fields})
                 continue
+            rows[i].update(fields)  # complexity
             emit("load", combo=c)
             workers[i] = Worker(cfg, c, max_batch, self.measure_timing, self.worker_target)
             try:
@@ -211,26 +217,46 @@ class Runner:
                 fail(i, exc)
         blocks = {i: [] for i in workers}
         e2e = {i: [] for i in workers}
+        loads = {i: [] for i in workers}
+        probe = HostLoadProbe()
         if self.measure_timing and workers:
             members = list(workers)
             rounds = jobs[0][0].timing.rounds
+            processes = min(jobs[0][0].timing.processes, rounds)
             for r, order in enumerate(round_orders(len(members), rounds)):
                 emit("round", round=r, rounds=rounds, size=len(members))
+                if r and r * processes // rounds != (r - 1) * processes // rounds:
+                    # the next process's turn: a fresh worker per member, loaded (and warmed
+                    # up) before any block of this round, while the others are idle
+                    for i in [i for i in members if i in workers]:
+                        workers.pop(i).close()
+                        emit("load", combo=jobs[i][1])
+                        workers[i] = Worker(jobs[i][0], jobs[i][1], max_batch, self.measure_timing,
+                                            self.worker_target)
+                        try:
+                            workers[i].call("load")
+                        except (WorkerDied, WorkerError) as exc:
+                            fail(i, exc)
                 for m in order:
                     i = members[m]
                     if i not in workers:
                         continue  # died in an earlier round
                     emit("block", combo=jobs[i][1], round=r, pid=workers[i].pid)
                     time.sleep(SETTLE_S)
+                    pid = workers[i].pid
+                    before = probe.read(pid)
                     try:
                         samples, end_to_end = workers[i].call("block")
                     except (WorkerDied, WorkerError) as exc:
                         fail(i, exc)
                         continue
+                    loads[i].append(probe.since(before, pid))
                     blocks[i].append(samples)
                     e2e[i].append(end_to_end)
             for i in workers:
                 self._record_timing(rows[i], blocks[i], e2e[i], len(members))
+                rows[i].update(summarize_loads(loads[i], probe.cpus))
+                rows[i].processes = processes
         for i in list(workers):
             try:
                 rows[i].update(workers[i].call("finish"))

@@ -85,7 +85,7 @@ class ComboSession:
         return res.path, res.summary | {"cache_hit": res.cache_hit}
 
     def _reference_key(self) -> str:
-        from ..models.weights import CALIBRATION_VERSION
+        from ..models.versions import CALIBRATION_VERSION
 
         ex, par, c = self.config.export, self.config.parity, self.combo
         if par.images:
@@ -129,10 +129,10 @@ class ComboSession:
                 np.savez(f, x=x, ref=ref)
         return x, ref
 
-    def prepare(self) -> None:
-        """Fill the caches this configuration will read (export, parity reference). Run in a
-        short-lived process of its own, so that the memory an export or a torch model takes is
-        not left in the measuring worker's footprint."""
+    def prepare(self) -> dict:
+        """Fill the caches this configuration will read (export, parity reference) and return
+        its complexity fields. Run in a short-lived process of its own, so that the memory an
+        export or a torch model takes is not left in the measuring worker's footprint."""
         from ..runtimes.registry import get_runtime_class
 
         cls = get_runtime_class(self.combo.runtime)
@@ -140,6 +140,7 @@ class ComboSession:
             self.onnx_file(cls.onnx_precision_for.get(self.combo.precision, self.combo.precision))
         if self.config.parity.parity:
             self.reference()
+        return self.complexity()
 
     # -- life cycle -----------------------------------------------------------------------------
     def _runtime_options(self):
@@ -158,7 +159,7 @@ class ComboSession:
         from .memory import MemoryProbe
 
         c = self.combo
-        fields = self.complexity()
+        fields: dict = {}  # complexity came from the prepare process
         cls = get_runtime_class(c.runtime)
         if cls.input_kind == "module":
             artifact = self.model()

@@ -16,7 +16,9 @@ Versions:
 * 2 -- this file: those are ``int | None``, ``bool | None`` and ``builder_opt_level``; new
   fields ``env_fingerprint``, ``onnx_sha256``, the interleaved-round statistics (``rounds``,
   ``round_medians_ms``, ``round_spread``, ``latency_cv``, ``group_size``) and
-  ``parity_paths_max_abs_diff``. A v1 row reads as one round.
+  ``parity_paths_max_abs_diff``. A v1 row reads as one round. Added within version 2, absent
+  (``None``) in older v2 rows: ``host_load_cores``, ``host_load_round_cores``, ``host_cpus``,
+  ``processes``.
 """
 
 from __future__ import annotations
@@ -102,6 +104,12 @@ class ResultRow(Combo):
     round_spread: float | None = None  # (max - min) / median of the round medians
     latency_cv: float | None = None  # std / mean of all samples
     group_size: int | None = None  # configurations interleaved with this one
+    processes: int | None = None  # worker processes that timed this row's rounds, in turn
+    # CPU cores other processes held while this row's blocks ran (bench/hostload.py); None: not
+    # measured (not Linux, or a row from before the probe)
+    host_load_cores: float | None = None
+    host_load_round_cores: list | None = None
+    host_cpus: int | None = None  # CPUs the run could use
     latency_p50_ms: float | None = None
     latency_p90_ms: float | None = None
     latency_p95_ms: float | None = None

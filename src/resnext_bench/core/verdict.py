@@ -14,6 +14,10 @@ Two situations, two rules:
   bootstrap over rounds. A regression: median ratio above 1 + threshold and the interval's low
   end above 1.
 
+Either way, a latency verdict from a row timed on a busy host (:func:`contention`: other
+processes held CPUs the row's thread pool needed) is ``inconclusive``: the bias sticks to a
+worker, so neither rule sees it as noise.
+
 Ratios are new / base of latency: above 1 is slower.
 """
 
@@ -108,6 +112,52 @@ def paired_verdict(base_rounds, new_rounds, threshold: float, n_boot: int = BOOT
     boots = np.median(rng.choice(q, size=(n_boot, q.size), replace=True), axis=1)
     low, high = _interval(boots)
     return Verdict(_classify(ratio, low, high, threshold, 0.0), ratio, low, high, spread(q))
+
+
+#: other processes holding at least this many CPUs during a row's blocks make the host busy.
+#: Measured here (2 CPUs, one busy-loop process): a 2-thread pool's rounds saw 0.32-1.1 CPUs
+#: taken (the pool takes time back from the loop), a quiet machine 0.04-0.12.
+BUSY_CORES = 0.3
+#: a pool fits beside the load when threads + load <= CPUs + this: one thread beside one busy
+#: CPU of two measured 1.0-1.1 CPUs taken and even timings (1.01x, 1.04x, 0.96x same-file ab)
+FIT_MARGIN = 0.25
+
+
+def contention(row) -> str | None:
+    """Why a CPU row's latency may be biased by other processes, or None.
+
+    The bias needs two things (``bench/hostload.py`` has the measurement): other processes held
+    ``>= BUSY_CORES`` CPUs while the row was timed, *and* the row's threads plus that load
+    exceed the CPUs (by more than ``FIT_MARGIN``) -- a pool that fits beside the load
+    (``--threads 1`` beside one busy CPU of two) measured even. A row's threads: the runtime's
+    effective count, else the asked one, else all usable CPUs (ONNX Runtime's default is the
+    physical cores: counting logical ones errs towards flagging). GPU rows and rows without the
+    probe: None."""
+    load, cpus = getattr(row, "host_load_cores", None), getattr(row, "host_cpus", None)
+    if load is None or not cpus or getattr(row, "device", "cpu") != "cpu" or load < BUSY_CORES:
+        return None
+    info = getattr(row, "runtime_info", None) or {}
+    threads = info.get("threads_effective") or getattr(row, "threads", None) or cpus
+    if threads + load <= cpus + FIT_MARGIN:
+        return None
+    return (f"busy host: other processes held {load:.1f} of {cpus} CPUs while "
+            f"{getattr(row, 'runtime', '?')} ran {threads} thread(s); a thread pool larger than "
+            "the free CPUs can bias one configuration against another (re-run on a quiet "
+            "machine, or with --threads fitting the free CPUs)")
+
+
+LATENCY_VERDICTS = ("regression", "improvement", "unchanged", "p99_regression",
+                    "throughput_regression")
+
+
+def busy_host(verdict: str, sides) -> tuple[str, list[str]]:
+    """A latency verdict measured on a busy host is ``inconclusive``, whichever way it went (the
+    bias can fake a change or hide one); ``sides``: (label, row) pairs. Returns the verdict and
+    one note per contended side."""
+    notes = [f"{label}: {note}" for label, row in sides if (note := contention(row))]
+    if notes and verdict in LATENCY_VERDICTS:
+        return "inconclusive", notes
+    return verdict, notes
 
 
 def describe_ratio(ratio: float) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.metadata
 import io
 import json
 import logging
@@ -45,6 +46,21 @@ INPUT_NAME, OUTPUT_NAME = "input", "logits"
 
 class ExportCheckError(CheckFailed):
     """An exported graph failed one of its checks (a bug or an unsupported config)."""
+
+
+def torch_version() -> str:
+    """torch's version without importing it where it is not loaded yet (a measuring worker
+    finding its cached ONNX file need not pay torch's import)."""
+    import sys
+
+    if "torch" in sys.modules:
+        return sys.modules["torch"].__version__
+    try:
+        return importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        import torch
+
+        return torch.__version__
 
 
 @dataclass(frozen=True)
@@ -77,9 +93,7 @@ class ExportConfig:
 
     def key(self) -> dict:
         """The dict hashed into the cache key: config + weights identity + tool versions."""
-        import torch
-
-        from ..models.weights import CALIBRATION_VERSION
+        from ..models.versions import CALIBRATION_VERSION
 
         spec, size = self.validate()
         d = asdict(self)
@@ -87,7 +101,7 @@ class ExportConfig:
         d["image_size"] = size
         d["weights"] = (f"sha256:{file_digest(self.weights)}" if self.weights
                         else f"calibrated-v{CALIBRATION_VERSION}-seed{self.seed}")
-        d["torch"] = torch.__version__
+        d["torch"] = torch_version()
         d["resnext_bench"] = __version__
         if self.form != "c":
             from .forms import REWRITE_VERSION

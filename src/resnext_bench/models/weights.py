@@ -39,8 +39,8 @@ from ..core.errors import UsageError
 from ..core.fileio import atomic_path
 from .inputs import photo_crops, synthetic_images, white_noise_images
 from .spec import ArchSpec
+from .versions import CALIBRATION_VERSION
 
-CALIBRATION_VERSION = 2
 TARGET_LOGIT_STD = 3.0
 CALIBRATION_PER_KIND = 16
 CALIBRATION_BATCH = 24

@@ -4,6 +4,8 @@ Both sides were measured interleaved, round by round, in one job on one machine,
 machine's drift hits them alike: the verdict (:func:`~resnext_bench.core.verdict.paired_verdict`)
 works on the per-round ratios new/base. Exit codes as ``compare``: 0 no regression, 1 a
 regression (slower beyond the threshold and significant, parity broken, the new side failed).
+A side timed on a busy host makes the verdict ``inconclusive`` (exit 0, with a note saying
+which side and how busy): see :func:`~resnext_bench.core.verdict.contention`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from ..core.schema import ResultRow
-from ..core.verdict import Verdict, describe_ratio, paired_verdict
+from ..core.verdict import Verdict, busy_host, describe_ratio, paired_verdict
 from .tables import markdown_table, text_table
 
 REGRESSIONS = ("regression", "parity_break", "failed")
@@ -38,6 +40,8 @@ def ab_verdict(base: ResultRow, new: ResultRow, threshold: float = 0.05) -> ABRe
         return ABResult(base, new, threshold, Verdict("failed", notes=[f"new {new.status}: {new.error}"]))
     v = paired_verdict(base.round_medians_ms, new.round_medians_ms, threshold)
     res = ABResult(base, new, threshold, v)
+    v.verdict, busy = busy_host(v.verdict, (("base", base), ("new", new)))
+    v.notes += busy
     if base.parity_passed is not False and new.parity_passed is False:
         v.verdict = "parity_break"
         v.notes.append(f"new side fails parity: max_rel_err {new.parity_max_rel_err:.3g}, "
@@ -53,6 +57,7 @@ def _side(r: ResultRow) -> dict:
             "status": r.status, "error": r.error, "latency_p50_ms": r.latency_p50_ms,
             "latency_p99_ms": r.latency_p99_ms, "throughput_ips": r.throughput_ips,
             "rounds": r.rounds, "round_medians_ms": r.round_medians_ms, "latency_n": r.latency_n,
+            "host_load_cores": r.host_load_cores, "host_cpus": r.host_cpus,
             "parity_passed": r.parity_passed, "runtime_info": r.runtime_info}
 
 

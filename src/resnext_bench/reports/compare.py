@@ -10,7 +10,8 @@ Regressions (exit 1): a significant slowdown; with ``--p99-threshold`` a p99 slo
 ok -> failed (the *last* row of the new run counts, so a later failure is not hidden behind an
 earlier ok row); ok -> skipped; a config missing from the new run (``--allow-missing`` to
 accept). Reported, not regressions: complexity changed (params/MACs differ: timings are not
-comparable), parity error growth, new configs, ``inconclusive`` (too few rounds to tell).
+comparable), parity error growth, new configs, ``inconclusive`` (too few rounds to tell, or a
+side timed on a busy host: :func:`~resnext_bench.core.verdict.contention`).
 When the runs' environments differ (CPU or GPU model, runtime versions, threads) a warning says
 so: their ratios mix the code with the machine.
 """
@@ -23,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from ..core.rundir import RunData, latest
 from ..core.schema import ResultRow
 from ..core.stats import min_samples_for
-from ..core.verdict import describe_ratio, geometric_mean, unpaired_verdict
+from ..core.verdict import busy_host, describe_ratio, geometric_mean, unpaired_verdict
 from .tables import markdown_table, text_table
 
 REGRESSIONS = ("regression", "p99_regression", "throughput_regression", "parity_break", "failed",
@@ -107,6 +108,8 @@ def compare_pair(key: str, b: ResultRow, n: ResultRow, threshold: float, *,
         if throughput_threshold is not None and b.throughput_ips and n.throughput_ips:
             _gate(c, "throughput_regression", b.throughput_ips / n.throughput_ips,
                   throughput_threshold, noise, "throughput")
+        c.verdict, busy = busy_host(c.verdict, (("base", b), ("new", n)))
+        c.notes += busy
     if (b.params, b.macs) != (n.params, n.macs):
         c.verdict = "model_changed"  # timings of two different networks: not a regression
         c.notes.append(f"complexity changed: params {b.params} -> {n.params}, MACs {b.macs} -> {n.macs}")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from ..core.isa import isa_summary
 from ..core.paper import PAPER, PUBLISHED, TORCHVISION, TORCHVISION_COST, published_for
 from ..core.schema import ResultRow
+from ..core.verdict import contention
 from .tables import is_reference, natural_key
 
 
@@ -61,9 +62,13 @@ def headline(rows: list[ResultRow]) -> Section | None:
                 body.append(([arch, model] if several else [arch]) + _headline_cells(members))
     heads = ["arch"] + (["machine"] if several else []) + [
         "batch", "fastest", "p50 ms", "p99 ms", "vs torch fp32", "best img/s", "parity"]
-    return Section("Headline", heads, body,
-                   ["fastest: lowest p50 at the smallest batch measured; vs torch fp32: PyTorch "
-                    "fp32 eager's p50 there divided by the fastest's."])
+    notes = ["fastest: lowest p50 at the smallest batch measured; vs torch fp32: PyTorch "
+             "fp32 eager's p50 there divided by the fastest's."]
+    busy = sum(1 for r in ok if contention(r))
+    if busy:
+        notes.append(f"{busy} row(s) were timed on a busy host (see Environment, host load): "
+                     "their latencies may be biased.")
+    return Section("Headline", heads, body, notes)
 
 
 def _headline_cells(members: list[ResultRow]) -> list[str]:
@@ -193,12 +198,33 @@ def environment(env: dict, rows: list[ResultRow]) -> Section:
         ("threads", ", ".join(sorted({_threads(r) for r in rows if r.ok})) or "-"),
         ("timing", _timing(cfg, rows)),
     ]
+    load = _host_load(rows)
+    if load:
+        items.append(("host load", load))
     for runtime, opts in _runtime_options(rows).items():
         items.append((f"{runtime} options", opts))
     items.append(("run", ", ".join(p for p in (
         f"resnext-bench {env.get('resnext_bench_version', '?')} commit {env.get('git_commit', 'unknown')[:12]}",
         env.get("timestamp"), env.get("hostname"), env.get("platform")) if p)))
     return Section("Environment", ["item", "value"], [[k, v] for k, v in items])
+
+
+def _host_load(rows: list[ResultRow]) -> str | None:
+    """CPU other processes held while rows were timed (bench/hostload.py), and which rows that
+    can have biased; None for runs from before the probe."""
+    measured = [r for r in rows if r.ok and r.host_load_cores is not None]
+    if not measured:
+        return None
+    loads = sorted(r.host_load_cores for r in measured)
+    text = (f"other processes held {loads[0]:.2f}-{loads[-1]:.2f} CPUs (median "
+            f"{loads[len(loads) // 2]:.2f}) of {measured[0].host_cpus} while rows were timed")
+    busy = [r for r in measured if contention(r)]
+    if busy:
+        text += (f"; {len(busy)} row(s) timed on a busy host with a thread pool larger than the "
+                 "free CPUs, latencies possibly biased: "
+                 + ", ".join(f"{r.arch} {_cfg(r)} b{r.batch} ({r.host_load_cores:.1f})" for r in busy[:6])
+                 + (" ..." if len(busy) > 6 else ""))
+    return text
 
 
 def _threads(r: ResultRow) -> str:

@@ -93,12 +93,14 @@ def _nvidia_libs_dir() -> str | None:
 
 
 def import_onnxruntime():
-    """Import onnxruntime after torch when torch is present: torch's CUDA packages ship the
+    """Import onnxruntime after torch when torch is present and a GPU-capable ONNX Runtime
+    distribution is installed (not the plain CPU ``onnxruntime``): torch's CUDA packages ship the
     CUDA/cuDNN libraries that onnxruntime-gpu's CUDA provider loads (DESIGN.md). A GPU build
     also preloads them from the ``nvidia`` wheels beside torch (``preload_dlls``), which matters
     when the GPU wheel was installed into another folder than those wheels."""
-    if module_present("torch"):
-        import torch  # noqa: F401
+    if module_present("torch") and any(n != "onnxruntime" for n in onnxruntime_packages()):
+        import torch  # noqa: F401 -- only for a build that may load CUDA: the CPU package
+        # needs none of it, and importing torch costs an ORT worker 1.7 s and ~300 MB of RSS
     import onnxruntime
 
     if ort_build(onnxruntime)["cuda_version"] and hasattr(onnxruntime, "preload_dlls") \

@@ -1,0 +1,7 @@
+"""Versions that name cache entries (weights files, exports, parity references), importable
+without torch: a measuring worker that finds its cached ONNX file computes the cache key and
+must not pay torch's import (1.7 s here) or carry its memory for it."""
+
+#: the default weights' recipe (models/weights.py); part of every cache key that depends on
+#: them, so a new recipe rebuilds old caches. 2: calibrated on a mixture of input kinds.
+CALIBRATION_VERSION = 2
