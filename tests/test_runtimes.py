@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -215,3 +216,33 @@ def test_onnx_metadata_fills_only_what_was_not_given(cli, tmp_path, artifacts):
     assert res.exit_code == 1, res.output
     (row,), _ = read_jsonl(tmp_path / "given" / "results.jsonl")
     assert row["seed"] == 0 and row["form"] == "b" and row["parity_passed"] is False
+
+
+def test_ort_cpu_records_the_pool_it_got(tmp_path):
+    """ORT chooses its default intra-op pool itself (the physical cores); the row records the
+    count of threads the session added plus the caller, so the busy-host rule sees the real
+    pool. Asked sizes are counted the same way and agree."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from resnext_bench.runtimes.base import RuntimeOptions
+
+    if _common.process_thread_count() is None:
+        pytest.skip("needs /proc")
+    weight = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "W")
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "W"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [weight])
+    path = tmp_path / "conv.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    infos = {}
+    for threads in (None, 1, 2):
+        rt = get_runtime("ort-cpu", RuntimeOptions(threads=threads))
+        rt.load(path)
+        infos[threads] = rt.describe()
+        rt.close()
+    assert infos[1]["intra_op_threads_counted"] == 1 and infos[1]["threads_effective"] == 1
+    assert infos[2]["intra_op_threads_counted"] == 2 and infos[2]["threads_effective"] == 2
+    default = infos[None]["threads_effective"]
+    assert default == infos[None]["intra_op_threads_counted"]
+    assert isinstance(default, int) and 1 <= default <= len(os.sched_getaffinity(0))

@@ -130,9 +130,9 @@ def contention(row) -> str | None:
     ``>= BUSY_CORES`` CPUs while the row was timed, *and* the row's threads plus that load
     exceed the CPUs (by more than ``FIT_MARGIN``) -- a pool that fits beside the load
     (``--threads 1`` beside one busy CPU of two) measured even. A row's threads: the runtime's
-    effective count, else the asked one, else all usable CPUs (ONNX Runtime's default is the
-    physical cores: counting logical ones errs towards flagging). GPU rows and rows without the
-    probe: None."""
+    effective count (ort-cpu counts the pool its session created), else the asked one, else all
+    usable CPUs (rows older than that count: ONNX Runtime's default is the physical cores, so
+    counting logical ones errs towards flagging). GPU rows and rows without the probe: None."""
     load, cpus = getattr(row, "host_load_cores", None), getattr(row, "host_cpus", None)
     if load is None or not cpus or getattr(row, "device", "cpu") != "cpu" or load < BUSY_CORES:
         return None

@@ -45,6 +45,18 @@ def module_present(name: str) -> bool:
         return False
 
 
+def process_thread_count() -> int | None:
+    """Threads of this process (``/proc/self/task``), or None where there is no procfs.
+
+    ONNX Runtime does not say how many intra-op threads its default pool got (the physical
+    cores, within the affinity mask, depending on the version); counting the threads a session
+    creation adds tells it: the pool's threads plus the caller, which runs a share itself."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None
+
+
 def cuda_status() -> tuple[bool, str]:
     """Whether torch sees a usable CUDA GPU (GPU runtimes use torch for buffers, streams, events)."""
     if not module_present("torch"):

@@ -1,13 +1,15 @@
 """``ort-cpu``: ONNX Runtime's CPUExecutionProvider.
 
-``threads`` sets intra-op threads (default: ORT's own choice, the physical cores); the graph
+``threads`` sets intra-op threads (default: ORT's own choice, the physical cores, which the row
+records as counted: the threads session creation added, plus the caller); the graph
 optimization level (default ``all``) and the providers actually in use are recorded in the row.
 """
 
 from __future__ import annotations
 
 from .base import Runtime
-from ._common import describe_ort_build, import_onnxruntime, module_present, ort_build
+from ._common import (describe_ort_build, import_onnxruntime, module_present, ort_build,
+                      process_thread_count)
 
 #: config.GRAPH_OPT_LEVELS -> ONNX Runtime's enum names
 GRAPH_OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
@@ -27,6 +29,7 @@ class OrtSessionRuntime(Runtime):
 
     providers: list = []
     required_provider = ""
+    threads_added: int | None = None
     precisions = ("fp32", "fp16", "int8")
     onnx_precision_for = {"fp32": "fp32", "fp16": "fp16", "int8": "int8"}  # int8: the QDQ file
 
@@ -48,10 +51,15 @@ class OrtSessionRuntime(Runtime):
 
         ort = import_onnxruntime()
         self._ort = ort
+        threads_before = process_thread_count()
         t0 = time.perf_counter()
         self.session = ort.InferenceSession(str(onnx_path), self._session_options(ort),
                                             providers=self._provider_list())
         create_s = time.perf_counter() - t0
+        threads_after = process_thread_count()
+        #: threads the session added (its intra-op pool, without the caller); None: not counted
+        self.threads_added = (threads_after - threads_before
+                              if threads_before is not None and threads_after is not None else None)
         in_use = self.session.get_providers()
         if self.required_provider and (not in_use or in_use[0] != self.required_provider):
             # ORT silently falls back to CPU when a GPU provider fails to load: a slow number
@@ -101,5 +109,10 @@ class OrtCpuRuntime(OrtSessionRuntime):
 
     def describe(self):
         info = dict(self.load_info)
-        info["threads_effective"] = self.options.threads  # None: ORT's own choice
+        # Asked, else counted: the default pool's size is ORT's choice (physical cores), and the
+        # busy-host rule (core.verdict.contention) needs the real one.
+        added = self.threads_added
+        counted = added + 1 if added is not None and added >= 0 else None
+        info["intra_op_threads_counted"] = counted
+        info["threads_effective"] = self.options.threads or counted
         return info
