@@ -259,3 +259,10 @@ def test_bad_input_found_in_a_worker_is_still_exit_2(cli, tmp_path, artifacts):
     import multiprocessing
 
     assert not multiprocessing.active_children()
+
+
+def test_span_starts_cut_rounds_evenly():
+    from resnext_bench.bench.runner import span_starts
+
+    assert span_starts(4, 2) == {2} and span_starts(5, 2) == {3} and span_starts(5, 1) == set()
+    assert span_starts(6, 6) == {1, 2, 3, 4, 5}  # ab's default: a fresh worker every round

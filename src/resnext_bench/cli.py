@@ -294,11 +294,9 @@ def _exit_for(rows) -> None:
     from .core.schema import exit_code
     from .core.verdict import contention
 
-    busy = [r for r in rows if contention(r)]
+    busy = [(r.host_load_cores, note) for r in rows if (note := contention(r))]
     if busy:
-        worst = max(busy, key=lambda r: r.host_load_cores)
-        click.echo(f"warning: {len(busy)} row(s) timed on a busy host -- {contention(worst)}",
-                   err=True)
+        click.echo(f"warning: {len(busy)} row(s) timed on a busy host -- {max(busy)[1]}", err=True)
     code = exit_code(rows)
     if code:
         click.echo(f"{sum(r.is_bad for r in rows)} combination(s) failed or missed parity", err=True)

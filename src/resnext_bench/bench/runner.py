@@ -80,6 +80,12 @@ def round_orders(n: int, rounds: int) -> list[list[int]]:
     return [[(r + i) % n for i in range(n)] for r in range(rounds)]
 
 
+def span_starts(rounds: int, processes: int) -> set[int]:
+    """Rounds at which the next of ``processes`` workers takes over: the rounds are cut into
+    ``processes`` spans as even as they can be (round 0 is the first worker's)."""
+    return {r for r in range(1, rounds) if r * processes // rounds != (r - 1) * processes // rounds}
+
+
 def _silent(kind, **info):
     pass
 
@@ -195,6 +201,17 @@ class Runner:
             rows[i].update({"status": "failed", **fields})
             workers.pop(i).close()
 
+        def start(i) -> dict:
+            """A worker for job i, loaded and warmed up; its load fields ({} if it failed)."""
+            emit("load", combo=jobs[i][1])
+            workers[i] = Worker(jobs[i][0], jobs[i][1], max_batch, self.measure_timing,
+                                self.worker_target)
+            try:
+                return workers[i].call("load")
+            except (WorkerDied, WorkerError) as exc:
+                fail(i, exc)
+                return {}
+
         usable = []
         for i, (_cfg, c) in enumerate(jobs):
             reason = self.skip_reason(c)
@@ -204,17 +221,11 @@ class Runner:
                 usable.append(i)
         prepared = self._prepare([jobs[i] for i in usable], max_batch)
         for i, fields in zip(usable, prepared):
-            cfg, c = jobs[i]
             if "error" in fields:
                 rows[i].update({"status": "failed", **fields})
                 continue
             rows[i].update(fields)  # complexity
-            emit("load", combo=c)
-            workers[i] = Worker(cfg, c, max_batch, self.measure_timing, self.worker_target)
-            try:
-                rows[i].update(workers[i].call("load"))
-            except (WorkerDied, WorkerError) as exc:
-                fail(i, exc)
+            rows[i].update(start(i))
         blocks = {i: [] for i in workers}
         e2e = {i: [] for i in workers}
         loads = {i: [] for i in workers}
@@ -223,20 +234,16 @@ class Runner:
             members = list(workers)
             rounds = jobs[0][0].timing.rounds
             processes = min(jobs[0][0].timing.processes, rounds)
+            respawn_at = span_starts(rounds, processes)
             for r, order in enumerate(round_orders(len(members), rounds)):
                 emit("round", round=r, rounds=rounds, size=len(members))
-                if r and r * processes // rounds != (r - 1) * processes // rounds:
+                if r in respawn_at:
                     # the next process's turn: a fresh worker per member, loaded (and warmed
-                    # up) before any block of this round, while the others are idle
+                    # up) before any block of this round, while the others are idle; the row
+                    # keeps the first worker's load fields
                     for i in [i for i in members if i in workers]:
                         workers.pop(i).close()
-                        emit("load", combo=jobs[i][1])
-                        workers[i] = Worker(jobs[i][0], jobs[i][1], max_batch, self.measure_timing,
-                                            self.worker_target)
-                        try:
-                            workers[i].call("load")
-                        except (WorkerDied, WorkerError) as exc:
-                            fail(i, exc)
+                        start(i)
                 for m in order:
                     i = members[m]
                     if i not in workers:

@@ -84,23 +84,23 @@ def prepare_main(conn, jobs, max_batch: int, _timed=None) -> None:
     """A short-lived process that fills the export and reference caches for ``jobs`` (a list of
     (config, combo)) and answers per job the row's complexity fields, or its error fields (with
     an ``error`` key). Complexity is counted here, where torch is loaded anyway, so that a
-    measuring worker of an ONNX runtime never imports torch (1.7 s and ~300 MB of its RSS)."""
+    measuring worker of an ONNX runtime never imports torch (1.7 s of its start and about 260 MB of its RSS, measured here)."""
     from .session import ComboSession
 
     try:
         if conn.recv() != "prepare":
             return
-        errors = []
+        answers = []
         for config, combo in jobs:
             try:
-                errors.append(ComboSession(config, combo, max_batch).prepare())
+                answers.append(ComboSession(config, combo, max_batch).prepare())
             except UsageError as exc:
                 conn.send(("usage", str(exc)))
                 return
             except Exception as exc:  # noqa: BLE001 -- that job's row says it
-                errors.append({"error": error_text(exc),
+                answers.append({"error": error_text(exc),
                                "traceback_tail": traceback.format_exc().splitlines()[-3:]})
-        conn.send(("ok", errors))
+        conn.send(("ok", answers))
     except EOFError:
         return
 

@@ -112,7 +112,7 @@ def import_onnxruntime():
     when the GPU wheel was installed into another folder than those wheels."""
     if module_present("torch") and any(n != "onnxruntime" for n in onnxruntime_packages()):
         import torch  # noqa: F401 -- only for a build that may load CUDA: the CPU package
-        # needs none of it, and importing torch costs an ORT worker 1.7 s and ~300 MB of RSS
+        # needs none of it, and importing torch costs an ORT worker 1.7 s and about 260 MB of RSS
     import onnxruntime
 
     if ort_build(onnxruntime)["cuda_version"] and hasattr(onnxruntime, "preload_dlls") \
