@@ -1,25 +1,32 @@
 #!/usr/bin/env bash
 # The main job: set up, export resnext50_32x4d to a checked ONNX file, benchmark it on every
-# runtime this machine has (batch 1 and 8; fp16 too when a CUDA GPU is present), check parity on
-# the built-in real photos, and write the markdown and HTML reports. RUN_DIR and ARCH may be
-# overridden.
+# runtime this machine has (OpenVINO included where its wheels install) at batch 1 and 8, in the
+# precisions this machine's ISA makes worth trying (fp32; bf16 with AMX or AVX-512 BF16; int8
+# with VNNI, AMX or a GPU; fp16 on a GPU), check parity on the built-in real photos, write the
+# markdown and HTML reports, and say which configuration to deploy here. RUN_DIR and ARCH may be
+# overridden; PREC too (a comma list).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh "${ORT_EXTRA:-cpu}"
+bash scripts/setup.sh "${ORT_EXTRA:-cpu},openvino" || bash scripts/setup.sh "${ORT_EXTRA:-cpu}"
 RB=.venv/bin/resnext-bench
 ARCH=${ARCH:-resnext50_32x4d}
 RUN_DIR=${RUN_DIR:-runs/main-$(date +%Y%m%d-%H%M%S)}
-PREC=fp32
-if .venv/bin/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
-  PREC=fp32,fp16
-fi
+PREC=${PREC:-$(.venv/bin/python - <<'PY'
+from resnext_bench.bench.env import _cpu_flags
+from resnext_bench.core.isa import precisions_worth_trying
+import torch
+chosen = precisions_worth_trying(_cpu_flags(), cuda=torch.cuda.is_available())
+print(",".join(chosen))
+PY
+)}
+echo "precisions worth trying here (from the ISA): $PREC"
 $RB doctor || true
 $RB export --arch "$ARCH"
 status=0
 $RB bench --arch "$ARCH" --runtime all --batch 1,8 --precision "$PREC" --warmup 5 --iters 30 \
   --out "$RUN_DIR" || status=$?
 # parity on natural images too (the bench rows use seeded synthetic inputs)
-$RB parity --arch "$ARCH" --runtime all --precision "$PREC" --images builtin --parity-images 16 \
+$RB parity --arch "$ARCH" --runtime all --precision "$PREC" --images builtin \
   || status=$?
 $RB report "$RUN_DIR" --format md --out "$RUN_DIR/report.md"
 $RB report "$RUN_DIR" --format html --out "$RUN_DIR/report.html"

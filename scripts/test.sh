@@ -2,5 +2,6 @@
 # Set up (if needed) and run the test suite on CPU. GPU tests skip cleanly without CUDA.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh "${ORT_EXTRA:-cpu},test,ray"
+# OpenVINO where its wheels exist (x86-64 and ARM Linux); elsewhere its tests skip
+bash scripts/setup.sh "${ORT_EXTRA:-cpu},test,ray,openvino" || bash scripts/setup.sh "${ORT_EXTRA:-cpu},test,ray"
 exec .venv/bin/python -m pytest -q "$@"

@@ -15,7 +15,8 @@ def test_list_json(cli):
     assert res.exit_code == 0
     data = json.loads(res.output)
     names = [r["name"] for r in data["runtimes"]]
-    assert names == ["torch", "torch-compile", "ort-cpu", "ort-cuda", "ort-trt", "tensorrt"]
+    assert names == ["torch", "torch-compile", "ort-cpu", "ort-cuda", "ort-trt", "tensorrt",
+                     "openvino", "ort-openvino"]
     assert all(isinstance(r["available"], bool) and r["reason"] for r in data["runtimes"])
     assert "resnext50_32x4d" in data["examples"]
 

@@ -21,7 +21,8 @@ SCHEMA = ["arch", "cardinality", "width", "runtime", "device", "precision", "bat
 
 def test_available_answers_for_every_runtime():
     rows = describe_runtimes()
-    assert {r["name"] for r in rows} == {"torch", "torch-compile", "ort-cpu", "ort-cuda", "ort-trt", "tensorrt"}
+    assert {r["name"] for r in rows} == {"torch", "torch-compile", "ort-cpu", "ort-cuda", "ort-trt", "tensorrt",
+                                          "openvino", "ort-openvino"}
     by = {r["name"]: r for r in rows}
     assert by["torch"]["available"] and by["ort-cpu"]["available"]
 

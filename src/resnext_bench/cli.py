@@ -120,8 +120,9 @@ def list_cmd(as_json):
     click.echo(f"  examples: {', '.join(EXAMPLES)}")
     click.echo("  forms: a (C branches summed), b (branches concatenated + one 1x1), c (grouped conv; default)")
     click.echo("runtimes:")
+    width = max(len(r["name"]) for r in runtimes)
     for r in runtimes:
-        click.echo(f"  {r['name']:<9} {'yes' if r['available'] else 'no '}  {r['reason']}")
+        click.echo(f"  {r['name']:<{width}} {'yes' if r['available'] else 'no '}  {r['reason']}")
 
 
 # ---------------------------------------------------------------------------------------- info
@@ -185,10 +186,13 @@ def _export_batch(value: str) -> int | None:
 def export(arch, out_dir, form, batch, precision, image_size, force, as_json, **settings):
     """Export an arch to a checked ONNX file (cached by config hash); --precision int8 also
     quantizes it (ONNX Runtime static quantization, QDQ)."""
-    from .config import build_section, check_setting
+    from dataclasses import fields
+
+    from .config import QuantOptions, build_section, check_setting
     from .exporters.onnx_export import ExportConfig, export_onnx
 
-    quant = build_section("quant", {k: settings.pop(k) for k in list(settings) if k.startswith("calib_")})
+    quant_keys = {f.name for f in fields(QuantOptions)}
+    quant = build_section("quant", {k: settings.pop(k) for k in list(settings) if k in quant_keys})
     given = {k: check_setting(k, v) for k, v in settings.items() if v is not None}
     cfg = ExportConfig(arch=arch, form=form, batch=_export_batch(batch), precision=precision,
                        image_size=image_size, **given)
@@ -521,18 +525,22 @@ def ab(base, new, artifacts, base_set, new_set, threshold, out_dir, fmt, quiet, 
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None)
 @click.option("--objective", type=click.Choice(["latency", "throughput"]), default="latency",
               show_default=True)
+@click.option("--max-accuracy-drop", type=float, default=None,
+              help="Most top-1 accuracy drop against torch fp32, in points (rows measured on a "
+                   "labeled --images folder; the point estimate, its 95 % interval is shown).")
 @click.option("--all-devices", is_flag=True,
               help="Rank rows of different device models together (default: one ranking per model).")
 @click.option("--json", "as_json", is_flag=True)
 def recommend(run_dir, arch, form, runtime, max_latency_ms, latency_metric, min_throughput, batch,
-              device, objective, all_devices, as_json):
+              device, objective, max_accuracy_drop, all_devices, as_json):
     """The best parity-passing config under constraints, per arch, as a deployment: artifact
     with sha256, the export command, the runtime settings as code. Exit 1 if nothing fits."""
     from .reports.recommend import check_constraints, recommend_run, render_text
 
     constraints = dict(arch=arch, form=form, runtime=runtime, max_latency_ms=max_latency_ms,
                        min_throughput=min_throughput, batch=batch, device=device,
-                       objective=objective, latency_metric=latency_metric)
+                       objective=objective, latency_metric=latency_metric,
+                       max_accuracy_drop=max_accuracy_drop)
     check_constraints(**constraints)  # before reading the run: bad input is exit 2 either way
     res = recommend_run(_load_run(run_dir), all_devices=all_devices, **constraints)
     click.echo(json.dumps(res, indent=2, default=str) if as_json else render_text(res))

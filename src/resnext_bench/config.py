@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .core.errors import UsageError
-from .models.imagefiles import BUILTIN, IMAGE_SUFFIXES, image_files
+from .models.imagefiles import IMAGE_KEYWORDS, IMAGE_SUFFIXES, image_files
 from .models.spec import FORMS, parse_arch
 
-RUNTIME_NAMES = ("torch", "torch-compile", "ort-cpu", "ort-cuda", "ort-trt", "tensorrt")
+RUNTIME_NAMES = ("torch", "torch-compile", "ort-cpu", "ort-cuda", "ort-trt", "tensorrt",
+                 "openvino", "ort-openvino")
 #: runtimes that only run on a CUDA device
 GPU_RUNTIMES = ("ort-cuda", "ort-trt", "tensorrt")
 #: runtimes that run where ``device`` says (cpu or cuda)
@@ -44,6 +45,7 @@ EXPORTERS = ("dynamo", "torchscript")
 DEVICES = ("auto", "cpu", "cuda")
 GRAPH_OPT_LEVELS = ("disable", "basic", "extended", "all")
 CUDNN_ALGOS = ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")
+OV_HINTS = ("latency", "throughput", "none")
 #: TOML keys that describe a sweep file and configure nothing
 INFO_KEYS = ("name", "description")
 
@@ -127,13 +129,31 @@ def _check_arch(name: str) -> None:
     parse_arch(name)
 
 
+def _check_digits_available() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("sklearn") is None:
+        raise UsageError("needs scikit-learn (pip install 'resnext-bench[reference]')")
+
+
 def _check_file(path: str) -> None:
     if not Path(path).is_file():
         raise UsageError("no such file")
 
 
+def _check_weights(path: str) -> None:
+    from .models.weightsource import TRAINED_WEIGHTS
+
+    if path in TRAINED_WEIGHTS:
+        _check_digits_available()
+        return
+    _check_file(path)
+
+
 def _check_image_dir(path: str) -> None:
-    if path == BUILTIN:
+    if path in IMAGE_KEYWORDS:
+        if path != "builtin":
+            _check_digits_available()
         return
     if not Path(path).is_dir():
         raise UsageError("no such directory")
@@ -225,11 +245,14 @@ class ParityConfig(Section):
 
     parity: bool = setting(True, "Check parity (--no-parity skips it).", kind="bool",
                            flag="--parity/--no-parity")
-    parity_images: int = setting(32, "Seeded synthetic parity inputs.", kind="int", min=1,
-                                 max=4096)
+    parity_images: int | None = setting(None, "Parity inputs: seeded synthetic ones (default "
+                                        "32), or the first N of --images (default: all of "
+                                        "them, up to 4096).", kind="int", min=1, max=4096)
     images: str | None = setting(None, "Folder of real images for parity (ImageNet "
-                                 "preprocessing) instead of synthetic inputs; 'builtin': the 16 "
-                                 "public-domain photos shipped with the tool.", kind="path",
+                                 "preprocessing) instead of synthetic inputs; class subfolders "
+                                 "(ImageFolder) add accuracy; 'builtin': the 16 public-domain "
+                                 "photos shipped with the tool; 'digits': scikit-learn's "
+                                 "labeled digits (held-out split).", kind="path",
                                  check=_check_image_dir)
     rtol: float | None = setting(None, "Max |err| / max |ref| (default per precision).",
                                  kind="float", min=0.0)
@@ -244,8 +267,10 @@ class ExportOptions(Section):
     """How ONNX files are made (or which file is benched), and where artifacts are cached."""
 
     seed: int = setting(0, "Seed of the default calibrated weights.", kind="int", min=0)
-    weights: str | None = setting(None, "Checkpoint file (torchvision key names); default: "
-                                  "calibrated seeded weights.", kind="path", check=_check_file)
+    weights: str | None = setting(None, "Checkpoint file (torchvision key names), or 'digits': "
+                                  "the trained reference (a CIFAR-family net trained on "
+                                  "scikit-learn's digits, cached); default: calibrated seeded "
+                                  "weights.", kind="path", check=_check_weights)
     opset: int = setting(18, "ONNX opset.", kind="int", min=7, max=23)
     exporter: str = setting("dynamo", "torch ONNX exporter.", kind="str", choices=EXPORTERS)
     artifacts: str = setting("artifacts", "Export / engine / weights cache dir.", kind="path")
@@ -259,7 +284,8 @@ class QuantOptions(Section):
     """int8: ONNX Runtime static quantization (QDQ, per-channel int8 weights) of the fp32 export."""
 
     calib_images: str | None = setting(None, "Folder of real images to calibrate int8 on (ImageNet "
-                                       "preprocessing), or 'builtin' (the shipped photos); default: "
+                                       "preprocessing), 'builtin' (the shipped photos) or "
+                                       "'digits-train' (the digits training split); default: "
                                        "seeded synthetic images.", kind="path", check=_check_image_dir)
     calib_method: str = setting("minmax", "int8 calibration method.", kind="str",
                                 choices=CALIB_METHODS)
@@ -306,9 +332,30 @@ class TensorRTOptions(Section):
                                      min=0, max=5)
 
 
+@dataclass(frozen=True)
+class OpenVinoOptions(Section):
+    """OpenVINO, native (``openvino``) and as ONNX Runtime's execution provider
+    (``ort-openvino``, where these go into the provider's ``load_config``). The inference
+    precision is never left to the plugin: it follows the row's precision (f32 for fp32 and
+    for the float parts of int8), and the row records what the compiled model reports."""
+
+    ov_hint: str = setting("latency", "OpenVINO PERFORMANCE_HINT (none: only the explicit "
+                           "threads / streams apply, as benchmark_app's -hint none).", kind="str",
+                           choices=OV_HINTS)
+    ov_streams: int | None = setting(None, "OpenVINO NUM_STREAMS (default: the hint's choice).",
+                                     kind="int", min=1, max=256)
+    ov_requests: int = setting(1, "OpenVINO infer requests in flight per timed call (>1: an "
+                               "AsyncInferQueue; latency is then per call of that many "
+                               "requests, throughput counts them all).", kind="int", min=1,
+                               max=256)
+    ov_cache: bool = setting(False, "OpenVINO model cache (CACHE_DIR under the artifacts dir): "
+                             "faster loads, same compiled model.", kind="bool")
+
+
 SECTIONS: dict[str, type[Section]] = {
     "plan": PlanConfig, "timing": TimingConfig, "parity": ParityConfig, "export": ExportOptions,
-    "quant": QuantOptions, "torch": TorchOptions, "cuda": CudaOptions, "ort": OrtOptions, "tensorrt": TensorRTOptions,
+    "quant": QuantOptions, "torch": TorchOptions, "cuda": CudaOptions, "ort": OrtOptions,
+    "tensorrt": TensorRTOptions, "openvino": OpenVinoOptions,
 }
 #: setting name -> (section name, dataclass field); names are unique across sections
 _OWNER: dict[str, str] = {}
@@ -391,6 +438,7 @@ class RunConfig:
     cuda: CudaOptions = field(default_factory=CudaOptions)
     ort: OrtOptions = field(default_factory=OrtOptions)
     tensorrt: TensorRTOptions = field(default_factory=TensorRTOptions)
+    openvino: OpenVinoOptions = field(default_factory=OpenVinoOptions)
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any], source: Source = CLI) -> "RunConfig":

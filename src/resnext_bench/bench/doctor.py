@@ -19,6 +19,11 @@ def diagnose() -> dict:
     sections: dict[str, list[str]] = {}
     problems: list[str] = []
     sections["python"] = [f"{sys.version.split()[0]} on {platform.platform()}"]
+    from ..core.isa import isa_summary
+    from .env import _cpu_flags, _cpu_model
+
+    # the ISA decides which precisions pay: bf16 needs AVX-512 BF16 or AMX, fast int8 VNNI or AMX
+    sections["cpu"] = [f"{_cpu_model()}", f"ISA: {isa_summary(_cpu_flags(), platform.platform())}"]
 
     if module_present("torch"):
         import torch
@@ -74,7 +79,23 @@ def diagnose() -> dict:
     else:
         sections["tensorrt"] = ["not installed (native TensorRT runtime unavailable)"]
 
+    if module_present("openvino"):
+        try:
+            from ..runtimes.openvino_native import capabilities, default_inference_precision
+
+            sections["openvino"] = [f"openvino {dist_version('openvino')}, CPU capabilities "
+                                    f"{', '.join(capabilities())}",
+                                    f"default inference precision of an fp32 model: "
+                                    f"{default_inference_precision()} (fp32 rows ask for f32 explicitly)"]
+        except Exception as exc:
+            sections["openvino"] = [f"package present but the CPU plugin failed: {exc}"]
+    else:
+        sections["openvino"] = ["not installed (pip install 'resnext-bench[openvino]')"]
+    sections["openvino"].append("onnxruntime-ep-openvino " + (dist_version("onnxruntime-ep-openvino")
+                                                              or "not installed"))
+
     runtimes = describe_runtimes()
-    sections["runtimes"] = [f"{r['name']:<9} {'yes' if r['available'] else 'no '}  {r['reason']}"
+    width = max(len(r["name"]) for r in runtimes)
+    sections["runtimes"] = [f"{r['name']:<{width}} {'yes' if r['available'] else 'no '}  {r['reason']}"
                             for r in runtimes]
     return {"sections": sections, "problems": problems, "runtimes": runtimes}

@@ -132,6 +132,9 @@ class Runner:
             return f"runtime unavailable: {reason}"
         if combo.precision not in cls.precisions:
             return f"{combo.runtime} does not run {combo.precision} (supports {', '.join(cls.precisions)})"
+        problem = cls.precision_problem(combo.precision)
+        if problem:
+            return problem
         if combo.device not in cls.devices:
             return f"{combo.runtime} does not run on {combo.device}"
         return None
@@ -144,7 +147,7 @@ class Runner:
         row.group_size = group_size
         mean = row.latency_mean_ms
         if mean and row.flops:
-            row.achieved_gflops = row.flops * row.batch / (mean / 1e3) / 1e9
+            row.achieved_gflops = row.flops * row.batch * (row.requests_per_call or 1) / (mean / 1e3) / 1e9
         if any(e2e):
             row.set_latency([v for b in e2e for v in b], end_to_end=True)
 

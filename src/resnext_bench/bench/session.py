@@ -21,12 +21,13 @@ from ..config import RunConfig
 from ..core.fileio import atomic_path, ensure_dir, file_digest
 from ..core.parity import compare_logits, tolerance_for
 from ..core.schema import Combo
-from ..models.imagefiles import BUILTIN
 
 #: said in every int8 row (and the report) instead of loosening the int8 tolerance
-INT8_NOTE = ("int8 parity depends on the weights: the calibrated default weights are untrained, "
-             "their top-1 margins are tiny, so int8 rounding flips many top-1 classes; a trained "
-             "checkpoint (--weights) behaves differently")
+INT8_NOTE = ("int8 parity depends on the weights and the calibration data: on the default "
+             "(untrained, calibrated) weights it describes the architecture, not a trained "
+             "checkpoint (--weights FILE, or --weights digits for the trained reference)")
+#: synthetic parity inputs when no --images folder is given
+DEFAULT_PARITY_IMAGES = 32
 TIMING_SEED = 1234
 PARITY_SEED = 4321
 
@@ -85,7 +86,7 @@ class ComboSession:
         return res.path, res.summary | {"cache_hit": res.cache_hit}
 
     def _reference_key(self) -> str:
-        from ..models.versions import CALIBRATION_VERSION
+        from ..models.weightsource import weights_identity
 
         ex, par, c = self.config.export, self.config.parity, self.combo
         if par.images:
@@ -94,31 +95,31 @@ class ComboSession:
             inputs = images_digest(par.images, par.parity_images)
         else:
             inputs = f"synthetic-{PARITY_SEED}"
-        weights = f"sha256:{file_digest(ex.weights)}" if ex.weights else f"cal{CALIBRATION_VERSION}"
-        blob = json.dumps([c.arch, c.form, c.image_size, ex.seed, weights, inputs,
-                           par.parity_images], sort_keys=True)
+        blob = json.dumps([c.arch, c.form, c.image_size, ex.seed, weights_identity(ex.weights, ex.seed),
+                           inputs, par.parity_images, "labels-v1"], sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
     def reference(self):
-        """(parity inputs, torch fp32 eager logits) for this model and image size."""
+        """(parity inputs, torch fp32 eager logits, labels or None) for this model and image
+        size; labels when ``--images`` is a labeled folder."""
         import numpy as np
 
         path = self.artifacts / "refs" / f"{self.combo.arch}-{self._reference_key()}.npz"
         if path.is_file():
             try:
                 with np.load(path) as z:
-                    return z["x"], z["ref"]
+                    return z["x"], z["ref"], (z["y"] if "y" in z.files else None)
             except (OSError, ValueError, KeyError):
                 pass  # damaged: recompute
         import torch
 
-        from ..models.inputs import folder_images, synthetic_images
+        from ..models.inputs import labeled_folder_images, synthetic_images
 
         par, size = self.config.parity, self.combo.image_size
         if par.images:
-            x = folder_images(par.images, size, limit=par.parity_images)
+            x, y = labeled_folder_images(par.images, size, limit=par.parity_images)
         else:
-            x = synthetic_images(par.parity_images, size, PARITY_SEED)
+            x, y = synthetic_images(par.parity_images or DEFAULT_PARITY_IMAGES, size, PARITY_SEED), None
         model = self.model()
         with torch.no_grad():
             ref = torch.cat([model(torch.from_numpy(c)) for c in
@@ -126,8 +127,8 @@ class ComboSession:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
-                np.savez(f, x=x, ref=ref)
-        return x, ref
+                np.savez(f, x=x, ref=ref, **({"y": y} if y is not None else {}))
+        return x, ref, y
 
     def prepare(self) -> dict:
         """Fill the caches this configuration will read (export, parity reference) and return
@@ -150,7 +151,8 @@ class ComboSession:
         return RuntimeOptions(device=c.device, precision=c.precision, batch=c.batch,
                               threads=c.threads, image_size=c.image_size,
                               max_batch=self.max_batch, cache_dir=self.artifacts, torch=cfg.torch,
-                              cuda=cfg.cuda, ort=cfg.ort, tensorrt=cfg.tensorrt)
+                              cuda=cfg.cuda, ort=cfg.ort, tensorrt=cfg.tensorrt,
+                              openvino=cfg.openvino)
 
     def load(self, timed: bool) -> dict:
         """Load artifact and runtime, warm up; fields for the row (artifact, load, device memory)."""
@@ -179,6 +181,8 @@ class ComboSession:
         t0 = time.perf_counter()
         self.rt.load(artifact)
         fields["load_seconds"] = round(time.perf_counter() - t0, 3)
+        if self.rt.requests_per_call() > 1:
+            fields["requests_per_call"] = self.rt.requests_per_call()
         if timed:
             from ..models.inputs import synthetic_images
 
@@ -197,6 +201,7 @@ class ComboSession:
         """Host memory, the runtime's settings, parity; then close the runtime."""
         fields = self.probe.host_fields()
         fields["runtime_info"] = self.rt.describe()
+        fields["precision_executed"] = self.rt.executed_precision()
         if self.harness is not None:
             fields["measure_seconds"] = round(self.harness.wall_s, 3)
         if self.config.parity.parity:
@@ -216,8 +221,11 @@ class ComboSession:
         buffers), and agreement of the end-to-end path (``run_host``) with it."""
         import numpy as np
 
+        from ..core.parity import accuracy_fields
+        from ..models.weightsource import weights_label
+
         rt, b = self.rt, self.combo.batch
-        x, ref = self.reference()
+        x, ref, labels = self.reference()
         outs, host_diff = [], None
         for i in range(0, len(x), b):
             chunk = x[i:i + b]
@@ -232,11 +240,27 @@ class ComboSession:
             outs.append(timed[:n])
         par = self.config.parity
         tol = tolerance_for(rt.parity_tolerance_key(), par.rtol, par.min_cosine, par.min_top1)
-        fields = compare_logits(ref, np.concatenate(outs), tol).to_row()
+        out = np.concatenate(outs)
+        fields = compare_logits(ref, out, tol).to_row()
         fields["parity_paths_max_abs_diff"] = host_diff
         if host_diff > tol.rtol * float(np.abs(ref).max()):
             fields["parity_passed"] = False  # the end-to-end path computes something else
-        fields["parity_inputs"] = (("builtin: the shipped photos" if par.images == BUILTIN else
-                                    f"images:{par.images}") if par.images else f"synthetic seed {PARITY_SEED}")
+            fields["parity_failed"] = (fields["parity_failed"] or []) + [
+                f"end-to-end path differs from the timed path by {host_diff:.3g}"]
+        fields["parity_inputs"] = parity_inputs_label(par.images, PARITY_SEED)
         fields["parity_reference"] = "torch fp32 eager (cpu)"
+        fields["parity_weights"] = weights_label(self.config.export.weights, self.config.export.seed)
+        if labels is not None:
+            fields.update(accuracy_fields(ref, out, labels))
         return fields
+
+
+def parity_inputs_label(images: str | None, seed: int) -> str:
+    """What a row says its parity inputs were."""
+    from ..models.imagefiles import IMAGE_KEYWORDS
+
+    if not images:
+        return f"synthetic seed {seed}"
+    if images in IMAGE_KEYWORDS:
+        return f"{images}: {IMAGE_KEYWORDS[images]}"
+    return f"images:{images}"

@@ -27,3 +27,22 @@ def isa_summary(flags: list[str] | None, platform: str | None = None) -> str:
     have = set(flags)
     return ", ".join(f"{label} {'yes' if have & set(names) else 'no'}"
                      for label, names in (_ARM if arm else _X86))
+
+
+def has_any(flags: list[str] | None, names) -> bool:
+    return bool(set(flags or ()) & set(names))
+
+
+def precisions_worth_trying(flags: list[str] | None, cuda: bool = False) -> dict[str, str]:
+    """The precisions that can pay on this machine, each with the reason, read from the ISA
+    (never assumed from the vendor): bf16 where AMX or AVX-512 BF16 computes it natively, int8
+    where VNNI / AMX dot products (or a GPU) make it fast, fp16 on GPUs. fp32 always."""
+    out = {"fp32": "the reference precision"}
+    if has_any(flags, ("amx_bf16", "avx512_bf16")):
+        out["bf16"] = "native bf16 (" + ("AMX" if has_any(flags, ("amx_bf16",)) else "AVX-512 BF16") + ")"
+    if has_any(flags, ("amx_int8", "avx512_vnni", "avx_vnni")) or cuda:
+        out["int8"] = "int8 dot products (" + ("GPU" if cuda else "AMX" if has_any(flags, ("amx_int8",))
+                                               else "VNNI") + ")"
+    if cuda:
+        out["fp16"] = "GPU tensor cores"
+    return out

@@ -18,7 +18,8 @@ Versions:
   ``round_medians_ms``, ``round_spread``, ``latency_cv``, ``group_size``) and
   ``parity_paths_max_abs_diff``. A v1 row reads as one round. Added within version 2, absent
   (``None``) in older v2 rows: ``host_load_cores``, ``host_load_round_cores``, ``host_cpus``,
-  ``processes``.
+  ``processes``; ``parity_weights``, ``parity_failed``, ``precision_executed`` and the
+  ``accuracy_*`` fields (labeled parity inputs).
 """
 
 from __future__ import annotations
@@ -120,6 +121,9 @@ class ResultRow(Combo):
     latency_max_ms: float | None = None
     latency_n: int | None = None
     throughput_ips: float | None = None
+    #: inferences of ``batch`` images one timed call completes (OpenVINO's infer requests in
+    #: flight); None: one. Throughput counts them all; latency is per call.
+    requests_per_call: int | None = None
     achieved_gflops: float | None = None
     # GPU rows: host end-to-end time (copies included), beside the CUDA-event compute time
     e2e_samples_ms: list | None = None
@@ -146,6 +150,22 @@ class ResultRow(Combo):
     parity_tolerance: dict | None = None
     #: max |end-to-end path (run_host) - timed path| on the first parity batch
     parity_paths_max_abs_diff: float | None = None
+    #: the weights the parity ran on: "default (calibration v3, seed 0)", "trained reference:
+    #: ...", or "file NAME sha256:..." -- a verdict on untrained weights is not one on a checkpoint
+    parity_weights: str | None = None
+    #: the criteria a parity FAIL missed, each with value, threshold and distance
+    parity_failed: list | None = None
+    #: the precision the engine really ran, where it differs from what was asked or was read
+    #: back (OpenVINO's INFERENCE_PRECISION_HINT; TF32): what the parity tolerance was chosen by
+    precision_executed: str | None = None
+    # -- accuracy on labeled parity inputs (an ImageFolder-style --images DIR, or digits) --------
+    accuracy_top1: float | None = None
+    accuracy_top5: float | None = None
+    accuracy_ref_top1: float | None = None  # torch fp32 eager on the same images
+    accuracy_ref_top5: float | None = None
+    accuracy_top1_drop: float | None = None  # percentage points, reference minus this row
+    accuracy_top1_drop_ci: list | None = None  # 95 % paired bootstrap over images
+    accuracy_images: int | None = None
     # -- memory ---------------------------------------------------------------------------------
     peak_rss_mb: float | None = None
     rss_baseline_mb: float | None = None
@@ -190,7 +210,8 @@ class ResultRow(Combo):
         for k, v in summarize(samples, prefix=f"{prefix}latency_").items():
             setattr(self, k, v)
         mean = getattr(self, f"{prefix}latency_mean_ms")
-        setattr(self, f"{prefix}throughput_ips", throughput_ips(self.batch, mean))
+        setattr(self, f"{prefix}throughput_ips",
+                throughput_ips(self.batch * (self.requests_per_call or 1), mean))
 
     def update(self, values: Mapping[str, Any]) -> "ResultRow":
         """Set schema fields from a mapping (a runtime's or probe's fields); unknown keys fail."""

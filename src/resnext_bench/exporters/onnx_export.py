@@ -93,14 +93,14 @@ class ExportConfig:
 
     def key(self) -> dict:
         """The dict hashed into the cache key: config + weights identity + tool versions."""
-        from ..models.versions import CALIBRATION_VERSION
+        from ..models.weightsource import weights_identity
 
         spec, size = self.validate()
         d = asdict(self)
         d["arch"] = spec.name
         d["image_size"] = size
-        d["weights"] = (f"sha256:{file_digest(self.weights)}" if self.weights
-                        else f"calibrated-v{CALIBRATION_VERSION}-seed{self.seed}")
+        d["weights"] = (weights_identity(self.weights, self.seed) if self.weights
+                        else f"calibrated-v{weights_identity(None, self.seed)[3:]}-seed{self.seed}")
         d["torch"] = torch_version()
         d["resnext_bench"] = __version__
         if self.form != "c":

@@ -11,6 +11,7 @@ from ..core.errors import UsageError
 from .blocks import Bottleneck, SplitBottleneck
 from .nets import build_module
 from .spec import ArchSpec, parse_arch
+from .weightsource import is_trained_reference
 from .weights import atomic_torch_save, calibrate, load_weights_file, weights_cache_path
 
 
@@ -46,7 +47,11 @@ def build_model(spec: ArchSpec | str, *, form: str = "c", seed: int = 0,
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_module(spec, drop_path_rate)
-    if weights is not None:
+    if is_trained_reference(weights):
+        from .digits import trained_state
+
+        trained_state(model, spec, seed, cache_dir)
+    elif weights is not None:
         load_weights_file(model, weights)
     else:
         cached = weights_cache_path(spec, seed, cache_dir) if cache_dir else None

@@ -75,6 +75,15 @@ def photo_crops(n: int, image_size: int, seed: int, folder: str | Path = "builti
 def folder_images(folder: str | Path, image_size: int, limit: int | None = None) -> np.ndarray:
     """Images from ``folder`` resized the ImageNet way (shorter side to size/0.875, centre crop)
     and normalized with ImageNet mean/std. Needs Pillow (pulled in by matplotlib)."""
+    return labeled_folder_images(folder, image_size, limit)[0]
+
+
+def labeled_folder_images(folder: str | Path, image_size: int, limit: int | None = None):
+    """(images, labels): :func:`folder_images` of a folder, with the class index of each image
+    when the folder is labeled (class subfolders, :func:`..imagefiles.labeled_image_files`),
+    else labels ``None``."""
+    from .imagefiles import labeled_image_files
+
     try:
         from PIL import Image
     except ImportError as exc:  # pragma: no cover - matplotlib depends on pillow
@@ -82,7 +91,8 @@ def folder_images(folder: str | Path, image_size: int, limit: int | None = None)
     folder = resolve_image_dir(folder)
     if not folder.is_dir():
         raise UsageError(f"--images {folder}: not a directory")
-    files = image_files(folder)
+    labeled = labeled_image_files(folder)
+    files = [p for p, _ in labeled] if labeled is not None else image_files(folder)
     if limit:
         files = files[:limit]
     if not files:
@@ -102,4 +112,6 @@ def folder_images(folder: str | Path, image_size: int, limit: int | None = None)
         left, top = (w - image_size) // 2, (h - image_size) // 2
         img = img.crop((left, top, left + image_size, top + image_size))
         arrays.append(_normalized(img))
-    return np.stack(arrays).astype(np.float32)
+    labels = (np.array([k for _, k in labeled[:len(files)]], dtype=np.int64)
+              if labeled is not None else None)
+    return np.stack(arrays).astype(np.float32), labels

@@ -11,9 +11,11 @@ BENCH_COLUMNS = [
     (F.precision, "prec", "s"), (F.batch, "batch", "d"), (F.threads, "thr", "s"),
     (F.latency_p50_ms, "p50 ms", ".2f"), (F.latency_p99_ms, "p99 ms", ".2f"), (F.latency_n, "n", "d"),
     (F.round_spread, "spread", ".1%"),
-    (F.throughput_ips, "img/s", ".1f"), (F.parity_max_abs_err, "max err", ".1e"),
+    (F.throughput_ips, "img/s", ".1f"), (F.parity_max_rel_err, "max rel", ".1e"),
     (F.parity_top1_agreement, "top1", ".2f"), (F.parity_passed, "parity", "s"), (F.status, "status", "s"),
 ]
+#: added before the parity column when any row was measured on labeled images
+ACCURACY_COLUMNS = [(F.accuracy_top1, "acc", ".2%"), (F.accuracy_top1_drop, "drop pt", "+.2f")]
 #: `parity`'s table
 PARITY_COLUMNS = [
     (F.arch, "arch", "s"), (F.runtime, "runtime", "s"), (F.precision, "prec", "s"),
@@ -36,10 +38,19 @@ def _format(v, spec: str) -> str:
 
 
 def rows_table(rows: list[ResultRow], columns=BENCH_COLUMNS) -> str:
+    columns = list(columns)
+    if any(r.accuracy_top1 is not None for r in rows):
+        at = [c[0] for c in columns].index(F.parity_passed)
+        columns[at:at] = ACCURACY_COLUMNS
     body = [[cell(r, key, lambda v, spec=spec: _format(v, spec)) for key, _, spec in columns]
             for r in rows]
     notes = [f"  {r.runtime} {r.precision} b{r.batch}: {r.status}: {r.error}"
              for r in rows if not r.ok and r.error]
+    notes += [f"  {r.runtime} {r.precision} b{r.batch}: ran as {r.precision_executed} (the engine's "
+              f"report), judged with that precision's tolerance" for r in rows if r.precision_executed]
+    notes += [f"  {r.runtime} {r.precision} b{r.batch}: parity FAIL: {'; '.join(r.parity_failed)}"
+              + (f" (weights: {r.parity_weights})" if r.parity_weights else "")
+              for r in rows if r.parity_passed is False and r.parity_failed]
     if has_thin_tail(rows) and any(c[0] == F.latency_p99_ms for c in columns):
         notes.append(THIN_TAIL_NOTE)
     return "\n".join([text_table([c[1] for c in columns], body)] + notes)

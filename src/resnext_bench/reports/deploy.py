@@ -71,6 +71,42 @@ def ort_snippet(r: ResultRow) -> str:
     return "\n".join(lines)
 
 
+def openvino_snippet(r: ResultRow) -> str:
+    """The ``compile_model`` call with the properties the measured run passed (recorded by the
+    runtime as ``compile_config``), and the precision the compiled model reported."""
+    info = r.runtime_info
+    cfg = {k: v for k, v in (info.get("compile_config") or {}).items() if k != "CACHE_DIR"}
+    ran = info.get("inference_precision")
+    lines = ["import openvino as ov", "", "core = ov.Core()",
+             f"compiled = core.compile_model({_py(r.onnx_path)}, {_py(info.get('ov_device', 'CPU'))}, {cfg!r})"]
+    if ran:
+        lines.append(f"# measured with INFERENCE_PRECISION_HINT read back as {ran}")
+    n = info.get("infer_requests") or 1
+    if n > 1:
+        lines += [f"queue = ov.AsyncInferQueue(compiled, {n})  # {n} requests in flight, as measured",
+                  "# queue.start_async({0: images}); queue.wait_all()"]
+    else:
+        lines.append("request = compiled.create_infer_request()  # request.infer({0: images})")
+    return "\n".join(lines)
+
+
+def ort_openvino_snippet(r: ResultRow) -> str:
+    """An InferenceSession on the OpenVINO EP plugin with the provider options measured."""
+    info = r.runtime_info
+    opts = info.get("provider_options") or {}
+    level = ORT_LEVELS.get(info.get("graph_optimization_level", "all"), "ORT_ENABLE_ALL")
+    return "\n".join([
+        "import onnxruntime as ort", "import onnxruntime_ep_openvino as ov_ep", "",
+        'ort.register_execution_provider_library("openvino", ov_ep.get_library_path())',
+        "cpu = next(d for d in ort.get_ep_devices()",
+        '           if d.ep_name == ov_ep.get_ep_name() and d.ep_metadata.get("ov_device") == "CPU")',
+        "so = ort.SessionOptions()",
+        f"so.graph_optimization_level = ort.GraphOptimizationLevel.{level}",
+        'so.add_session_config_entry("session.disable_cpu_ep_fallback", "1")',
+        f"so.add_provider_for_devices([cpu], {opts!r})",
+        f"session = ort.InferenceSession({_py(r.onnx_path)}, so)"])
+
+
 def trtexec_line(r: ResultRow) -> str:
     info, size = r.runtime_info, r.image_size
     lo, opt, hi = info.get("profile_min_opt_max") or (1, r.batch, r.batch)
@@ -117,12 +153,22 @@ def deployment(r: ResultRow) -> dict:
                      "samples": r.latency_n, "rounds": r.rounds, "round_spread": r.round_spread,
                      "peak_rss_mb": r.peak_rss_mb, "device_mem_mb": r.device_mem_mb,
                      "load_seconds": r.load_seconds, "run_id": r.run_id, "timestamp": r.timestamp},
+        "precision_executed": r.precision_executed,
         "parity": {"passed": r.parity_passed, "max_rel_err": r.parity_max_rel_err,
                    "cosine": r.parity_cosine, "top1_agreement": r.parity_top1_agreement,
-                   "tolerance": r.parity_tolerance},
+                   "tolerance": r.parity_tolerance, "failed": r.parity_failed,
+                   "weights": r.parity_weights, "inputs": r.parity_inputs},
+        "accuracy": None if r.accuracy_top1 is None else {
+            "top1": r.accuracy_top1, "top5": r.accuracy_top5, "reference_top1": r.accuracy_ref_top1,
+            "top1_drop_points": r.accuracy_top1_drop, "top1_drop_ci": r.accuracy_top1_drop_ci,
+            "images": r.accuracy_images},
         "quantization": r.quantization, "note": r.note,
     }
-    if r.runtime.startswith("ort-"):
+    if r.runtime == "ort-openvino":
+        out["runtime_code"] = ort_openvino_snippet(r)
+    elif r.runtime == "openvino":
+        out["runtime_code"] = openvino_snippet(r)
+    elif r.runtime.startswith("ort-"):
         out["runtime_code"] = ort_snippet(r)
     elif r.runtime == "tensorrt":
         out["runtime_code"] = trtexec_line(r)

@@ -28,15 +28,17 @@ from .deploy import deployment
 LATENCY_METRICS = ("p50", "p90", "p95", "p99")
 OBJECTIVES = ("latency", "throughput")
 #: what a deployment needs beside the model file: fewer is better in a tie
-DEPENDENCY_RANK = {"ort-cpu": 0, "torch": 1, "torch-compile": 2, "ort-cuda": 2, "ort-trt": 3,
-                   "tensorrt": 3}
+DEPENDENCY_RANK = {"ort-cpu": 0, "openvino": 1, "torch": 1, "ort-openvino": 2, "torch-compile": 2,
+                   "ort-cuda": 2, "ort-trt": 3, "tensorrt": 3}
 TIE_BREAK = ("fewer threads, then smaller batch, then fewer runtime dependencies "
-             "(ort-cpu < torch < torch-compile, ort-cuda < ort-trt, tensorrt)")
+             "(ort-cpu < openvino, torch < ort-openvino, torch-compile; ort-cuda < ort-trt, tensorrt)")
 
 
 def check_constraints(*, max_latency_ms=None, min_throughput=None, batch=None, objective="latency",
-                      latency_metric="p99", **_filters) -> None:
+                      latency_metric="p99", max_accuracy_drop=None, **_filters) -> None:
     """Constraints that no row could meet are input errors (exit 2), not "nothing fits" (1)."""
+    if max_accuracy_drop is not None and not (math.isfinite(max_accuracy_drop) and max_accuracy_drop >= 0):
+        raise UsageError(f"--max-accuracy-drop {max_accuracy_drop}: must be a finite number of points >= 0")
     if max_latency_ms is not None and not max_latency_ms > 0:
         raise UsageError(f"--max-latency-ms {max_latency_ms}: must be > 0")
     if min_throughput is not None and min_throughput < 0:
@@ -103,9 +105,10 @@ def _recommend_one(rows: list[ResultRow], checks, objective: str) -> dict:
 
 def recommend(rows: list[ResultRow], *, arch=None, form=None, runtime=None, max_latency_ms=None,
               min_throughput=None, batch=None, device=None, objective="latency",
-              latency_metric="p99", all_devices: bool = False) -> dict:
+              latency_metric="p99", max_accuracy_drop=None, all_devices: bool = False) -> dict:
     check_constraints(max_latency_ms=max_latency_ms, min_throughput=min_throughput, batch=batch,
-                      objective=objective, latency_metric=latency_metric)
+                      objective=objective, latency_metric=latency_metric,
+                      max_accuracy_drop=max_accuracy_drop)
     rows = latest(rows)
     lat_field = getattr(F, f"latency_{latency_metric}_ms")
     checks = [
@@ -120,6 +123,10 @@ def recommend(rows: list[ResultRow], *, arch=None, form=None, runtime=None, max_
          lambda r: max_latency_ms is None or getattr(r, lat_field) <= max_latency_ms),
         (f"throughput < {min_throughput} img/s",
          lambda r: min_throughput is None or (r.throughput_ips or 0) >= min_throughput),
+        ("no accuracy measured (needs a labeled --images folder)",
+         lambda r: max_accuracy_drop is None or r.accuracy_top1_drop is not None),
+        (f"top-1 accuracy drop > {max_accuracy_drop} points",
+         lambda r: max_accuracy_drop is None or r.accuracy_top1_drop <= max_accuracy_drop),
     ]
     archs = [arch] if arch else sorted({r.arch for r in rows})
     # rows of different machines (an H100 and an A10, two CPU models) are never ranked together
@@ -135,7 +142,8 @@ def recommend(rows: list[ResultRow], *, arch=None, form=None, runtime=None, max_
     return {"objective": objective, "latency_metric": latency_metric, "tie_break": TIE_BREAK,
             "constraints": {"arch": arch, "form": form, "runtime": runtime,
                             "max_latency_ms": max_latency_ms, "min_throughput": min_throughput,
-                            "batch": batch, "device": device},
+                            "batch": batch, "device": device,
+                            "max_accuracy_drop": max_accuracy_drop},
             "recommendations": per_arch,
             "winner": winners[0] if len(per_arch) == 1 and winners else None,
             "found": bool(winners)}
@@ -156,7 +164,16 @@ def _render_winner(rec: dict, objective: str) -> list[str]:
     lines.append(f"  measured p50 {m['latency_p50_ms']:.2f} ms, p99 {m['latency_p99_ms']:.2f} ms, "
                  f"{m['throughput_ips']:.1f} img/s (n={m['samples']}, {m['rounds']} rounds{spread})"
                  + (f", peak RSS {m['peak_rss_mb']:.0f} MB" if m["peak_rss_mb"] else ""))
-    lines.append(f"  parity max_rel_err {p['max_rel_err']:.2e}, top-1 agreement {p['top1_agreement']:.3f}")
+    lines.append(f"  parity max_rel_err {p['max_rel_err']:.2e}, top-1 agreement {p['top1_agreement']:.3f}"
+                 + (f" on {p['weights']}" if p.get("weights") else ""))
+    if w.get("precision_executed"):
+        lines.append(f"  ran as {w['precision_executed']} (what the engine reported), judged with that tolerance")
+    acc = w.get("accuracy")
+    if acc:
+        lo, hi = acc["top1_drop_ci"] or (float("nan"), float("nan"))
+        lines.append(f"  top-1 accuracy {100 * acc['top1']:.2f} % on {acc['images']} labeled images "
+                     f"(torch fp32 {100 * acc['reference_top1']:.2f} %; drop {acc['top1_drop_points']:+.2f} "
+                     f"points, 95 % CI [{lo:+.2f}, {hi:+.2f}])")
     art = w["artifact"]
     if art is None:
         lines.append("  artifact: none (eager PyTorch: the code below builds the model)")

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import CudaOptions, OrtOptions, TensorRTOptions, TorchOptions
+from ..config import CudaOptions, OpenVinoOptions, OrtOptions, TensorRTOptions, TorchOptions
 
 
 @dataclass
@@ -39,6 +39,7 @@ class RuntimeOptions:
     cuda: CudaOptions = field(default_factory=CudaOptions)
     ort: OrtOptions = field(default_factory=OrtOptions)
     tensorrt: TensorRTOptions = field(default_factory=TensorRTOptions)
+    openvino: OpenVinoOptions = field(default_factory=OpenVinoOptions)
 
     @property
     def profile_max_batch(self) -> int:
@@ -71,6 +72,12 @@ class Runtime:
     def versions(cls) -> dict:
         return {}
 
+    @classmethod
+    def precision_problem(cls, precision: str) -> str | None:
+        """Why this runtime cannot run ``precision`` on this machine (beyond :attr:`precisions`,
+        which is what it can run anywhere), or None. A sweep turns it into a skipped row."""
+        return None
+
     # -- life cycle -------------------------------------------------------------------------
     def load(self, artifact) -> None:
         raise NotImplementedError
@@ -96,8 +103,21 @@ class Runtime:
 
     def parity_tolerance_key(self) -> str:
         """Which default parity tolerance applies: the precision, or ``tf32`` for an fp32 row
-        whose runtime cannot turn TF32 off (ORT's TensorRT provider)."""
-        return self.options.precision
+        whose runtime cannot turn TF32 off (ORT's TensorRT provider), or the precision the
+        engine says it really ran (:meth:`executed_precision`)."""
+        ran = self.executed_precision()
+        if ran is None:
+            return self.options.precision
+        return "int8" if ran.startswith("int8") else ran
+
+    def executed_precision(self) -> str | None:
+        """The precision the engine really ran, when it differs from the row's (read back from
+        the engine, or found by a numerical probe); None: as labelled, or not knowable."""
+        return None
+
+    def requests_per_call(self) -> int:
+        """Inferences of ``batch`` images that one timed :meth:`run` call completes."""
+        return 1
 
     def close(self) -> None:
         pass

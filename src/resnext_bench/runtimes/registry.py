@@ -14,6 +14,8 @@ _RUNTIMES = {
     "ort-cuda": ("ort_cuda", "OrtCudaRuntime"),
     "ort-trt": ("ort_trt", "OrtTrtRuntime"),
     "tensorrt": ("tensorrt_native", "TensorRTRuntime"),
+    "openvino": ("openvino_native", "OpenVinoRuntime"),
+    "ort-openvino": ("ort_openvino", "OrtOpenVinoRuntime"),
 }
 assert tuple(_RUNTIMES) == RUNTIME_NAMES, "config.RUNTIME_NAMES and the registry must agree"
 
