@@ -12,11 +12,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Runs in a fresh interpreter with onnxruntime and tensorrt blocked: `import onnxruntime` raises
-# ImportError there, as on a machine without them.
+# Runs in a fresh interpreter with onnxruntime, tensorrt and OpenVINO blocked: `import onnxruntime`
+# raises ImportError there, as on a machine without them.
 BLOCKED = textwrap.dedent("""
     import sys
-    for name in ("onnxruntime", "tensorrt"):
+    for name in ("onnxruntime", "tensorrt", "openvino", "onnxruntime_ep_openvino", "sklearn"):
         sys.modules[name] = None
     import importlib, json, pkgutil
     import resnext_bench
@@ -85,12 +85,15 @@ def test_everything_imports_and_reads_without_onnxruntime_or_tensorrt(tmp_path):
     for name in ("ort-cpu", "ort-cuda", "ort-trt"):
         assert not runtimes[name]["available"] and "onnxruntime" in runtimes[name]["reason"]
     assert not runtimes["tensorrt"]["available"] and runtimes["torch"]["available"]
+    assert not runtimes["openvino"]["available"] and "pip install" in runtimes["openvino"]["reason"]
+    assert not runtimes["ort-openvino"]["available"] and "onnxruntime" in runtimes["ort-openvino"]["reason"]
 
 
 def test_help_imports_nothing_heavy():
     code = ("import sys, time; t = time.perf_counter(); from resnext_bench.cli import main\n"
             "try:\n    main(['bench', '--help'])\nexcept SystemExit:\n    pass\n"
-            "heavy = [m for m in ('torch', 'onnx', 'onnxruntime', 'tensorrt', 'pandas', 'matplotlib', 'numpy')"
+            "heavy = [m for m in ('torch', 'onnx', 'onnxruntime', 'tensorrt', 'pandas', 'matplotlib', 'numpy',"
+            " 'openvino', 'sklearn')"
             " if m in sys.modules]\nprint('HEAVY', heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY []" in out.stdout

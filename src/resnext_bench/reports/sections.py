@@ -203,7 +203,9 @@ def environment(env: dict, rows: list[ResultRow]) -> Section:
     ort = ", ".join(f"{k} {v}" for k, v in (env.get("onnxruntime_packages") or {}).items()) or "not installed"
     items += [
         ("software", f"python {env.get('python', '?')}, {torch_line}, onnx {pk.get('onnx', '?')}, "
-                     f"onnxruntime: {ort}" + (f", tensorrt {env['tensorrt']}" if env.get("tensorrt") else "")),
+                     f"onnxruntime: {ort}" + (f", tensorrt {env['tensorrt']}" if env.get("tensorrt") else "")
+                     + "".join(f", {name} {pk[name]}" for name in ("openvino", "onnxruntime-ep-openvino")
+                               if pk.get(name))),
         ("threads", ", ".join(sorted({_threads(r) for r in rows if r.ok})) or "-"),
         ("timing", _timing(cfg, rows)),
     ]
