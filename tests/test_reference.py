@@ -152,8 +152,7 @@ def test_labeled_folder_gives_accuracy_columns(cli, artifacts, tmp_path):
     assert "acc" not in plain.output.split("\n")[0]
 
 
-def test_recommend_constrains_on_accuracy_drop(tmp_path):
-    from resnext_bench.core.rundir import append_row
+def test_recommend_constrains_on_accuracy_drop():
     from resnext_bench.reports.recommend import recommend
 
     from test_deploy import _row
@@ -173,7 +172,6 @@ def test_recommend_constrains_on_accuracy_drop(tmp_path):
     assert excl == {"no accuracy measured (needs a labeled --images folder)": 1,
                     "top-1 accuracy drop > 0.5 points": 1}
     assert res["winner"]["accuracy"]["top1_drop_points"] == 0.0
-    del append_row
 
 
 def test_recommend_rejects_a_bad_accuracy_drop(cli, tmp_path):
