@@ -122,10 +122,12 @@ def trtexec_line(r: ResultRow) -> str:
 
 def torch_snippet(r: ResultRow) -> str:
     weights = "None" if not r.weights or r.weights == "calibrated-default" else _py(r.weights)
+    # the default and the trained reference are built once and cached: name the cache
+    cache = ', cache_dir="artifacts"' if weights == "None" or r.weights == "digits" else ""
     dtype = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}[r.precision]
     lines = ["import torch", "from resnext_bench.models import build_model", "",
              f"model = build_model({_py(r.arch)}, form={_py(r.form)}, seed={r.seed or 0}, "
-             f"weights={weights}).eval().to({_py(r.device)}, torch.{dtype})"]
+             f"weights={weights}{cache}).eval().to({_py(r.device)}, torch.{dtype})"]
     if r.runtime_info.get("channels_last"):
         lines.append("model = model.to(memory_format=torch.channels_last)")
     if r.threads:
