@@ -54,10 +54,8 @@ def compile_config(options, device: str = "CPU") -> dict:
     OpenVINO's ``load_config`` JSON and ``benchmark_app -load_config`` take them)."""
     ov = options.openvino
     cfg = {"INFERENCE_PRECISION_HINT": HINT_FOR[options.precision]}
-    cfg["PERFORMANCE_HINT"] = {"latency": "LATENCY", "throughput": "THROUGHPUT",
-                               "none": "LATENCY"}[ov.ov_hint] if ov.ov_hint != "none" else None
-    if cfg["PERFORMANCE_HINT"] is None:
-        del cfg["PERFORMANCE_HINT"]
+    if ov.ov_hint != "none":  # none: the plugin's defaults plus the explicit settings below
+        cfg["PERFORMANCE_HINT"] = ov.ov_hint.upper()
     if ov.ov_streams:
         cfg["NUM_STREAMS"] = str(ov.ov_streams)
     if options.threads:
