@@ -180,4 +180,55 @@ def test_export_int8_from_the_cli(cli, fp32_file, artifacts):
               "--out", artifacts)
     assert res.exit_code == 0, res.output
     assert "_int8_uint8_minmax_" in res.output and "int8 QDQ" in res.output
-    assert "calibration: minmax on 4 images (synthetic seed 777)" in res.output
+    assert "calibration: minmax on 4 images (random crops of builtin:" in res.output  # photos by default
+
+
+# ------------------------------------------------------------------------ int8 accuracy control
+def test_default_calibration_is_photo_crops_disjoint_from_parity(cli, fp32_file, artifacts, tmp_path):
+    from resnext_bench.exporters.quantize import calibration_source
+
+    assert calibration_source(QuantOptions()).startswith("random crops of builtin:")
+    assert calibration_source(QuantOptions(calib_images="synthetic")) == "synthetic seed 777"
+    res = cli("bench", "--onnx", fp32_file, "--runtime", "ort-cpu", "--precision", "int8",
+              "--iters", 2, "--rounds", 1, "--warmup", 1, "--images", "builtin", "--calib-count", 8,
+              "--artifacts", artifacts, "--out", tmp_path / "run", "-q")
+    assert res.exit_code in (0, 1), res.output
+    (row,) = [row_from_json(r) for r in read_jsonl(tmp_path / "run" / "results.jsonl")[0]]
+    assert row.quantization["source"].startswith("random crops of builtin:")
+    assert row.parity_inputs.startswith("builtin")  # the centre crops: not the calibration inputs
+
+
+def test_a_target_plain_int8_misses_is_met_by_fallback_and_cached(fp32_file, tmp_path):
+    from resnext_bench.exporters.quantize import quantize_onnx
+
+    base = QuantOptions(calib_count=8)
+    q = QuantOptions(calib_count=8, int8_target="cosine:0.9999")
+    res = quantize_onnx(fp32_file, q, tmp_path)
+    fb = res.summary["quantization"]["fallback"]
+    steps = {s["float_nodes"]: s for s in fb["steps"]}
+    assert steps[0]["met"] is False  # plain int8 misses a 0.9999 cosine
+    chosen = len(fb["float_nodes"])
+    assert chosen > 0 and steps[chosen]["met"] and steps[chosen]["cosine"] >= 0.9999
+    assert all(not s["met"] for k, s in steps.items() if k < chosen)  # the fewest tried that meet it
+    assert res.summary["quantization"]["float_nodes"] == chosen
+    assert fb["ranking"][0]["sqnr_drop_db"] >= fb["ranking"][-1]["sqnr_drop_db"]
+    # cached: the same target finds the record; another target, or none, is another answer
+    again = quantize_onnx(fp32_file, q, tmp_path)
+    assert again.path == res.path and again.cache_hit
+    other = quantize_onnx(fp32_file, QuantOptions(calib_count=8, int8_target="cosine:0.99"), tmp_path)
+    plain = quantize_onnx(fp32_file, base, tmp_path)
+    assert "fallback" not in plain.summary["quantization"]
+    assert other.summary["quantization"]["fallback"]["target"] == {"cosine": 0.99}
+
+
+def test_an_unreachable_target_names_the_best_reached(cli, fp32_file, tmp_path):
+    res = cli("quantize", "--onnx", fp32_file, "--out", tmp_path, "--calib-count", 4,
+              "--int8-target", "cosine:0.999999", "--int8-max-float", "0.05")
+    assert res.exit_code == 2 and "cannot be met" in res.output and "best reached" in res.output
+    assert "--int8-max-float 0.05" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_a_bad_int8_target_is_exit_2(cli, fp32_file, tmp_path):
+    res = cli("quantize", "--onnx", fp32_file, "--out", tmp_path, "--int8-target", "speed:2")
+    assert res.exit_code == 2 and "int8 target" in res.output

@@ -136,6 +136,17 @@ def _check_digits_available() -> None:
         raise UsageError("needs scikit-learn (pip install 'resnext-bench[reference]')")
 
 
+def _check_calib_images(path: str) -> None:
+    if path != "synthetic":
+        _check_image_dir(path)
+
+
+def _check_int8_target(spec: str) -> None:
+    from .core.parity import parse_int8_target
+
+    parse_int8_target(spec)
+
+
 def _check_file(path: str) -> None:
     if not Path(path).is_file():
         raise UsageError("no such file")
@@ -283,10 +294,26 @@ class ExportOptions(Section):
 class QuantOptions(Section):
     """int8: ONNX Runtime static quantization (QDQ, per-channel int8 weights) of the fp32 export."""
 
-    calib_images: str | None = setting(None, "Folder of real images to calibrate int8 on (ImageNet "
-                                       "preprocessing), 'builtin' (the shipped photos) or "
-                                       "'digits-train' (the digits training split); default: "
-                                       "seeded synthetic images.", kind="path", check=_check_image_dir)
+    calib_images: str | None = setting(None, "Images to calibrate int8 on: a folder (ImageNet "
+                                       "preprocessing), 'builtin', 'digits-train', or 'synthetic' "
+                                       "(seeded noise, only when asked); default: the parity "
+                                       "images (--images), else the built-in photos -- as seeded "
+                                       "random crops, disjoint from the centre crops parity uses.",
+                                       kind="path", check=_check_calib_images)
+    calib_crops: str = setting("auto", "Calibrate on seeded random crops (40-100 % of the side, "
+                               "mirrored half the time) instead of centre crops: auto = when "
+                               "the calibration images are the parity images or the default.",
+                               kind="str", choices=("auto", "on", "off"))
+    int8_target: str | None = setting(None, "int8 accuracy control: 'tolerance' (the int8 parity "
+                                      "tolerance: cosine >= 0.99, top-1 >= 0.9) or a list such "
+                                      "as 'cosine:0.995,top1:0.95'. When plain int8 misses it on "
+                                      "a held-out control set, the most sensitive layers (per-tensor "
+                                      "SQNR, onnxruntime's qdq_loss_debug) stay in float, as few as "
+                                      "the target allows.", kind="str", check=_check_int8_target)
+    int8_max_float: float = setting(1.0, "With --int8-target: the largest share of the quantized "
+                                    "nodes that may stay in float (beyond it int8 stops paying); "
+                                    "a target that needs more is an error naming the best reached.",
+                                    kind="float", min=0.0, max=1.0)
     calib_method: str = setting("minmax", "int8 calibration method.", kind="str",
                                 choices=CALIB_METHODS)
     calib_count: int = setting(32, "Calibration images.", kind="int", min=1, max=4096)

@@ -55,14 +55,21 @@ class ComboSession:
         return {k: info[k] for k in ("params", "macs", "flops")}
 
     def quant_options(self):
-        """The int8 settings, ``auto`` activations resolved for this combo's runtime."""
+        """The int8 settings with ``auto`` resolved: the activations for this combo's runtime,
+        and the calibration data -- the parity images (else the built-in photos) as random
+        crops, so calibration and parity see the same kind of data but not the same inputs."""
         from dataclasses import replace
 
         from ..runtimes.registry import get_runtime_class
 
-        quant = self.config.quant
+        quant, parity_images = self.config.quant, self.config.parity.images
         if quant.quant_activations == "auto":
             quant = replace(quant, quant_activations=get_runtime_class(self.combo.runtime).int8_activations)
+        if quant.calib_crops == "auto":
+            if quant.calib_images is None:
+                quant = replace(quant, calib_images=parity_images or "builtin", calib_crops="on")
+            else:
+                quant = replace(quant, calib_crops="on" if quant.calib_images == parity_images else "off")
         return quant
 
     def onnx_file(self, precision: str) -> tuple[Path, dict]:

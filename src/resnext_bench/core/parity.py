@@ -146,3 +146,34 @@ def accuracy_fields(ref, out, labels, *, resamples: int = 2000, seed: int = 0) -
             "accuracy_top1_drop": float(diff.mean() * 100.0),
             "accuracy_top1_drop_ci": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
             "accuracy_images": int(len(labels))}
+
+
+#: what ``--int8-target`` may constrain, measured against the fp32 model on a control set
+INT8_TARGET_KEYS = ("cosine", "top1")
+
+
+def parse_int8_target(spec: str) -> dict[str, float]:
+    """``tolerance`` (the int8 tolerance's cosine and top-1) or ``cosine:0.995,top1:0.95``;
+    a bad spec is a :class:`~.errors.UsageError`."""
+    from .errors import UsageError
+
+    if spec.strip() == "tolerance":
+        tol = DEFAULT_TOLERANCES["int8"]
+        return {"cosine": tol.min_cosine, "top1": tol.min_top1}
+    out = {}
+    for part in spec.split(","):
+        key, sep, value = part.strip().partition(":")
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not sep or key not in INT8_TARGET_KEYS or not np.isfinite(number) or not 0 <= number <= 1:
+            raise UsageError(f"int8 target {part.strip()!r}: expected 'tolerance' or KEY:VALUE with KEY "
+                             f"one of {', '.join(INT8_TARGET_KEYS)} and VALUE in [0, 1]")
+        out[key] = number
+    return out
+
+
+def target_misses(metrics: dict, target: dict) -> list[str]:
+    """Each target criterion ``metrics`` ({cosine, top1}) misses, named with value and goal."""
+    return [f"{k} {metrics[k]:.4f} < {v:g}" for k, v in target.items() if not metrics[k] >= v]

@@ -5,8 +5,11 @@ weights, after ``quant_pre_process`` (shape inference and graph optimization). A
 ``uint8`` asymmetric (U8S8) for ONNX Runtime's CPU provider -- its fast path on x86 without
 VNNI; measured here on an AVX2 EPYC, S8S8 ran 1.5x *slower* than fp32 -- or ``int8`` symmetric
 (S8S8) for TensorRT's explicit quantization and the CUDA provider. Calibration runs on a folder of
-real images (``--calib-images``, ImageNet preprocessing) or on the seeded synthetic generator,
-with the method asked for (minmax, entropy, percentile).
+real images -- by default the images parity is judged on (``--images``, else the built-in
+photos) as seeded *random crops*, disjoint from the centre crops parity uses -- or on a folder
+given with ``--calib-images``, or on seeded noise only when asked (``--calib-images synthetic``),
+with the method asked for (minmax, entropy, percentile). ``exclude`` keeps named nodes in float
+(the accuracy control of :mod:`.int8_fallback` chooses them).
 
 The quantized file is cached under the export dir, keyed by the fp32 file's sha256 and the
 calibration settings (method, image count, source: the synthetic seed or a hash of the folder's
@@ -43,21 +46,39 @@ class QuantResult:
     summary: dict = field(default_factory=dict)
 
 
-def calibration_source(quant: QuantOptions) -> str:
-    """A stable name of the calibration inputs (part of the cache key)."""
-    if quant.calib_images is None:
-        return f"synthetic seed {CALIB_SEED}"
+SYNTHETIC = "synthetic"
+
+
+def calibration_plan(quant: QuantOptions) -> tuple[str | None, bool]:
+    """(folder or None for seeded noise, random crops?) of the calibration inputs."""
+    if quant.calib_images == SYNTHETIC:
+        return None, False
+    folder = quant.calib_images or "builtin"
+    crops = quant.calib_crops == "on" or (quant.calib_crops == "auto" and quant.calib_images is None)
+    return folder, crops
+
+
+def calibration_source(quant: QuantOptions, seed: int = CALIB_SEED) -> str:
+    """A stable name of the calibration inputs (part of the cache key, and what rows say)."""
+    folder, crops = calibration_plan(quant)
+    if folder is None:
+        return f"synthetic seed {seed}"
     from ..models.imagefiles import images_digest
 
-    return images_digest(quant.calib_images, quant.calib_count)
+    digest = images_digest(folder, None if crops else quant.calib_count)
+    return f"random crops of {digest} seed {seed}" if crops else digest
 
 
-def calibration_images(quant: QuantOptions, image_size: int):
-    from ..models.inputs import folder_images, synthetic_images
+def calibration_images(quant: QuantOptions, image_size: int, seed: int = CALIB_SEED):
+    """The calibration (or, with another seed, the control) inputs."""
+    from ..models.inputs import folder_images, photo_crops, synthetic_images
 
-    if quant.calib_images is not None:
-        return folder_images(quant.calib_images, image_size, limit=quant.calib_count)
-    return synthetic_images(quant.calib_count, image_size, CALIB_SEED)
+    folder, crops = calibration_plan(quant)
+    if folder is None:
+        return synthetic_images(quant.calib_count, image_size, seed)
+    if crops:
+        return photo_crops(quant.calib_count, image_size, seed, folder=folder)
+    return folder_images(folder, image_size, limit=quant.calib_count)
 
 
 def _reader(images, input_name: str):
@@ -74,9 +95,15 @@ def _reader(images, input_name: str):
 
 
 def quantize_onnx(fp32_path: str | Path, quant: QuantOptions, out_dir: str | Path | None = None,
-                  *, force: bool = False) -> QuantResult:
+                  *, force: bool = False, exclude: tuple[str, ...] = ()) -> QuantResult:
     """The int8 QDQ file of ``fp32_path`` (a cache hit when an intact identical one exists).
-    ``quant.quant_activations = "auto"`` means uint8 (a file for the CPU provider)."""
+    ``quant.quant_activations = "auto"`` means uint8 (a file for the CPU provider); ``exclude``
+    names nodes (of the pre-processed graph) kept in float. With ``quant.int8_target`` set, the
+    accuracy control chooses ``exclude`` (:func:`.int8_fallback.quantize_to_target`)."""
+    if quant.int8_target and not exclude:
+        from .int8_fallback import quantize_to_target
+
+        return quantize_to_target(fp32_path, quant, out_dir, force=force)
     acts = "uint8" if quant.quant_activations == "auto" else quant.quant_activations
     import onnx
 
@@ -100,8 +127,11 @@ def quantize_onnx(fp32_path: str | Path, quant: QuantOptions, out_dir: str | Pat
            "source": source, "format": "QDQ", "weights": "int8 per-channel",
            "activations": "int8 symmetric" if acts == "int8" else "uint8 asymmetric",
            "quant_version": QUANT_VERSION}
+    if exclude:
+        key["float_nodes"] = sorted(exclude)
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
-    path = out_dir / f"{fp32_path.stem}_int8_{acts}_{quant.calib_method}_{digest[:12]}.onnx"
+    tag = f"_f{len(exclude)}" if exclude else ""
+    path = out_dir / f"{fp32_path.stem}_int8_{acts}_{quant.calib_method}{tag}_{digest[:12]}.onnx"
     sidecar = path.with_suffix(".json")
     if not force:
         cached = _verify_cached(path, sidecar, digest)
@@ -127,7 +157,7 @@ def quantize_onnx(fp32_path: str | Path, quant: QuantOptions, out_dir: str | Pat
                             activation_type=QuantType.QInt8 if acts == "int8" else QuantType.QUInt8,
                             weight_type=QuantType.QInt8,
                             calibrate_method=getattr(CalibrationMethod, METHODS[quant.calib_method]),
-                            extra_options=extra)
+                            nodes_to_exclude=list(exclude), extra_options=extra)
             model = onnx.load(str(out))
             qmeta = dict(meta, **{"resnext_bench.precision": "int8",
                                   "resnext_bench.config_hash": digest,
