@@ -232,3 +232,22 @@ def test_an_unreachable_target_names_the_best_reached(cli, fp32_file, tmp_path):
 def test_a_bad_int8_target_is_exit_2(cli, fp32_file, tmp_path):
     res = cli("quantize", "--onnx", fp32_file, "--out", tmp_path, "--int8-target", "speed:2")
     assert res.exit_code == 2 and "int8 target" in res.output
+
+
+def test_an_accuracy_drop_target_needs_labels_and_measures_the_drop(cli, fp32_file, tmp_path):
+    from PIL import Image
+
+    from resnext_bench.exporters.quantize import quantize_onnx
+
+    rng = np.random.default_rng(0)
+    for c in ("0", "1"):
+        (tmp_path / "labeled" / c).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "labeled" / c / f"{i}.png")
+    q = QuantOptions(calib_images=str(tmp_path / "labeled"), calib_count=8, int8_target="drop:100")
+    res = quantize_onnx(fp32_file, q, tmp_path / "out")
+    (step,) = res.summary["quantization"]["fallback"]["steps"]
+    assert step["met"] and "drop" in step and "accuracy" in step and step["float_nodes"] == 0
+    assert res.summary["quantization"]["fallback"]["control"].startswith("labeled centre crops of images:")
+    bad = cli("quantize", "--onnx", fp32_file, "--out", tmp_path / "out2", "--int8-target", "drop:1")
+    assert bad.exit_code == 2 and "needs a labeled calibration folder" in bad.output

@@ -148,13 +148,15 @@ def accuracy_fields(ref, out, labels, *, resamples: int = 2000, seed: int = 0) -
             "accuracy_images": int(len(labels))}
 
 
-#: what ``--int8-target`` may constrain, measured against the fp32 model on a control set
-INT8_TARGET_KEYS = ("cosine", "top1")
+#: what ``--int8-target`` may constrain, measured against the fp32 model on a control set:
+#: cosine and top-1 agreement (fractions), and the top-1 accuracy drop in points (labeled data)
+INT8_TARGET_KEYS = ("cosine", "top1", "drop")
 
 
 def parse_int8_target(spec: str) -> dict[str, float]:
-    """``tolerance`` (the int8 tolerance's cosine and top-1) or ``cosine:0.995,top1:0.95``;
-    a bad spec is a :class:`~.errors.UsageError`."""
+    """``tolerance`` (the int8 tolerance's cosine and top-1) or ``cosine:0.995,top1:0.95`` or
+    ``drop:1.0`` (points, on a labeled calibration folder); a bad spec is a
+    :class:`~.errors.UsageError`."""
     from .errors import UsageError
 
     if spec.strip() == "tolerance":
@@ -167,13 +169,22 @@ def parse_int8_target(spec: str) -> dict[str, float]:
             number = float(value)
         except ValueError:
             number = float("nan")
-        if not sep or key not in INT8_TARGET_KEYS or not np.isfinite(number) or not 0 <= number <= 1:
+        bounded = 0 <= number <= (100 if key == "drop" else 1)
+        if not sep or key not in INT8_TARGET_KEYS or not np.isfinite(number) or not bounded:
             raise UsageError(f"int8 target {part.strip()!r}: expected 'tolerance' or KEY:VALUE with KEY "
-                             f"one of {', '.join(INT8_TARGET_KEYS)} and VALUE in [0, 1]")
+                             f"one of {', '.join(INT8_TARGET_KEYS)} (cosine, top1 in [0, 1]; drop in "
+                             "points, 0-100)")
         out[key] = number
     return out
 
 
 def target_misses(metrics: dict, target: dict) -> list[str]:
-    """Each target criterion ``metrics`` ({cosine, top1}) misses, named with value and goal."""
-    return [f"{k} {metrics[k]:.4f} < {v:g}" for k, v in target.items() if not metrics[k] >= v]
+    """Each target criterion ``metrics`` misses, named with value and goal."""
+    out = []
+    for k, v in target.items():
+        if k == "drop":
+            if not metrics["drop"] <= v:
+                out.append(f"accuracy drop {metrics['drop']:.2f} > {v:g} points")
+        elif not metrics[k] >= v:
+            out.append(f"{k} {metrics[k]:.4f} < {v:g}")
+    return out

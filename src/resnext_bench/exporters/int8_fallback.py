@@ -41,6 +41,8 @@ from ..core.fileio import ensure_dir, file_digest, write_json_atomic
 QUANTIZED_OPS = ("Conv", "Gemm", "MatMul", "Add", "Sum", "Concat", "MaxPool", "AveragePool",
                  "GlobalAveragePool", "Mul")
 CONTROL_SEED_OFFSET = 1
+#: images of a labeled calibration folder an accuracy-drop target is measured on
+CONTROL_LABELED_IMAGES = 400
 #: SQNR taken for the model input (exact in both models)
 INPUT_SQNR_DB = 120.0
 FALLBACK_VERSION = 1
@@ -66,12 +68,34 @@ def _outputs(path, images):
     return np.concatenate([s.run(None, {name: images[i:i + 8]})[0] for i in range(0, len(images), 8)])
 
 
-def control_metrics(ref, out) -> dict:
-    from ..core.parity import DEFAULT_TOLERANCES, compare_logits
+def control_metrics(ref, out, labels=None) -> dict:
+    from ..core.parity import DEFAULT_TOLERANCES, accuracy_fields, compare_logits
 
     r = compare_logits(ref, out, DEFAULT_TOLERANCES["int8"])
-    return {"cosine": round(r.cosine, 6), "top1": round(r.top1_agreement, 4),
-            "max_rel_err": round(r.max_rel_err, 5)}
+    metrics = {"cosine": round(r.cosine, 6), "top1": round(r.top1_agreement, 4),
+               "max_rel_err": round(r.max_rel_err, 5)}
+    if labels is not None:
+        acc = accuracy_fields(ref, out, labels)
+        metrics |= {"accuracy": round(acc["accuracy_top1"], 4), "drop": round(acc["accuracy_top1_drop"], 3)}
+    return metrics
+
+
+def control_set(quant: QuantOptions, size: int, target: dict):
+    """(images, labels or None) the target is measured on: crops of the calibration images with
+    another seed; for an accuracy-drop target, the labeled calibration folder's centre crops
+    (the calibration itself takes random crops of them)."""
+    from .quantize import CALIB_SEED, calibration_images, calibration_plan
+
+    if "drop" not in target:
+        return calibration_images(quant, size, seed=CALIB_SEED + CONTROL_SEED_OFFSET), None
+    from ..models.imagefiles import labeled_classes
+    from ..models.inputs import labeled_folder_images
+
+    folder, _ = calibration_plan(quant)
+    if folder is None or labeled_classes(folder) is None:
+        raise UsageError("--int8-target drop:X needs a labeled calibration folder (class subfolders, "
+                         "e.g. --calib-images digits-train)")
+    return labeled_folder_images(folder, size, limit=CONTROL_LABELED_IMAGES)
 
 
 def sensitivity_ranking(fp32_pre: Path, qdq: Path, images, input_name: str) -> list[dict]:
@@ -133,7 +157,7 @@ def quantize_to_target(fp32_path, quant: QuantOptions, out_dir=None, *, force: b
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from ..core.parity import parse_int8_target, target_misses
-    from .quantize import CALIB_SEED, QuantResult, calibration_images, calibration_source, quantize_onnx
+    from .quantize import CALIB_SEED, calibration_source, quantize_onnx
 
     target = parse_int8_target(quant.int8_target)
     plain_quant = replace(quant, int8_target=None)
@@ -148,7 +172,9 @@ def quantize_to_target(fp32_path, quant: QuantOptions, out_dir=None, *, force: b
     key = {"fp32_sha256": file_digest(fp32_path), "calibration": calibration_source(quant),
            "method": quant.calib_method, "count": quant.calib_count,
            "activations": quant.quant_activations, "target": target,
-           "control": calibration_source(quant, control_seed), "max_float": quant.int8_max_float,
+           "control": (calibration_source(quant, control_seed) if "drop" not in target else
+                       f"labeled centre crops of {calibration_source(replace(quant, calib_crops='off'))}"),
+           "max_float": quant.int8_max_float,
            "version": FALLBACK_VERSION}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     record_path = out_dir / f"{fp32_path.stem}_int8target_{digest}.json"
@@ -160,13 +186,13 @@ def quantize_to_target(fp32_path, quant: QuantOptions, out_dir=None, *, force: b
         except (OSError, ValueError, KeyError):
             pass  # damaged: search again
 
-    control = calibration_images(quant, size, seed=control_seed)
+    control, labels = control_set(quant, size, target)
     ref = _outputs(fp32_path, control)
     steps = []
 
     def attempt(exclude: tuple[str, ...]):
         res = quantize_onnx(fp32_path, plain_quant, out_dir, force=force, exclude=exclude)
-        metrics = control_metrics(ref, _outputs(res.path, control))
+        metrics = control_metrics(ref, _outputs(res.path, control), labels)
         misses = target_misses(metrics, target)
         steps.append({"float_nodes": len(exclude), "path": str(res.path), **metrics, "met": not misses})
         return res, misses
@@ -182,7 +208,7 @@ def quantize_to_target(fp32_path, quant: QuantOptions, out_dir=None, *, force: b
         cap = int(quant.int8_max_float * len(names) + 1e-9)
         full, full_misses = attempt(tuple(names[:cap])) if cap > 0 else (res, misses)
         if full_misses:
-            best = max(steps, key=lambda s: (s["cosine"], s["top1"]))
+            best = max(steps, key=lambda s: (-s.get("drop", 0), s["cosine"], s["top1"]))
             raise Int8TargetUnreachable(
                 f"int8 target {quant.int8_target!r} cannot be met on the control set with at most {cap} of "
                 f"{len(names)} quantized nodes in float (--int8-max-float {quant.int8_max_float:g}): the best "
