@@ -185,3 +185,14 @@ def test_a_precision_the_device_lacks_is_a_skipped_row(cli, small_onnx, artifact
     (row,) = [row_from_json(r) for r in read_jsonl(tmp_path / "run" / "results.jsonl")[0]]
     assert row.status == "skipped" and f"no native {missing[0]}" in row.error
     assert "quietly run f32" in row.error
+
+
+def test_the_model_cache_goes_under_the_artifacts_dir(tmp_path):
+    from resnext_bench.config import OpenVinoOptions
+    from resnext_bench.runtimes.base import RuntimeOptions
+    from resnext_bench.runtimes.openvino_native import compile_config
+
+    opts = RuntimeOptions(cache_dir=tmp_path, openvino=OpenVinoOptions(ov_cache=True, ov_hint="throughput"))
+    cfg = compile_config(opts)
+    assert cfg["CACHE_DIR"] == str(tmp_path / "openvino-cache") and cfg["PERFORMANCE_HINT"] == "THROUGHPUT"
+    assert "CACHE_DIR" not in compile_config(RuntimeOptions(cache_dir=tmp_path))
