@@ -108,7 +108,11 @@ def main() -> int:
             rows.append((label, n_float, path, row))
         print(runtime, "measured", len(measured), flush=True)
 
+    from resnext_bench.bench.env import cpu_flags, cpu_model
+    from resnext_bench.core.isa import isa_summary
+
     lines = [f"# int8 accuracy control: {args.arch}", "",
+             f"Machine: {cpu_model()}; ISA: {isa_summary(cpu_flags())}.", "",
              f"Target `{args.target}` = {target} on the control set (seeded crops of the built-in photos, "
              f"seed {CALIB_SEED + CONTROL_SEED_OFFSET}; calibration: {args.calib_count} crops, seed {CALIB_SEED}). "
              "Parity below: torch fp32 eager on the built-in photos' centre crops (neither set).", "",

@@ -87,13 +87,13 @@ def main() -> int:
     if app is None:
         print("benchmark_app not found (pip install openvino)", file=sys.stderr)
         return 2
-    from resnext_bench.bench.env import _cpu_flags, _cpu_model
+    from resnext_bench.bench.env import cpu_flags, cpu_model
     from resnext_bench.core.fileio import write_json_atomic, write_text_atomic
     from resnext_bench.core.isa import isa_summary, precisions_worth_trying
     from resnext_bench.models.spec import parse_arch
 
     size = parse_arch(args.arch).resolve_image_size(None)
-    worth = precisions_worth_trying(_cpu_flags())
+    worth = precisions_worth_trying(cpu_flags())
     files = {}
     results = []
     for precision in args.precisions.split(","):
@@ -123,7 +123,7 @@ def main() -> int:
                             "tool_compiled_properties": tool_props})
     import openvino
 
-    summary = {"arch": args.arch, "cpu": _cpu_model(), "isa": isa_summary(_cpu_flags()),
+    summary = {"arch": args.arch, "cpu": cpu_model(), "isa": isa_summary(cpu_flags()),
                "openvino": openvino.__version__, "reps": args.reps, "seconds": args.seconds,
                "results": results}
     out = Path(args.out)

@@ -12,10 +12,10 @@ RB=.venv/bin/resnext-bench
 ARCH=${ARCH:-resnext50_32x4d}
 RUN_DIR=${RUN_DIR:-runs/main-$(date +%Y%m%d-%H%M%S)}
 PREC=${PREC:-$(.venv/bin/python - <<'PY'
-from resnext_bench.bench.env import _cpu_flags
+from resnext_bench.bench.env import cpu_flags
 from resnext_bench.core.isa import precisions_worth_trying
 import torch
-chosen = precisions_worth_trying(_cpu_flags(), cuda=torch.cuda.is_available())
+chosen = precisions_worth_trying(cpu_flags(), cuda=torch.cuda.is_available())
 print(",".join(chosen))
 PY
 )}

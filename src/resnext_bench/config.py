@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .core.errors import UsageError
-from .models.imagefiles import IMAGE_KEYWORDS, IMAGE_SUFFIXES, image_files
+from .models.imagefiles import IMAGE_KEYWORDS, IMAGE_SUFFIXES, SYNTHETIC, image_files
 from .models.spec import FORMS, parse_arch
 
 RUNTIME_NAMES = ("torch", "torch-compile", "ort-cpu", "ort-cuda", "ort-trt", "tensorrt",
@@ -137,7 +137,7 @@ def _check_digits_available() -> None:
 
 
 def _check_calib_images(path: str) -> None:
-    if path != "synthetic":
+    if path != SYNTHETIC:
         _check_image_dir(path)
 
 

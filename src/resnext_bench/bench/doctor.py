@@ -20,10 +20,10 @@ def diagnose() -> dict:
     problems: list[str] = []
     sections["python"] = [f"{sys.version.split()[0]} on {platform.platform()}"]
     from ..core.isa import isa_summary
-    from .env import _cpu_flags, _cpu_model
+    from .env import cpu_flags, cpu_model
 
     # the ISA decides which precisions pay: bf16 needs AVX-512 BF16 or AMX, fast int8 VNNI or AMX
-    sections["cpu"] = [f"{_cpu_model()}", f"ISA: {isa_summary(_cpu_flags(), platform.platform())}"]
+    sections["cpu"] = [f"{cpu_model()}", f"ISA: {isa_summary(cpu_flags(), platform.platform())}"]
 
     if module_present("torch"):
         import torch

@@ -19,7 +19,7 @@ from ..runtimes import describe_runtimes
 from ..runtimes._common import dist_version, onnxruntime_packages
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -31,7 +31,7 @@ def _cpu_model() -> str:
 
 
 
-def _cpu_flags() -> list[str]:
+def cpu_flags() -> list[str]:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith(("flags", "Features")):
@@ -85,7 +85,7 @@ def device_model(device: str) -> str:
     (from nvidia-smi: no CUDA context in this process), the CPU model for cpu rows."""
     if device == "cuda":
         return _nvidia_smi().get("gpu_name") or "unknown GPU"
-    return _cpu_model()
+    return cpu_model()
 
 
 def capture_env() -> dict:
@@ -93,7 +93,7 @@ def capture_env() -> dict:
         "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "resnext_bench_version": __version__, "git_commit": _git_commit(),
         "hostname": socket.gethostname(), "python": sys.version.split()[0],
-        "platform": platform.platform(), "cpu": _cpu_model(), "cpu_flags": _cpu_flags(),
+        "platform": platform.platform(), "cpu": cpu_model(), "cpu_flags": cpu_flags(),
         "cpu_count": os.cpu_count(),
         "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "memory_gb": _mem_total_gb(),

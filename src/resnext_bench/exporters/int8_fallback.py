@@ -34,7 +34,7 @@ from pathlib import Path
 
 from ..config import QuantOptions
 from ..core.errors import UsageError
-from ..core.fileio import ensure_dir, file_digest, write_json_atomic
+from ..core.fileio import ensure_dir, write_json_atomic
 
 #: node types quantize_static quantizes in these graphs (weights, or the activation Q/DQ pair
 #: on their output): excluding a Conv alone leaves the Q/DQ of the Add or MaxPool after it
@@ -153,23 +153,19 @@ def quantize_to_target(fp32_path, quant: QuantOptions, out_dir=None, *, force: b
     """The QDQ file of ``fp32_path`` that meets ``quant.int8_target`` with the fewest nodes in
     float (see the module docstring); a :class:`~.quantize.QuantResult` whose summary's
     ``quantization.fallback`` records the target, the float nodes and every step tried."""
-    import onnx
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from ..core.parity import parse_int8_target, target_misses
-    from .quantize import CALIB_SEED, calibration_source, quantize_onnx
+    from .quantize import CALIB_SEED, calibration_source, quantize_onnx, read_fp32
 
     target = parse_int8_target(quant.int8_target)
     plain_quant = replace(quant, int8_target=None)
     fp32_path = Path(fp32_path)
     out_dir = ensure_dir(out_dir or fp32_path.parent)
-    model = onnx.load(str(fp32_path), load_external_data=False)
-    meta = {p.key: p.value for p in model.metadata_props}
-    size = int(meta.get("resnext_bench.image_size") or model.graph.input[0].type.tensor_type.shape.dim[-1].dim_value)
-    input_name = model.graph.input[0].name
-    del model
+    fp32 = read_fp32(fp32_path)  # parsed and hashed once for every quantization below
+    size, input_name = fp32.image_size, fp32.input_name
     control_seed = CALIB_SEED + CONTROL_SEED_OFFSET
-    key = {"fp32_sha256": file_digest(fp32_path), "calibration": calibration_source(quant),
+    key = {"fp32_sha256": fp32.sha256, "calibration": calibration_source(quant),
            "method": quant.calib_method, "count": quant.calib_count,
            "activations": quant.quant_activations, "target": target,
            "control": (calibration_source(quant, control_seed) if "drop" not in target else
@@ -181,7 +177,8 @@ def quantize_to_target(fp32_path, quant: QuantOptions, out_dir=None, *, force: b
     if record_path.is_file() and not force:
         try:
             record = json.loads(record_path.read_text())
-            res = quantize_onnx(fp32_path, plain_quant, out_dir, exclude=tuple(record["float_nodes"]))
+            res = quantize_onnx(fp32_path, plain_quant, out_dir, exclude=tuple(record["float_nodes"]),
+                                fp32=fp32)
             return _with_record(res, record)
         except (OSError, ValueError, KeyError):
             pass  # damaged: search again
@@ -191,7 +188,7 @@ def quantize_to_target(fp32_path, quant: QuantOptions, out_dir=None, *, force: b
     steps = []
 
     def attempt(exclude: tuple[str, ...]):
-        res = quantize_onnx(fp32_path, plain_quant, out_dir, force=force, exclude=exclude)
+        res = quantize_onnx(fp32_path, plain_quant, out_dir, force=force, exclude=exclude, fp32=fp32)
         metrics = control_metrics(ref, _outputs(res.path, control), labels)
         misses = target_misses(metrics, target)
         steps.append({"float_nodes": len(exclude), "path": str(res.path), **metrics, "met": not misses})

@@ -33,6 +33,7 @@ from .. import __version__
 from ..config import QuantOptions
 from ..core.errors import UsageError
 from ..core.fileio import atomic_path, ensure_dir, file_digest, write_json_atomic
+from ..models.imagefiles import SYNTHETIC
 
 CALIB_SEED = 777
 QUANT_VERSION = 1  # bump when the recipe below changes: old cached files are rebuilt
@@ -46,12 +47,9 @@ class QuantResult:
     summary: dict = field(default_factory=dict)
 
 
-SYNTHETIC = "synthetic"
-
-
 def calibration_plan(quant: QuantOptions) -> tuple[str | None, bool]:
     """(folder or None for seeded noise, random crops?) of the calibration inputs."""
-    if quant.calib_images == SYNTHETIC:
+    if quant.calib_images == SYNTHETIC:  # noise only when asked
         return None, False
     folder = quant.calib_images or "builtin"
     crops = quant.calib_crops == "on" or (quant.calib_crops == "auto" and quant.calib_images is None)
@@ -94,8 +92,38 @@ def _reader(images, input_name: str):
     return Reader()
 
 
+@dataclass(frozen=True)
+class Fp32File:
+    """What quantization needs of the fp32 file, read once: its metadata, input and sha256
+    (the accuracy control quantizes the same file many times)."""
+
+    meta: dict
+    input_name: str
+    image_size: int
+    sha256: str
+
+
+def read_fp32(fp32_path: str | Path) -> Fp32File:
+    """Parse (external weights not read) and hash the fp32 file; refuse another precision or
+    an unknown input size with one line."""
+    from .onnx_export import load_user_onnx, metadata_of
+
+    header = load_user_onnx(fp32_path)
+    meta, graph_input = metadata_of(header), header.graph.input[0]
+    del header
+    if meta.get("resnext_bench.precision", "fp32") != "fp32":
+        raise UsageError(f"--onnx {fp32_path}: int8 quantization starts from an fp32 file, this one "
+                         f"is {meta['resnext_bench.precision']}")
+    dims = graph_input.type.tensor_type.shape.dim
+    size = int(meta.get("resnext_bench.image_size") or dims[-1].dim_value or 0)
+    if size <= 0:
+        raise UsageError(f"--onnx {fp32_path}: cannot tell the input size (no resnext-bench metadata)")
+    return Fp32File(meta, graph_input.name, size, file_digest(fp32_path))
+
+
 def quantize_onnx(fp32_path: str | Path, quant: QuantOptions, out_dir: str | Path | None = None,
-                  *, force: bool = False, exclude: tuple[str, ...] = ()) -> QuantResult:
+                  *, force: bool = False, exclude: tuple[str, ...] = (),
+                  fp32: Fp32File | None = None) -> QuantResult:
     """The int8 QDQ file of ``fp32_path`` (a cache hit when an intact identical one exists).
     ``quant.quant_activations = "auto"`` means uint8 (a file for the CPU provider); ``exclude``
     names nodes (of the pre-processed graph) kept in float. With ``quant.int8_target`` set, the
@@ -107,21 +135,12 @@ def quantize_onnx(fp32_path: str | Path, quant: QuantOptions, out_dir: str | Pat
     acts = "uint8" if quant.quant_activations == "auto" else quant.quant_activations
     import onnx
 
-    from .onnx_export import _verify_cached, load_user_onnx, metadata_of
+    from .onnx_export import _verify_cached
 
     fp32_path = Path(fp32_path)
-    header = load_user_onnx(fp32_path)  # parsed once: metadata and input
-    meta, graph_input = metadata_of(header), header.graph.input[0]
-    del header
-    if meta.get("resnext_bench.precision", "fp32") != "fp32":
-        raise UsageError(f"--onnx {fp32_path}: int8 quantization starts from an fp32 file, this one "
-                         f"is {meta['resnext_bench.precision']}")
-    dims = graph_input.type.tensor_type.shape.dim
-    size = int(meta.get("resnext_bench.image_size") or dims[-1].dim_value or 0)
-    if size <= 0:
-        raise UsageError(f"--onnx {fp32_path}: cannot tell the input size (no resnext-bench metadata)")
+    fp32 = fp32 or read_fp32(fp32_path)
+    meta, size, fp32_sha = fp32.meta, fp32.image_size, fp32.sha256
     out_dir = ensure_dir(out_dir or fp32_path.parent)
-    fp32_sha = file_digest(fp32_path)
     source = calibration_source(quant)
     key = {"fp32_sha256": fp32_sha, "method": quant.calib_method, "count": quant.calib_count,
            "source": source, "format": "QDQ", "weights": "int8 per-channel",
@@ -152,7 +171,7 @@ def quantize_onnx(fp32_path: str | Path, quant: QuantOptions, out_dir: str | Pat
             extra["CalibPercentile"] = 99.999
         # the calibrators print progress on stdout, which is the CLI's (--json) output
         with atomic_path(path) as out, contextlib.redirect_stdout(io.StringIO()):
-            quantize_static(str(pre), str(out), _reader(images, graph_input.name),
+            quantize_static(str(pre), str(out), _reader(images, fp32.input_name),
                             quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QInt8 if acts == "int8" else QuantType.QUInt8,
                             weight_type=QuantType.QInt8,

@@ -25,6 +25,8 @@ BUILTIN = "builtin"
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin_images"
 DIGITS = "digits"
 DIGITS_TRAIN = "digits-train"
+#: ``--calib-images synthetic``: seeded noise instead of images (calibration only)
+SYNTHETIC = "synthetic"
 #: names that are not paths: what each stands for
 IMAGE_KEYWORDS = {BUILTIN: "the 16 shipped photos",
                   DIGITS: "scikit-learn's digits, held-out split (labeled)",

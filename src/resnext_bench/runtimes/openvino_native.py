@@ -32,8 +32,9 @@ HINT_FOR = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": "f32"}
 #: OpenVINO's names (as the compiled model reports them) -> this tool's precision names
 PRECISION_NAMES = {"f32": "fp32", "float32": "fp32", "bf16": "bf16", "bfloat16": "bf16",
                    "f16": "fp16", "float16": "fp16"}
-#: OPTIMIZATION_CAPABILITIES entry a precision needs
-CAPABILITY_FOR = {"bf16": "BF16", "fp16": "FP16", "int8": "INT8"}
+#: OPTIMIZATION_CAPABILITIES entry a float precision needs (int8 QDQ runs everywhere, fast
+#: with VNNI / AMX)
+CAPABILITY_FOR = {"bf16": "BF16", "fp16": "FP16"}
 #: properties read back from the compiled model (what the row records)
 READ_BACK = ("INFERENCE_PRECISION_HINT", "PERFORMANCE_HINT", "NUM_STREAMS",
              "INFERENCE_NUM_THREADS", "OPTIMAL_NUMBER_OF_INFER_REQUESTS", "EXECUTION_MODE_HINT")
@@ -125,7 +126,7 @@ class OpenVinoRuntime(Runtime):
     @classmethod
     def precision_problem(cls, precision: str) -> str | None:
         need = CAPABILITY_FOR.get(precision)
-        if need is None or precision == "int8":  # int8 QDQ runs everywhere (fast with VNNI/AMX)
+        if need is None:
             return None
         try:
             caps = capabilities(None, cls.ov_device)

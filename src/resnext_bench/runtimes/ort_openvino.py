@@ -80,7 +80,6 @@ def provider_options(options) -> dict:
 
 def _probe_model_bytes() -> bytes:
     import numpy as np
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     w = numpy_helper.from_array(np.eye(2, dtype=np.float32).reshape(2, 2, 1, 1), "w")
