@@ -168,3 +168,21 @@ def test_export_cli_json(cli, tmp_path):
               "config_hash", "form", "seed"):
         assert k in runs[1]
     assert runs[1]["seed"] == 3 and runs[1]["opset"] == 18
+
+
+@pytest.mark.parametrize("exporter,opset", [("torchscript", 11), ("dynamo", 20)])
+def test_written_file_imports_the_opset_asked_for(artifacts, exporter, opset):
+    """The file's own opset_import says what --opset said (the name and sidecar say it too)."""
+    res = export_onnx(ExportConfig("wrn10_1", exporter=exporter, opset=opset), artifacts)
+    model = onnx.load(str(res.path), load_external_data=False)
+    assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [opset]
+    assert f"_op{opset}_" in res.path.name and res.summary["opset"] == opset
+
+
+def test_opset_the_exporter_cannot_write_is_refused(cli, tmp_path):
+    """The dynamo exporter writes opset >= 18; below that onnx's converter is tried and a graph it
+    cannot convert is one line, exit 2 -- never a file labelled with an opset it does not have."""
+    res = cli("export", "--arch", "wrn10_1", "--opset", "13", "--out", tmp_path / "o")
+    assert res.exit_code == 2, res.output
+    assert res.stderr.startswith("error: --opset 13") and "--exporter torchscript" in res.stderr
+    assert not list((tmp_path / "o").glob("*.onnx"))

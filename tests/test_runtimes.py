@@ -94,7 +94,7 @@ def test_bench_rows_schema_and_parity(cpu_rows):
     for d, r in zip(on_disk, rows):
         for k in SCHEMA:  # DESIGN.md's flat keys, in every JSON line
             assert k in d, (k, r.runtime)
-        assert d["schema_version"] == 2 and d["env_fingerprint"] == env["fingerprint"]
+        assert d["schema_version"] == 3 and d["settings"] == {} and d["env_fingerprint"] == env["fingerprint"]
         assert r.status == "ok", r.error
         assert len(r.samples_ms) == r.iters == r.latency_n >= 3
         assert r.latency_p50_ms <= r.latency_p99_ms

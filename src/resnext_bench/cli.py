@@ -6,7 +6,8 @@ pandas, numpy): the options of ``bench`` / ``parity`` are generated from the typ
 so ``--help`` is instant and a command for one runtime never loads another's library.
 
 Exit codes (the contract CI scripts rely on): 0 ok; 1 a regression was found or a check failed;
-2 usage or input error (one line on stderr, no traceback).
+2 usage or input error (one line on stderr, no traceback); 3 (``ab`` / ``compare`` with
+``--fail-on-inconclusive``) no regression, but a verdict could not be reached.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from . import __version__
 from .config import (EXPORT_PRECISIONS, FORMS, SECTIONS, ExportOptions, PlanConfig, cli_flag,
                      render_settings_help)
 from .core.errors import CheckFailed, UsageError
+
+#: ``ab`` / ``compare --fail-on-inconclusive``: no regression, but no verdict either
+INCONCLUSIVE_EXIT = 3
 
 
 class _Group(click.Group):
@@ -204,9 +208,10 @@ def export(arch, out_dir, form, batch, precision, image_size, force, as_json, **
     if s["precision"] == "int8":
         _echo_quantized(res)
         return
+    total = f", {s['total_seconds']:.1f} s with model build and checks" if s.get("total_seconds") else ""
     how = "cache hit" if res.cache_hit else (
-        f"built from the form-c graph in {s['export_seconds']:.1f} s" if s.get("built_from")
-        else f"exported in {s['export_seconds']:.1f} s")
+        f"built from the form-c graph in {s['export_seconds']:.1f} s{total}" if s.get("built_from")
+        else f"exported in {s['export_seconds']:.1f} s{total}")
     click.echo(f"{res.path}  ({how})")
     click.echo(f"  {s['arch']} form {s['form']}, {s['precision']}, batch {s['batch']}, "
                f"{s['image_size']}px, opset {s['opset']}, {s['exporter']} exporter")
@@ -453,10 +458,13 @@ def report(run_dir, fmt, out_path):
               help="Also gate on a throughput drop.")
 @click.option("--allow-missing", is_flag=True, help="A config missing from NEW_RUN is not a regression.")
 @click.option("--hide-unchanged", is_flag=True, help="List only configs whose verdict is not 'unchanged'.")
+@click.option("--fail-on-inconclusive", is_flag=True,
+              help="Exit 3 when no regression was found but some verdict could not be reached "
+                   "(too few rounds, busy host, change within the noise).")
 @click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text",
               show_default=True, help="md: a compact CI job summary (details collapsed).")
 def compare(base_run, new_run, threshold, p99_threshold, throughput_threshold, allow_missing,
-            hide_unchanged, fmt):
+            hide_unchanged, fail_on_inconclusive, fmt):
     """Compare two stored runs config by config (history); exit 1 on a regression.
 
     A slowdown counts only beyond both --threshold and the runs' own between-round noise. Also
@@ -470,13 +478,16 @@ def compare(base_run, new_run, threshold, p99_threshold, throughput_threshold, a
     click.echo(render(cmp, fmt, hide_unchanged=hide_unchanged))
     if cmp.regressions:
         sys.exit(1)
+    if fail_on_inconclusive and cmp.inconclusive:
+        sys.exit(INCONCLUSIVE_EXIT)
 
 
 # ------------------------------------------------------------------------------------------ ab
 @main.command()
 @click.argument("base", type=click.Path(dir_okay=False))
 @click.argument("new", type=click.Path(dir_okay=False))
-@setting_options("plan", "timing", "parity", "torch", "cuda", "ort", "tensorrt", exclude=("forms",))
+@setting_options("plan", "timing", "parity", "torch", "cuda", "ort", "tensorrt", "openvino",
+                 exclude=("forms",))
 @click.option("--artifacts", default=None, help="Weights / engine cache dir.  [default: artifacts]")
 @click.option("--base-set", multiple=True, metavar="KEY=VALUE",
               help="A setting for the base side only (repeatable), e.g. threads=1.")
@@ -488,13 +499,16 @@ def compare(base_run, new_run, threshold, p99_threshold, throughput_threshold, a
 @click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text",
               show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
-def ab(base, new, artifacts, base_set, new_set, threshold, out_dir, fmt, quiet, **settings):
+@click.option("--fail-on-inconclusive", is_flag=True,
+              help="Exit 3 when the verdict could not be reached (busy host, change within the noise).")
+def ab(base, new, artifacts, base_set, new_set, threshold, out_dir, fmt, quiet,
+       fail_on_inconclusive, **settings):
     """A/B-test two ONNX files (or one file under two settings), interleaved in one job.
 
     Both sides are measured round by round on this machine, each in its own worker, so drift of
     a shared machine hits them alike; the verdict uses the per-round ratios new/base. Exit 0: no
     regression; 1: NEW is slower beyond --threshold and significantly, fails parity, or failed;
-    2: usage error. This is the gate for CI; `compare` is for history. --runtime defaults to
+    2: usage error; 3: with --fail-on-inconclusive, the verdict could not be reached. This is the gate for CI; `compare` is for history. --runtime defaults to
     ort-cpu here (the files are what differs), and each side must come to one configuration.
     """
     from .bench.api import run_ab
@@ -509,6 +523,8 @@ def ab(base, new, artifacts, base_set, new_set, threshold, out_dir, fmt, quiet, 
     click.echo(render_ab(res, fmt))
     if res.is_regression:
         sys.exit(1)
+    if fail_on_inconclusive and res.verdict.verdict == "inconclusive":
+        sys.exit(INCONCLUSIVE_EXIT)
 
 
 # ----------------------------------------------------------------------------------- recommend

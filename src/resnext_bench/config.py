@@ -21,6 +21,8 @@ not load torch or onnxruntime.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -48,6 +50,30 @@ CUDNN_ALGOS = ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")
 OV_HINTS = ("latency", "throughput", "none")
 #: TOML keys that describe a sweep file and configure nothing
 INFO_KEYS = ("name", "description")
+#: The settings that change what each runtime measures. A row's key names those of its runtime
+#: that are not the defaults (``ort-cpu|...|graph_opt_level=disable``), so two settings are two
+#: rows and can be swept in one run (a list value); a setting none of a run's runtimes reads is
+#: refused (one runtime named) or noted, never silently ignored. Adding a runtime: one line here.
+RUNTIME_SETTINGS: dict[str, tuple[str, ...]] = {
+    "torch": ("channels_last", "cuda_graph"),
+    "torch-compile": ("channels_last", "compile_mode"),
+    "ort-cpu": ("graph_opt_level",),
+    "ort-cuda": ("graph_opt_level", "cudnn_algo"),
+    "ort-trt": ("graph_opt_level", "cudnn_algo", "workspace_mb", "builder_opt_level"),
+    "tensorrt": ("workspace_mb", "builder_opt_level", "cuda_graph"),
+    "openvino": ("ov_hint", "ov_streams", "ov_requests"),
+    "ort-openvino": ("graph_opt_level", "ov_hint", "ov_streams"),
+}
+#: settings that make another int8 artifact (any runtime, int8 rows only); the calibration
+#: folder is recorded in the row's ``quantization``, not in the key (a path is not portable)
+INT8_SETTINGS = ("calib_method", "calib_count", "calib_crops", "quant_activations",
+                 "int8_target", "int8_max_float")
+#: settings that only a CUDA device reads, whatever the runtime
+CUDA_ONLY_SETTINGS = ("cuda_graph",)
+#: settings that may take several values in one run (each value its own rows)
+SWEEPABLE = tuple(dict.fromkeys(n for names in RUNTIME_SETTINGS.values() for n in names)) + INT8_SETTINGS
+#: the sweepable settings whose CLI value is never split at commas (the value has commas)
+_NO_SPLIT = ("int8_target",)
 
 _KINDS = ("str", "int", "float", "bool", "path", "str_list", "int_list")
 
@@ -452,9 +478,46 @@ def check_setting(name: str, value, source: Source = CLI):
         raise exc.render(source) from None
 
 
+def applicable_settings(runtime: str, precision: str, device: str) -> tuple[str, ...]:
+    """The settings that change what a (runtime, precision, device) row measures."""
+    names = [n for n in RUNTIME_SETTINGS.get(runtime, ())
+             if device == "cuda" or n not in CUDA_ONLY_SETTINGS]
+    if precision == "int8":
+        names += INT8_SETTINGS
+    return tuple(names)
+
+
+def default_of(name: str):
+    return _FIELDS[name].default
+
+
+def _multi_values(name: str, raw) -> tuple | None:
+    """Several values of a sweepable setting (a TOML list, or a CLI comma list), or None."""
+    if name not in SWEEPABLE:
+        return None
+    if isinstance(raw, (list, tuple)):
+        items = list(raw)
+    elif isinstance(raw, str) and "," in raw and name not in _NO_SPLIT:
+        items = [v.strip() for v in raw.split(",") if v.strip()]
+    else:
+        return None
+    if not items:
+        raise ConfigError(name, raw, "needs at least one value")
+    meta = _FIELDS[name].metadata
+    values = tuple(dict.fromkeys(_scalar(name, meta["kind"], v) for v in items))
+    for v in values:
+        _check_value(name, meta, v)
+    return values
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    """The whole configuration of a ``bench`` / ``parity`` / ``sweep`` run."""
+    """The whole configuration of a ``bench`` / ``parity`` / ``sweep`` run.
+
+    ``axes``: sweepable settings given several values (``graph_opt_level = ["all",
+    "disable"]``); the sections hold the first, and the plan makes one row per value for the
+    runtimes that read the setting. ``given``: the settings the user set (not defaulted), for
+    the check that every option given applies to something."""
 
     plan: PlanConfig
     timing: TimingConfig = field(default_factory=TimingConfig)
@@ -466,6 +529,8 @@ class RunConfig:
     ort: OrtOptions = field(default_factory=OrtOptions)
     tensorrt: TensorRTOptions = field(default_factory=TensorRTOptions)
     openvino: OpenVinoOptions = field(default_factory=OpenVinoOptions)
+    axes: tuple = ()  # ((name, (value, ...)), ...)
+    given: frozenset = frozenset()
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any], source: Source = CLI) -> "RunConfig":
@@ -478,25 +543,67 @@ class RunConfig:
             raise UsageError(f"{source.where}unknown key(s) {', '.join(unknown)} (known: "
                              f"{', '.join(sorted(_OWNER))}; see `resnext-bench sweep --help-config`)")
         by_section: dict[str, dict] = {name: {} for name in SECTIONS}
+        axes = []
         try:
             for name, raw in values.items():
                 if name in INFO_KEYS or raw is None:
                     continue
+                several = _multi_values(name, raw)
+                if several is not None:
+                    if len(several) > 1:
+                        axes.append((name, several))
+                    raw = several[0]
                 by_section[_OWNER[name]][name] = _coerce(name, raw)
-            return cls(**{sec: SECTIONS[sec](**vals) for sec, vals in by_section.items()})
+            given = frozenset(n for n, v in values.items() if v is not None and n in _OWNER)
+            return cls(**{sec: SECTIONS[sec](**vals) for sec, vals in by_section.items()},
+                       axes=tuple(axes), given=given)
         except ConfigError as exc:
             raise exc.render(source) from None
+
+    def value(self, name: str):
+        """One setting's value (the first, for an axis)."""
+        return getattr(getattr(self, _OWNER[name]), name)
 
     def replace(self, **values) -> "RunConfig":
         """A copy with some settings changed (flat names), checked again."""
         flat = {k: v for k, v in self.to_values().items() if v != ()}  # () = the default: none given
         flat.update(values)
-        return RunConfig.from_values(flat)
+        new = RunConfig.from_values(flat)
+        return dataclasses.replace(new, given=self.given | frozenset(values))
+
+    def pinned(self, settings: Mapping[str, Any]) -> "RunConfig":
+        """The configuration one row runs: every axis fixed to the row's value (``settings``
+        holds the row's non-default ones; an axis it does not name runs its default)."""
+        if not self.axes and not settings:
+            return self
+        flat = {k: v for k, v in self.to_values().items() if v != ()}
+        for name, _values in self.axes:
+            flat[name] = settings.get(name, default_of(name))
+        flat.update(settings)
+        return dataclasses.replace(RunConfig.from_values(flat), given=self.given)
+
+    def settings_for(self, runtime: str, precision: str, device: str) -> list[dict]:
+        """The non-default settings of each row this config makes for (runtime, precision,
+        device): one dict per combination of the axes that runtime reads."""
+        names = applicable_settings(runtime, precision, device)
+        axes = [(n, vals) for n, vals in self.axes if n in names]
+        base = {n: self.value(n) for n in names}
+        out: list[dict] = []
+        for combo in itertools.product(*(vals for _n, vals in axes)):
+            values = dict(base)
+            values.update({n: v for (n, _vals), v in zip(axes, combo)})
+            settings = {n: v for n, v in values.items() if v != default_of(n)}
+            if settings not in out:
+                out.append(settings)
+        return out
 
     def to_values(self) -> dict:
-        """Flat ``{setting: value}`` of every setting (what a sweep TOML would say)."""
-        return {f.name: getattr(getattr(self, sec), f.name)
-                for sec, cls in SECTIONS.items() for f in fields(cls)}
+        """Flat ``{setting: value}`` of every setting (what a sweep TOML would say); an axis
+        is its list of values."""
+        out = {f.name: getattr(getattr(self, sec), f.name)
+               for sec, cls in SECTIONS.items() for f in fields(cls)}
+        out.update({name: list(values) for name, values in self.axes})
+        return out
 
 
 def describe_settings() -> list[dict]:

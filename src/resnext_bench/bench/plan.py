@@ -48,7 +48,9 @@ def torch_device(config: RunConfig, runtimes: list[str], *, strict: bool) -> str
 
 
 def combos(config: RunConfig, *, strict: bool) -> list[Combo]:
-    """Every combination once, in a stable order; threads apply to CPU rows only."""
+    """Every combination once, in a stable order; threads apply to CPU rows only; a runtime
+    setting with several values (an axis) makes one combo per value for the runtimes that read
+    it, and every combo carries its non-default settings (part of its key)."""
     plan = config.plan
     runtimes = resolve_runtimes(plan.runtimes, strict=strict)
     torch_dev = torch_device(config, runtimes, strict=strict)
@@ -64,11 +66,13 @@ def combos(config: RunConfig, *, strict: bool) -> list[Combo]:
                     for precision in plan.precisions:
                         for batch in plan.batches:
                             for threads in plan.threads or (None,):
-                                c = Combo(spec.name, form, runtime, device, precision, batch,
-                                          threads if device == "cpu" else None, size)
-                                if c.key not in seen:
-                                    seen.add(c.key)
-                                    out.append(c)
+                                for settings in config.settings_for(runtime, precision, device):
+                                    c = Combo(spec.name, form, runtime, device, precision, batch,
+                                              threads if device == "cpu" else None, size,
+                                              settings)
+                                    if c.key not in seen:
+                                        seen.add(c.key)
+                                        out.append(c)
     return out
 
 

@@ -190,6 +190,7 @@ class Runner:
         """Measure one group: ``jobs`` are (config, combo) pairs -- one config for a plan's
         group, two for an A/B job -- interleaved round by round (rounds of the first config)."""
         workers: dict[int, Worker] = {}
+        jobs = [(cfg.pinned(c.settings), c) for cfg, c in jobs]  # each row runs its own settings
         try:
             return self._run_jobs(jobs, max_batch, emit, workers)
         finally:  # a usage error from a worker stops the run: leave no process behind

@@ -20,6 +20,10 @@ Versions:
   (``None``) in older v2 rows: ``host_load_cores``, ``host_load_round_cores``, ``host_cpus``,
   ``processes``; ``parity_weights``, ``parity_failed``, ``precision_executed`` and the
   ``accuracy_*`` fields (labeled parity inputs).
+* 3 -- ``settings``: the runtime settings of the row that are not the defaults
+  (``{"graph_opt_level": "disable"}``), part of the key as a canonical suffix
+  (``...|224|graph_opt_level=disable``), so that two settings are two rows. A v2 row had no
+  such field: it upgrades to ``{}`` (its key, the defaults' key, is unchanged).
 """
 
 from __future__ import annotations
@@ -32,8 +36,9 @@ from typing import Any, Mapping
 
 from .stats import summarize, throughput_ips
 
-SCHEMA_VERSION = 2
-#: The identity of a row: what ``--resume`` skips, ``--shard`` hashes and ``compare`` matches.
+SCHEMA_VERSION = 3
+#: The identity of a row: what ``--resume`` skips, ``--shard`` hashes and ``compare`` matches;
+#: with the row's non-default ``settings`` after them.
 KEY_FIELDS = ("arch", "form", "runtime", "device", "precision", "batch", "threads", "image_size")
 STATUSES = ("ok", "skipped", "failed")
 
@@ -42,9 +47,30 @@ class SchemaError(ValueError):
     """A stored row that does not fit the schema (wrong type, missing identity field)."""
 
 
-def config_key(values: Mapping[str, Any]) -> str:
-    """``arch|form|runtime|device|precision|batch|threads|image_size`` of a row or combo."""
+def canonical_value(value) -> str:
+    """A setting's value as a config key spells it (``true`` / ``false`` for booleans)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def settings_suffix(settings: Mapping[str, Any]) -> str:
+    """``graph_opt_level=disable,ov_hint=throughput``: the canonical, sorted form."""
+    return ",".join(f"{k}={canonical_value(v)}" for k, v in sorted(settings.items()))
+
+
+def base_key(values: Mapping[str, Any]) -> str:
+    """``arch|form|runtime|device|precision|batch|threads|image_size``: the key without the
+    settings (what two rows that differ only in a setting share)."""
     return "|".join("" if values.get(k) is None else str(values.get(k)) for k in KEY_FIELDS)
+
+
+def config_key(values: Mapping[str, Any]) -> str:
+    """The row identity: :func:`base_key`, then ``|`` and the canonical non-default settings
+    when there are any (``...|224|graph_opt_level=disable``)."""
+    key = base_key(values)
+    settings = values.get("settings") or {}
+    return f"{key}|{settings_suffix(settings)}" if settings else key
 
 
 @dataclass
@@ -59,10 +85,16 @@ class Combo:
     batch: int
     threads: int | None
     image_size: int
+    #: the runtime settings that are not the defaults (:data:`resnext_bench.config.RUNTIME_SETTINGS`)
+    settings: dict = field(default_factory=dict)
 
     @property
     def key(self) -> str:
         return config_key(self.__dict__)
+
+    @property
+    def base_key(self) -> str:
+        return base_key(self.__dict__)
 
 
 @dataclass
@@ -278,7 +310,13 @@ def _upgrade_v1(data: dict) -> dict:
     return data
 
 
-_UPGRADES = {1: _upgrade_v1}
+def _upgrade_v2(data: dict) -> dict:
+    data.setdefault("settings", {})  # not recorded before v3: the defaults' key
+    data["schema_version"] = 3
+    return data
+
+
+_UPGRADES = {1: _upgrade_v1, 2: _upgrade_v2}
 
 
 def row_from_json(data: Mapping[str, Any]) -> ResultRow:

@@ -186,10 +186,42 @@ def _export_proto(model, example, cfg: ExportConfig):
 
 def _run_exporter(model, example, cfg: ExportConfig, spec: ArchSpec):
     try:
-        return _export_proto(model, example, cfg)
+        proto = _export_proto(model, example, cfg)
     except Exception as exc:
         raise ExportCheckError(f"{cfg.exporter} export of {spec.name} failed: "
                                f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
+    return honour_opset(proto, cfg.opset, cfg.exporter)
+
+
+def graph_opset(proto) -> int | None:
+    """The default-domain (``ai.onnx``) opset a ModelProto imports."""
+    return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+
+
+def honour_opset(proto, opset: int, exporter: str):
+    """The graph at the opset asked for. torch's dynamo exporter writes opset 18 or newer
+    whatever ``opset_version`` says; onnx's version converter takes it down, and a graph it
+    cannot convert is refused with one line (the torchscript exporter writes old opsets
+    itself). The converted file goes through the same checks as any export (checker, MACs,
+    ORT CPU against torch)."""
+    have = graph_opset(proto)
+    if have == opset:
+        return proto
+    import onnx
+    from onnx import version_converter
+
+    try:
+        converted = version_converter.convert_version(proto, opset)
+        onnx.checker.check_model(converted)
+    except Exception as exc:
+        raise UsageError(f"--opset {opset}: the {exporter} exporter wrote opset {have} and onnx's "
+                         f"version converter cannot take it to {opset} ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:160] if str(exc) else ''}); use "
+                         f"--exporter torchscript or --opset {have}") from None
+    if graph_opset(converted) != opset:
+        raise UsageError(f"--opset {opset}: the converted graph imports opset "
+                         f"{graph_opset(converted)}; use --exporter torchscript")
+    return converted
 
 
 def read_metadata(path: str | Path) -> dict:
@@ -359,6 +391,9 @@ def export_onnx(cfg: ExportConfig, out_dir: str | Path = ExportOptions.artifacts
                 f"graph complexity differs from the module: MACs {graph_cx.macs} vs {ref_cx.macs}, "
                 f"conv/gemm weights {graph_cx.weight_params} vs {ref_w}")
         checks = check_against_torch(tmp, model, cfg, size)
+        written = graph_opset(onnx.load(str(tmp), load_external_data=False))
+        if written != cfg.opset:
+            raise ExportCheckError(f"the written graph imports opset {written}, not {cfg.opset}")
         sha = file_digest(tmp)
     summary = {
         "arch": spec.name, "cardinality": spec.cardinality, "width": spec.base_width,
@@ -369,6 +404,7 @@ def export_onnx(cfg: ExportConfig, out_dir: str | Path = ExportOptions.artifacts
         "graph_params": graph_cx.params, "torch_macs": ref_cx.macs,
         "bytes": path.stat().st_size, "sha256": sha,
         "export_seconds": round(export_s, 3), "model_build_seconds": round(build_s, 3),
+        "total_seconds": round(time.perf_counter() - t0, 3),
         "checks": {"onnx_checker": "ok (full_check)", "complexity": "macs and conv/gemm weights match torch",
                    "ort_cpu_vs_torch": checks,
                    "onnxruntime_version": onnxruntime.__version__},

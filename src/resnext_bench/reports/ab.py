@@ -4,8 +4,10 @@ Both sides were measured interleaved, round by round, in one job on one machine,
 machine's drift hits them alike: the verdict (:func:`~resnext_bench.core.verdict.paired_verdict`)
 works on the per-round ratios new/base. Exit codes as ``compare``: 0 no regression, 1 a
 regression (slower beyond the threshold and significant, parity broken, the new side failed).
-A side timed on a busy host makes the verdict ``inconclusive`` (exit 0, with a note saying
-which side and how busy): see :func:`~resnext_bench.core.verdict.contention`.
+A side timed on a busy host, or a change the rounds cannot tell from noise, makes the verdict
+``inconclusive`` (exit 0, or 3 with ``--fail-on-inconclusive``; the first line says why): see
+:func:`~resnext_bench.core.verdict.contention`. When the sides differ in more than the file
+(image size, runtime settings, threads, ...), a note names each difference.
 """
 
 from __future__ import annotations
@@ -46,9 +48,33 @@ def ab_verdict(base: ResultRow, new: ResultRow, threshold: float = 0.05) -> ABRe
         v.verdict = "parity_break"
         v.notes.append(f"new side fails parity: max_rel_err {new.parity_max_rel_err:.3g}, "
                        f"top-1 {new.parity_top1_agreement}")
-    if (base.params, base.macs) != (new.params, new.macs):
-        res.notes.append(f"the sides are different networks: params {base.params} vs {new.params}")
+    res.notes += side_differences(base, new)
     return res
+
+
+#: what two sides of an A/B job can differ in besides the file, as a note names it
+_SIDE_FIELDS = (("arch", "arch"), ("form", "form"), ("runtime", "runtime"),
+                ("precision", "precision"), ("batch", "batch"), ("threads", "threads"),
+                ("image_size", "image size"), ("weights", "weights"))
+
+
+def side_differences(base: ResultRow, new: ResultRow) -> list[str]:
+    """One note per configuration field the sides differ in ("image size 224 vs 320"), the
+    runtime settings, and a complexity change that none of those explains."""
+    from .compare import settings_difference
+
+    notes = []
+    for attr, label in _SIDE_FIELDS:
+        b, n = getattr(base, attr), getattr(new, attr)
+        if b != n:
+            notes.append(f"the sides differ in {label}: {b} vs {n}")
+    settings = settings_difference(base, new)
+    if settings:
+        notes.append(f"the sides differ in runtime settings: {settings}")
+    if (base.params, base.macs) != (new.params, new.macs) and base.arch == new.arch:
+        notes.append(f"the sides are different networks: params {base.params} vs {new.params}, "
+                     f"MACs {base.macs} vs {new.macs}")
+    return notes
 
 
 def _side(r: ResultRow) -> dict:
@@ -82,8 +108,11 @@ def render_ab(res: ABResult, fmt: str) -> str:
              str(r.rounds or "-"), {True: "pass", False: "FAIL", None: "-"}[r.parity_passed]]
             for side, r in (("base", res.base), ("new", res.new))]
     notes = v.notes + res.notes
+    if v.verdict == "inconclusive":
+        why = v.notes[0] if v.notes else "the change is within the measured noise"
+        headline = f"VERDICT NOT REACHED ({why}). {headline}"
     if fmt == "md":
-        out = ["## resnext-bench ab", "", f"**{headline}**", "", markdown_table(heads, body), ""]
+        out = [f"**{headline}**", "", "## resnext-bench ab", "", markdown_table(heads, body), ""]
         out += [f"- {n}" for n in notes]
         return "\n".join(out) + "\n"
     return "\n".join([headline, "", text_table(heads, body)] + [f"note: {n}" for n in notes])

@@ -10,8 +10,13 @@ Regressions (exit 1): a significant slowdown; with ``--p99-threshold`` a p99 slo
 ok -> failed (the *last* row of the new run counts, so a later failure is not hidden behind an
 earlier ok row); ok -> skipped; a config missing from the new run (``--allow-missing`` to
 accept). Reported, not regressions: complexity changed (params/MACs differ: timings are not
-comparable), parity error growth, new configs, ``inconclusive`` (too few rounds to tell, or a
-side timed on a busy host: :func:`~resnext_bench.core.verdict.contention`).
+comparable), parity error growth, new configs, ``settings_changed`` (a config of the base run
+and one of the new run that differ only in runtime settings, e.g. the graph optimization level:
+paired, timed, and the settings named, since the change is the settings' and not the code's),
+``inconclusive`` (too few rounds to tell, or a side timed on a busy host:
+:func:`~resnext_bench.core.verdict.contention`). ``--fail-on-inconclusive`` makes an
+inconclusive row exit 3 (a regression's 1 comes first), so a CI job on a noisy runner can refuse
+to pass what it could not measure.
 When the runs' environments differ (CPU or GPU model, runtime versions, threads) a warning says
 so: their ratios mix the code with the machine.
 """
@@ -22,7 +27,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from ..core.rundir import RunData, latest
-from ..core.schema import ResultRow
+from ..core.schema import ResultRow, settings_suffix
 from ..core.stats import min_samples_for
 from ..core.verdict import busy_host, describe_ratio, geometric_mean, unpaired_verdict
 from .tables import markdown_table, text_table
@@ -60,6 +65,10 @@ class Comparison:
     @property
     def regressions(self) -> list[RowComparison]:
         return [c for c in self.rows if c.is_regression]
+
+    @property
+    def inconclusive(self) -> list[RowComparison]:
+        return [c for c in self.rows if c.verdict == "inconclusive"]
 
     @property
     def geomean(self) -> float | None:
@@ -125,12 +134,53 @@ def compare_pair(key: str, b: ResultRow, n: ResultRow, threshold: float, *,
     return c
 
 
+def describe_settings(settings: dict) -> str:
+    return settings_suffix(settings) if settings else "defaults"
+
+
+def settings_difference(b: ResultRow, n: ResultRow) -> str:
+    """``graph_opt_level all (default) -> disable``: the settings two rows differ in."""
+    from ..config import default_of
+
+    parts = []
+    for name in sorted(set(b.settings) | set(n.settings)):
+        dv = default_of(name)
+        bv, nv = b.settings.get(name, dv), n.settings.get(name, dv)
+        if bv != nv:
+            tag = lambda v: f"{v} (default)" if v == dv else str(v)  # noqa: E731
+            parts.append(f"{name} {tag(bv)} -> {tag(nv)}")
+    return "; ".join(parts)
+
+
+def _pair_by_settings(base: dict, new: dict) -> list[tuple[str, str]]:
+    """(base key, new key) of rows found on one side only that share the key without settings,
+    one on each side: the same configuration with other runtime settings."""
+    only_b = [k for k in base if k not in new]
+    only_n = [k for k in new if k not in base]
+    pairs = []
+    for bk in only_b:
+        same = [nk for nk in only_n if new[nk].base_key == base[bk].base_key]
+        others = [k for k in only_b if base[k].base_key == base[bk].base_key]
+        if len(same) == 1 and len(others) == 1:
+            pairs.append((bk, same[0]))
+    return pairs
+
+
 def compare_rows(base_rows: list[ResultRow], new_rows: list[ResultRow], threshold: float = 0.05, *,
                  allow_missing: bool = False, p99_threshold: float | None = None,
                  throughput_threshold: float | None = None) -> list[RowComparison]:
     base = {r.config_key: r for r in latest(base_rows)}
     new = {r.config_key: r for r in new_rows}  # the last row per key: a later failure counts
     out = []
+    for bk, nk in _pair_by_settings(base, new):
+        b, n = base.pop(bk), new.pop(nk)
+        c = compare_pair(b.base_key, b, n, threshold)
+        c.notes.insert(0, f"settings changed: {settings_difference(b, n)} (the timing change is "
+                          "the settings', not a regression)")
+        if not c.is_regression or c.verdict in ("regression", "p99_regression",
+                                                "throughput_regression"):
+            c.verdict = "settings_changed"
+        out.append(c)
     for key in sorted(set(base) | set(new)):
         b, n = base.get(key), new.get(key)
         if n is None:
@@ -177,24 +227,39 @@ HEADS = ["config", "verdict", "base p50 ms", "new p50 ms", "change", "95% CI of 
 def summary_line(cmp: Comparison) -> str:
     n_reg = len(cmp.regressions)
     gm = cmp.geomean
-    return (f"{n_reg} regression(s) among {len(cmp.rows)} configs (threshold {cmp.threshold:.0%}; a "
-            "slowdown counts beyond both the threshold and the runs' between-round noise)"
+    return (f"{n_reg} regression(s), {len(cmp.inconclusive)} inconclusive among {len(cmp.rows)} "
+            f"configs (threshold {cmp.threshold:.0%}; a slowdown counts beyond both the threshold "
+            "and the runs' between-round noise)"
             + (f"; geometric mean of ratios: {describe_ratio(gm)}" if gm else ""))
+
+
+def inconclusive_line(cmp: Comparison) -> str | None:
+    """The first line of a report whose verdict could not be reached, saying why."""
+    rows = cmp.inconclusive
+    if not rows:
+        return None
+    why = "; ".join(f"{c.key}: {c.notes[0] if c.notes else 'within noise'}" for c in rows[:3])
+    more = f" (and {len(rows) - 3} more)" if len(rows) > 3 else ""
+    return (f"VERDICT NOT REACHED for {len(rows)} of {len(cmp.rows)} configs: the change could "
+            f"not be told from the measured noise -- {why}{more}")
 
 
 def render(cmp: Comparison, fmt: str, *, hide_unchanged: bool = False) -> str:
     shown = [c for c in cmp.rows if not (hide_unchanged and c.verdict == "unchanged")]
     warning = ("WARNING: the runs' environments differ, so ratios mix the code with the machine: "
                + "; ".join(cmp.env_differences)) if cmp.env_differences else None
+    not_reached = inconclusive_line(cmp)
     if fmt == "json":
         return json.dumps({"threshold": cmp.threshold, "regressions": len(cmp.regressions),
+                           "inconclusive": len(cmp.inconclusive), "verdict_not_reached": not_reached,
                            "geomean_ratio": cmp.geomean, "env_differences": cmp.env_differences,
                            "rows": [asdict(c) | {"is_regression": c.is_regression} for c in shown]},
                           indent=2)
     summary = summary_line(cmp)
     if fmt == "md":
         changed = [c for c in cmp.rows if c.verdict != "unchanged"]
-        out = ["## resnext-bench compare", "", f"**{summary}**", ""]
+        out = ([f"**{not_reached}**", ""] if not_reached else []) + [
+            "## resnext-bench compare", "", f"**{summary}**", ""]
         if warning:
             out += [f"> {warning}", ""]
         if changed:
@@ -203,6 +268,7 @@ def render(cmp: Comparison, fmt: str, *, hide_unchanged: bool = False) -> str:
             out += [f"<details><summary>all {len(cmp.rows)} configs</summary>", "",
                     markdown_table(HEADS, [_cells(c) for c in cmp.rows]), "", "</details>", ""]
         return "\n".join(out)
-    lines = [text_table(HEADS, [_cells(c) for c in shown]), "", summary]
+    lines = ([not_reached, ""] if not_reached else []) + [
+        text_table(HEADS, [_cells(c) for c in shown]), "", summary]
     return "\n".join(lines + ([warning] if warning else []))
 
