@@ -200,13 +200,17 @@ def test_ab_exit_codes(cli, two_files, artifacts, tmp_path):
     # resnet34 is ~2x the work of resnet18: flagged
     slow = cli("ab", small, big, *common, "--threshold", 0.3, "--format", "md", "--out", tmp_path / "slow")
     assert slow.exit_code == 1, slow.output
-    assert "REGRESSION" in slow.output and "slower" in slow.output and "different networks" in slow.output
+    assert "REGRESSION" in slow.output and "slower" in slow.output
+    assert "the sides differ in arch: resnet18 vs resnet34" in slow.output
     # one file under two settings
     res = cli("ab", small, small, *common, "--threshold", 0.5, "--new-set", "graph_opt_level=basic",
               "--out", tmp_path / "opts")
     assert res.exit_code == 0, res.output
     rows, _ = read_jsonl(tmp_path / "opts" / "results.jsonl")
     assert [r["runtime_info"]["graph_optimization_level"] for r in rows] == ["all", "basic"]
+    assert [r["settings"] for r in rows] == [{}, {"graph_opt_level": "basic"}]
+    assert rows[1]["config_key"].endswith("|graph_opt_level=basic")
+    assert "runtime settings: graph_opt_level all (default) -> basic" in res.output
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="the busy-host probe reads /proc")

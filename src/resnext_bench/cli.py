@@ -196,6 +196,10 @@ def export(arch, out_dir, form, batch, precision, image_size, force, as_json, **
     from .exporters.onnx_export import ExportConfig, export_onnx
 
     quant_keys = {f.name for f in fields(QuantOptions)}
+    moot = [cli_flag(k) for k in sorted(quant_keys) if settings.get(k) is not None]
+    if moot and precision != "int8":
+        raise UsageError(f"{', '.join(moot)}: quantization settings apply to --precision int8 "
+                         f"only, not {precision}")
     quant = build_section("quant", {k: settings.pop(k) for k in list(settings) if k in quant_keys})
     given = {k: check_setting(k, v) for k, v in settings.items() if v is not None}
     cfg = ExportConfig(arch=arch, form=form, batch=_export_batch(batch), precision=precision,
@@ -228,7 +232,9 @@ def _echo_quantized(res) -> None:
     click.echo(f"{res.path}  ({how})")
     click.echo(f"  int8 QDQ ({q['weights']} weights, {q['activations']} activations) of "
                f"{res.summary['fp32_path']}")
-    click.echo(f"  calibration: {q['method']} on {q['count']} images ({q['source']}); "
+    asked = (f" (--calib-count {q['asked_count']}: the source has {q['count']})"
+             if q.get("asked_count") not in (None, q["count"]) else "")
+    click.echo(f"  calibration: {q['method']} on {q['count']} images{asked} ({q['source']}); "
                f"{res.summary['qdq_nodes']} Q/DQ nodes, file {res.summary['bytes'] / 1e6:.1f} MB")
 
 
@@ -254,43 +260,76 @@ def quantize(onnx_path, out_dir, force, as_json, **settings):
 
 # ------------------------------------------------------------------------- bench / parity shared
 def _combo_text(c) -> str:
+    from .core.schema import settings_suffix
+
     return (f"{c.arch} form {c.form} {c.runtime} {c.device} {c.precision} batch {c.batch}"
-            + (f" threads {c.threads}" if c.threads else ""))
+            + (f" threads {c.threads}" if c.threads else "")
+            + (f" {settings_suffix(c.settings)}" if c.settings else ""))
 
 
-def _progress_printer(quiet: bool):
-    """Progress lines on stderr from the runner's events (group, load, round, row)."""
-    import time as _time
+class _Progress:
+    """Progress on stderr from the runner's events: one line per group, load, round and row,
+    and an ETA from the time measured so far per unit of work (a configuration's load, each
+    of its timed blocks, its finish), so groups of different sizes and rounds count right.
+    A torch.compile load says it is compiling (it is silent for 20-60 s otherwise)."""
 
-    started = _time.perf_counter()
+    def __init__(self, quiet: bool):
+        import time as _time
 
-    def on_event(kind, **e):
-        if quiet:
+        self.quiet, self.clock = quiet, _time.perf_counter
+        self.started = self.clock()
+        self.total_units = None
+        self.units = 0
+
+    def _eta(self) -> str:
+        if not self.total_units or not self.units:
+            return ""
+        left = (self.clock() - self.started) / self.units * (self.total_units - self.units)
+        return f", ETA {left:.0f}s" if left >= 1 else ""
+
+    def __call__(self, kind, **e):
+        if kind == "note":  # an option that changes nothing: said even with --quiet
+            click.echo(f"note: {e['text']}", err=True)
+            return
+        if kind == "group" and self.total_units is None:
+            self.rounds = e.get("rounds") or 1
+            self.total_units = e["total"] * (self.rounds + 2)
+        if kind == "load":
+            self.units += 1
+        elif kind == "block":
+            self.units += 1
+        elif kind == "row":  # the rest of its units: finish, or all of them when skipped
+            self.units = max(self.units, e["done"] * (self.rounds + 2))
+        if self.quiet:
             return
         if kind == "group":
-            eta = ""
-            if e["done"]:
-                eta = f", ETA {(_time.perf_counter() - started) / e['done'] * (e['total'] - e['done']):.0f}s"
             first = e["combos"][0]
-            click.echo(f"[group {e['index'] + 1}/{e['groups']}{eta}] {first.arch} {first.image_size}px: "
-                       f"{len(e['combos'])} configuration(s), one worker process each", err=True)
+            click.echo(f"[group {e['index'] + 1}/{e['groups']}{self._eta()}] {first.arch} "
+                       f"{first.image_size}px: {len(e['combos'])} configuration(s), one worker "
+                       "process each", err=True)
         elif kind == "load":
-            click.echo(f"  load {_combo_text(e['combo'])}", err=True)
+            compiling = (" (torch.compile: compiling, typically 20-60 s)"
+                         if e["combo"].runtime == "torch-compile" else "")
+            click.echo(f"  load {_combo_text(e['combo'])}{compiling}", err=True)
         elif kind == "round":
-            click.echo(f"  round {e['round'] + 1}/{e['rounds']} over {e['size']} configuration(s)", err=True)
+            click.echo(f"  round {e['round'] + 1}/{e['rounds']} over {e['size']} "
+                       f"configuration(s){self._eta()}", err=True)
         elif kind == "row":
             row = e["row"]
             if not row.ok:
                 click.echo(f"  [{e['done']}/{e['total']}] {_combo_text(row)}: {row.status}: {row.error}", err=True)
             else:
                 p = row.parity_passed
-                spread = f", rounds spread {row.round_spread:.1%}" if row.round_spread is not None else ""
-                click.echo(f"  [{e['done']}/{e['total']}] {_combo_text(row)}: p50 "
+                spread = (f", rounds spread {row.round_spread:.1%}"
+                          if row.round_spread is not None and (row.rounds or 0) > 1 else "")
+                click.echo(f"  [{e['done']}/{e['total']}{self._eta()}] {_combo_text(row)}: p50 "
                            f"{row.latency_p50_ms or float('nan'):.2f} ms{spread}, "
                            f"{row.throughput_ips or 0:.1f} img/s, parity "
                            f"{'pass' if p else ('FAIL' if p is False else '-')}", err=True)
 
-    return on_event
+
+def _progress_printer(quiet: bool):
+    return _Progress(quiet)
 
 
 def _default_run_dir() -> str:
@@ -318,7 +357,9 @@ def _exit_for(rows) -> None:
 @click.option("--out", "out_dir", default=None, help="Run dir (default runs/<timestamp>).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON (samples omitted).")
-def bench(out_dir, quiet, as_json, **settings):
+@click.option("--dry-run", is_flag=True, help="List the configurations (in or out, and why) with "
+              "an estimate from this machine's earlier measurements; measure nothing.")
+def bench(out_dir, quiet, as_json, dry_run, **settings):
     """Measure archs x runtimes x batches x precisions; append rows to RUN_DIR/results.jsonl.
 
     Exit 1 if any combination failed or missed its parity tolerance.
@@ -327,6 +368,11 @@ def bench(out_dir, quiet, as_json, **settings):
     from .reports.console import rows_table
 
     config = config_from_cli(settings)
+    if dry_run:
+        from .bench.api import dry_run as plan_only
+
+        click.echo(plan_only(config))
+        return
     rows, path = run_bench(config, out_dir or _default_run_dir(),
                            on_event=_progress_printer(quiet or as_json))
     if as_json:
@@ -346,7 +392,7 @@ def parity(as_json, **settings):
     from .bench.api import config_from_cli, run_parity
     from .reports.console import PARITY_COLUMNS, rows_table
 
-    rows = run_parity(config_from_cli(settings))
+    rows = run_parity(config_from_cli(settings), on_event=_progress_printer(True))
     if as_json:
         _print_json([r.to_json() for r in rows])
     else:
@@ -398,9 +444,17 @@ def _help_config(ctx, _param, value):
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 @click.option("--help-config", is_flag=True, expose_value=False, is_eager=True, callback=_help_config,
               help="List the TOML keys (defaults, allowed values, matching CLI flags) and exit.")
-def sweep(config, out_dir, resume, shard, executor, ray_address, quiet):
+@click.option("--dry-run", is_flag=True, help="List the configurations this would run (after "
+              "--resume and --shard) with an estimate; measure nothing.")
+def sweep(config, out_dir, resume, shard, executor, ray_address, quiet, dry_run):
     """Run every combination of a TOML config; unusable runtimes become skipped rows."""
     from .bench.api import run_sweep
+
+    if dry_run:
+        from .bench.api import dry_run_sweep
+
+        click.echo(dry_run_sweep(config, out_dir, resume=resume, shard=shard))
+        return
 
     def on_start(todo, already):
         if not quiet:

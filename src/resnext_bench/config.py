@@ -487,6 +487,11 @@ def applicable_settings(runtime: str, precision: str, device: str) -> tuple[str,
     return tuple(names)
 
 
+def section_of(name: str) -> str | None:
+    """The section a setting is declared in (None: not a setting)."""
+    return _OWNER.get(name)
+
+
 def default_of(name: str):
     return _FIELDS[name].default
 

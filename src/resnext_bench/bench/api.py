@@ -12,7 +12,7 @@ from ..config import RunConfig, TimingConfig, cli_flag
 from ..core.errors import UsageError
 from ..core.rundir import RESULTS, append_row, done_keys
 from ..core.schema import ResultRow
-from .plan import combos, parse_shard
+from .plan import combos, option_notes, parse_shard
 from .runner import Runner
 from .sweep import load_sweep_config, select_combos
 
@@ -27,8 +27,10 @@ def fill_from_onnx_metadata(given: dict) -> dict:
     from ..exporters.onnx_export import load_user_onnx, metadata_of
 
     path = given["onnx"]
-    meta = metadata_of(load_user_onnx(path))
+    model = load_user_onnx(path)
+    meta = metadata_of(model)
     out = dict(given)
+    _check_image_size(path, model, given.get("image_sizes"))
     for setting, key in ONNX_METADATA_FILLS.items():
         value = meta.get(f"resnext_bench.{key}")
         if setting not in out and value is not None:
@@ -42,6 +44,26 @@ def fill_from_onnx_metadata(given: dict) -> dict:
     return out
 
 
+def _check_image_size(path, model, asked) -> None:
+    """A file with a fixed input size runs that size only: another --image-size is a usage
+    error here, not a failed row (ONNX Runtime's INVALID_ARGUMENT) later."""
+    dims = [d.dim_value if d.HasField("dim_value") else None
+            for d in model.graph.input[0].type.tensor_type.shape.dim] if model.graph.input else []
+    if len(dims) != 4 or not dims[2] or not dims[3] or asked in (None, "", ()):
+        return
+    sizes = asked if isinstance(asked, (list, tuple)) else str(asked).split(",")
+    wrong = [str(s).strip() for s in sizes if str(s).strip() != str(dims[2])]
+    if wrong:
+        raise UsageError(f"--image-size {','.join(wrong)}: {path} takes {dims[2]}x{dims[3]} "
+                         "inputs only (its input shape is fixed)")
+
+
+def _emit_notes(config: RunConfig, on_event, *, strict: bool) -> None:
+    for text in option_notes(config, strict=strict):
+        if on_event is not None:
+            on_event("note", text=text)
+
+
 def config_from_cli(values: Mapping[str, Any]) -> RunConfig:
     """The run config from CLI option values (``None`` = not given: the default applies)."""
     given = {k: v for k, v in values.items() if v is not None}
@@ -52,16 +74,36 @@ def config_from_cli(values: Mapping[str, Any]) -> RunConfig:
     return RunConfig.from_values(given)
 
 
+def dry_run(config: RunConfig, todo=None, *, strict: bool = True) -> str:
+    """The plan without measuring: every configuration, why it is in or out, an estimate."""
+    from .estimate import render_dry_run
+
+    todo = combos(config, strict=strict) if todo is None else todo
+    notes = [f"note: {n}" for n in option_notes(config, strict=strict)]
+    return "\n".join(notes + [render_dry_run(config, todo, Runner.skip_reason)])
+
+
+def dry_run_sweep(config_path: str | Path, out_dir: str | Path, *, resume: bool = False,
+                  shard: str | None = None) -> str:
+    config = load_sweep_config(config_path)
+    done = done_keys(out_dir) if resume else None
+    todo, already = select_combos(config, parse_shard(shard), done)
+    head = f"{len(already)} already done in {out_dir}\n" if already else ""
+    return head + dry_run(config, todo, strict=False)
+
+
 def run_bench(config: RunConfig, out_dir: str | Path, on_event=None) -> tuple[list[ResultRow], Path]:
     """Measure every combination of ``config``; rows appended to ``out_dir/results.jsonl``."""
+    _emit_notes(config, on_event, strict=True)
     todo = combos(config, strict=True)
     runner = Runner(config, out_dir)
     runner.write_env()
     return runner.run(todo, on_event=on_event), runner.results_path
 
 
-def run_parity(config: RunConfig) -> list[ResultRow]:
+def run_parity(config: RunConfig, on_event=None) -> list[ResultRow]:
     """Parity only (no timing, nothing kept on disk)."""
+    _emit_notes(config, on_event, strict=True)
     todo = combos(config, strict=True)
     with tempfile.TemporaryDirectory() as tmp:
         return Runner(config, tmp, measure_timing=False).run(todo)
@@ -81,6 +123,7 @@ def run_sweep(config_path: str | Path, out_dir: str | Path, *, resume: bool = Fa
 
         import_ray()  # says how to install it before any work
     config = load_sweep_config(config_path)
+    _emit_notes(config, on_event, strict=False)
     shard_t = parse_shard(shard)
     done = done_keys(out_dir)
     if not resume and (Path(out_dir) / RESULTS).exists() and done:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import hashlib
 
-from ..config import GPU_RUNTIMES, RUNTIME_NAMES, TORCH_RUNTIMES, RunConfig
+import os
+
+from ..config import (CUDA_ONLY_SETTINGS, GPU_RUNTIMES, INT8_SETTINGS, RUNTIME_NAMES,
+                      RUNTIME_SETTINGS, TORCH_RUNTIMES, RunConfig, cli_flag, default_of)
 from ..core.errors import UsageError
 from ..core.schema import Combo
 from ..models.spec import parse_arch
@@ -74,6 +77,71 @@ def combos(config: RunConfig, *, strict: bool) -> list[Combo]:
                                         seen.add(c.key)
                                         out.append(c)
     return out
+
+
+#: the quantization settings: they make int8 artifacts and nothing else
+QUANT_ONLY = INT8_SETTINGS + ("calib_images",)
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask; the host may have more)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def _device_of(runtime: str, torch_dev: str) -> str:
+    return "cuda" if runtime in GPU_RUNTIMES else (torch_dev if runtime in TORCH_RUNTIMES else "cpu")
+
+
+def option_notes(config: RunConfig, *, strict: bool) -> list[str]:
+    """Options given that change nothing in this run: an error when the user named the runtimes
+    (or precisions) and none of them reads the option, a one-line note when ``all`` made it moot
+    for some runtimes; notes for what will not be as asked (threads beyond the CPUs here)."""
+    plan = config.plan
+    runtimes = resolve_runtimes(plan.runtimes, strict=strict)
+    named = "all" not in plan.runtimes
+    torch_dev = torch_device(config, runtimes, strict=strict)
+    notes: list[str] = []
+    readers_of: dict[str, list[str]] = {}
+    for rt in runtimes:
+        for name in RUNTIME_SETTINGS[rt]:
+            if name in CUDA_ONLY_SETTINGS and _device_of(rt, torch_dev) != "cuda":
+                continue
+            readers_of.setdefault(name, []).append(rt)
+    axes = dict(config.axes)
+    for name in sorted(config.given):
+        changed = name in axes or config.value(name) != default_of(name)
+        if not changed:
+            continue
+        if name in QUANT_ONLY:
+            if "int8" not in plan.precisions:
+                raise UsageError(f"{cli_flag(name)} applies to int8 rows only, and --precision "
+                                 f"is {','.join(plan.precisions)}")
+            continue
+        everyone = [rt for rt, names in RUNTIME_SETTINGS.items() if name in names]
+        if not everyone:
+            continue
+        if name not in readers_of:
+            who = ", ".join(everyone) + (" (on cuda)" if name in CUDA_ONLY_SETTINGS else "")
+            text = f"{cli_flag(name)} does not apply to {', '.join(runtimes)} (read by {who})"
+            if named:
+                raise UsageError(text)
+            notes.append(f"{text}: ignored in this run")
+    if config.export.onnx and set(runtimes) & set(TORCH_RUNTIMES):
+        eager = [rt for rt in runtimes if rt in TORCH_RUNTIMES]
+        text = (f"--onnx: {', '.join(eager)} run(s) the PyTorch module built from the file's "
+                "metadata, not the file")
+        if named and len(eager) == len(runtimes):
+            raise UsageError(text + "; give an ONNX runtime (--runtime ort-cpu, openvino, ...)")
+        notes.append(text)
+    cpus = usable_cpus()
+    over = [t for t in plan.threads if t > cpus]
+    if over:
+        notes.append(f"--threads {','.join(map(str, over))}: more than the {cpus} CPU(s) this "
+                     "process may use; those rows oversubscribe the cores")
+    return notes
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:

@@ -89,7 +89,7 @@ def run_ray(runner: Runner, combos: list[Combo], *, address: str | None = None, 
             (ref,), _ = ray.wait(list(pending), num_returns=1)
             group = pending.pop(ref)
             emit("group", index=len(groups) - len(pending) - 1, groups=len(groups), combos=group,
-                 done=len(rows), total=len(combos))
+                 done=len(rows), total=len(combos), rounds=runner.config.timing.rounds)
             try:
                 rows_json, env = ray.get(ref)
                 group_rows = [row_from_json(d) for d in rows_json]

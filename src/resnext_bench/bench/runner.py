@@ -32,6 +32,7 @@ from ..core.schema import Combo, ResultRow
 from ..core.stats import round_stats
 from ..models.spec import parse_arch
 from .env import device_model
+from .estimate import record_time
 from .hostload import HostLoadProbe, summarize_loads
 from .worker import Worker, WorkerDied, WorkerError, prepare_main
 
@@ -177,9 +178,11 @@ class Runner:
         rows: list[ResultRow] = []
         done = 0
         for gi, group in enumerate(groups):
-            emit("group", index=gi, groups=len(groups), combos=group, done=done, total=len(combos))
+            emit("group", index=gi, groups=len(groups), combos=group, done=done, total=len(combos),
+                 rounds=self.config.timing.rounds if self.measure_timing else 0)
             for row in self.run_jobs([(self.config, c) for c in group], max_batch, emit):
                 append_row(self.out_dir, row)
+                record_time(self.config.export.artifacts, row)
                 rows.append(row)
                 done += 1
                 emit("row", row=row, done=done, total=len(combos))

@@ -1,8 +1,9 @@
 """Sweeps from a TOML config: resumable and shardable.
 
-The TOML keys are the settings of :mod:`resnext_bench.config` (flat; a list key also takes a
-single value); ``resnext-bench sweep --help-config`` lists them with defaults and allowed
-values. The whole file is checked when it loads, before any work: an unknown key or a bad value
+The TOML keys are the settings of :mod:`resnext_bench.config`, flat or under the section
+headers ``--help-config`` shows them in (``[plan]``, ``[timing]``, ...); a list key also takes a
+single value, and a runtime setting given a list is swept (one row per value);
+``resnext-bench sweep --help-config`` lists them with defaults and allowed values. The whole file is checked when it loads, before any work: an unknown key or a bad value
 is a one-line error naming the key.
 
 ``--resume`` skips combos already recorded ``ok`` in the run dir; every row is appended as one
@@ -26,6 +27,29 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+def flatten_sections(values: dict, path: Path) -> dict:
+    """``[plan] archs = [...]`` -> ``archs = [...]``: the sections of ``--help-config`` are
+    accepted as written; a key under the wrong section, or given twice, is one line."""
+    from ..config import SECTIONS, section_of
+
+    flat: dict = {}
+    for key, value in values.items():
+        if key in SECTIONS and isinstance(value, dict):
+            for name, v in value.items():
+                owner = section_of(name)
+                if owner is not None and owner != key:
+                    raise UsageError(f"sweep config {path}: [{key}] {name}: that key belongs "
+                                     f"to [{owner}]")
+                if name in flat:
+                    raise UsageError(f"sweep config {path}: {name} given twice")
+                flat[name] = v
+        else:
+            if key in flat:
+                raise UsageError(f"sweep config {path}: {key} given twice")
+            flat[key] = value
+    return flat
+
+
 def load_sweep_config(path: str | Path) -> RunConfig:
     path = Path(path)
     try:
@@ -36,6 +60,7 @@ def load_sweep_config(path: str | Path) -> RunConfig:
         raise UsageError(f"sweep config {path}: is a directory") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"sweep config {path}: invalid TOML ({exc})") from None
+    values = flatten_sections(values, path)
     for key in ("archs", "runtimes"):  # a sweep file says what it measures
         if not values.get(key):
             raise UsageError(f"sweep config {path}: '{key}' is required")

@@ -191,7 +191,10 @@ def quantize_onnx(fp32_path: str | Path, quant: QuantOptions, out_dir: str | Pat
             sha = file_digest(out)
     seconds = time.perf_counter() - t0
     summary = {"precision": "int8", "fp32_path": str(fp32_path), "config_hash": digest,
-               "quantization": key | {"calibration_seconds": round(seconds, 3),
+               # count: the images the calibration really saw (a folder of 4 gives 4, whatever
+               # --calib-count asked for); asked_count keeps the setting
+               "quantization": key | {"count": int(len(images)), "asked_count": quant.calib_count,
+                                      "calibration_seconds": round(seconds, 3),
                                       "onnxruntime_version": onnxruntime.__version__},
                "qdq_nodes": n_qdq, "bytes": path.stat().st_size, "sha256": sha,
                "metadata": qmeta, "settings": asdict(quant)}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..core.schema import F, ResultRow
-from .tables import THIN_TAIL_NOTE, cell, has_thin_tail, text_table
+from ..core.schema import F, ResultRow, settings_suffix
+from .tables import cell, table_notes, text_table
 
 #: (schema field, title, format spec) of `bench`'s table
 BENCH_COLUMNS = [
@@ -26,9 +26,15 @@ PARITY_COLUMNS = [
 ]
 
 
+#: added after the threads column when any row runs non-default runtime settings
+SETTINGS_COLUMN = (F.settings, "settings", "s")
+
+
 def _format(v, spec: str) -> str:
     if isinstance(v, bool):
         return "pass" if v else "FAIL"
+    if isinstance(v, dict):
+        return settings_suffix(v) or "-"
     if spec == "s":
         return str(v)
     try:
@@ -39,6 +45,8 @@ def _format(v, spec: str) -> str:
 
 def rows_table(rows: list[ResultRow], columns=BENCH_COLUMNS) -> str:
     columns = list(columns)
+    if any(r.settings for r in rows) and F.threads in [c[0] for c in columns]:
+        columns.insert([c[0] for c in columns].index(F.threads) + 1, SETTINGS_COLUMN)
     if any(r.accuracy_top1 is not None for r in rows):
         at = [c[0] for c in columns].index(F.parity_passed)
         columns[at:at] = ACCURACY_COLUMNS
@@ -51,6 +59,6 @@ def rows_table(rows: list[ResultRow], columns=BENCH_COLUMNS) -> str:
     notes += [f"  {r.runtime} {r.precision} b{r.batch}: parity FAIL: {'; '.join(r.parity_failed)}"
               + (f" (weights: {r.parity_weights})" if r.parity_weights else "")
               for r in rows if r.parity_passed is False and r.parity_failed]
-    if has_thin_tail(rows) and any(c[0] == F.latency_p99_ms for c in columns):
-        notes.append(THIN_TAIL_NOTE)
+    if any(c[0] == F.latency_p99_ms for c in columns):
+        notes += table_notes(rows)
     return "\n".join([text_table([c[1] for c in columns], body)] + notes)

@@ -40,7 +40,7 @@ def export_command(r: ResultRow) -> str | None:
         args += ["--weights", r.weights]
     q = r.quantization or {}
     if precision == "int8" and q:
-        args += ["--calib-method", str(q.get("method")), "--calib-count", str(q.get("count"))]
+        args += ["--calib-method", str(q.get("method")), "--calib-count", str(q.get("asked_count", q.get("count")))]
         if str(q.get("source", "")).startswith("images:"):
             args += ["--calib-images", "DIR  # the same image folder as at measurement"]
     args += ["--out", str(Path(r.onnx_path).parent)]
@@ -145,6 +145,7 @@ def deployment(r: ResultRow) -> dict:
     out = {
         "arch": r.arch, "form": r.form, "runtime": r.runtime, "device": r.device,
         "precision": r.precision, "batch": r.batch, "threads": r.threads, "image_size": r.image_size,
+        "settings": r.settings, "config_key": r.config_key,
         "artifact": None if artifact is None else {
             "path": artifact, "exists": Path(artifact).is_file(),
             "sha256": None if engine else r.onnx_sha256,

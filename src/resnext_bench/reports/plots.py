@@ -16,7 +16,7 @@ import math
 from ..core.paper import published_for
 from ..core.pareto import pareto_front
 from ..core.schema import F
-from .tables import natural_key
+from .tables import config_label, natural_key
 
 MAX_PANELS = 6
 
@@ -50,8 +50,7 @@ def _plain_ticks(axis, values=None) -> None:
 
 
 def _label(r) -> str:
-    form = f" form {r.form}" if r.form != "c" else ""
-    return f"{r.runtime} {r.device} {r.precision}{form}"
+    return config_label(r)
 
 
 def _panels(n: int, width: float = 4.2, height: float = 3.4):
@@ -71,7 +70,9 @@ def latency_vs_batch(rows) -> bytes | None:
     precision, form)."""
     series: dict[str, dict[str, list[tuple[int, float]]]] = {}
     for r in rows:
-        key = f"{r.arch} {r.device} {r.precision}" + (f" form {r.form}" if r.form != "c" else "")
+        # one series per configuration but the batch: threads and settings in the label, so
+        # two thread counts are never joined into one line
+        key = f"{r.arch} {config_label(r).split(' ', 1)[1]}"
         series.setdefault(r.runtime, {}).setdefault(key, []).append((r.batch, r.latency_p50_ms))
     series = {rt: {k: sorted(v) for k, v in s.items() if len(v) >= 2} for rt, s in series.items()}
     series = {rt: s for rt, s in series.items() if s}

@@ -79,7 +79,7 @@ def rank(cands: list[ResultRow], objective: str) -> tuple[list[ResultRow], list[
 
 
 def _summary(r: ResultRow) -> dict:
-    return {k: getattr(r, k) for k in (F.config_key, F.arch, F.form, F.runtime, F.device,
+    return {k: getattr(r, k) for k in (F.config_key, F.arch, F.form, F.runtime, F.device, F.settings,
                                        F.precision, F.batch, F.threads, F.latency_p50_ms,
                                        F.latency_p99_ms, F.throughput_ips, F.round_spread,
                                        F.parity_max_rel_err, F.parity_top1_agreement)}

@@ -12,15 +12,16 @@ from ..core.fileio import atomic_path, write_text_atomic
 from ..core.pareto import pareto_front
 from ..core.rundir import RunData
 from . import plots, sections
-from .tables import (THIN_TAIL_NOTE, flat_frame, has_thin_tail, markdown_table, sort_rows,
-                     table_records)
+from .tables import flat_frame, markdown_table, sort_rows, table_notes, table_records
 
 FORMATS = ("md", "html", "csv", "parquet")
 
 
 _STATS_NOTE = ("n: timed samples; rounds: interleaved rounds the samples came in; round spread: "
                "(max - min) / median of the per-round medians -- how far the configuration moved "
-               "between rounds of this run; CV: std / mean of all samples.")
+               "between rounds of this run; CV: std / mean of all samples; img/s: batch (times "
+               "the requests in flight) / mean latency -- under noise the mean is above the "
+               "p50, so img/s is below batch / p50.")
 
 
 def by_device_model(rows) -> list[tuple[str | None, list]]:
@@ -57,7 +58,7 @@ def _counts(rows) -> str:
 
 
 def _results_notes(ok) -> list[str]:
-    return ([_STATS_NOTE] + ([THIN_TAIL_NOTE] if has_thin_tail(ok) else [])
+    return ([_STATS_NOTE] + table_notes(ok)
             + [f"Note ({', '.join(who)}): {note}" for note, who in _row_notes(ok).items()])
 
 

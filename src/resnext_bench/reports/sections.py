@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 from ..core.isa import isa_summary
 from ..core.paper import PAPER, PUBLISHED, TORCHVISION, TORCHVISION_COST, published_for
-from ..core.schema import ResultRow
+from ..core.schema import ResultRow, settings_suffix
 from ..core.verdict import contention
-from .tables import is_reference, natural_key
+from .tables import config_label, is_reference, natural_key, threads_text
 
 
 @dataclass
@@ -26,8 +26,7 @@ class Section:
 
 
 def _cfg(r: ResultRow) -> str:
-    form = f" form {r.form}" if r.form != "c" else ""
-    return f"{r.runtime} {r.precision}{form}" + (f" ({r.device})" if r.device != "cpu" else "")
+    return config_label(r)
 
 
 def _parity(r: ResultRow) -> str:
@@ -63,7 +62,8 @@ def headline(rows: list[ResultRow]) -> Section | None:
     heads = ["arch"] + (["machine"] if several else []) + [
         "batch", "fastest", "p50 ms", "p99 ms", "vs torch fp32", "best img/s", "parity"]
     notes = ["fastest: lowest p50 at the smallest batch measured among rows that pass parity; "
-             "vs torch fp32: PyTorch fp32 eager's p50 there divided by the fastest's."]
+             "vs torch fp32: PyTorch fp32 eager's p50 at the same batch, form, device and "
+             "threads divided by the fastest's ('-' where no such row was measured)."]
     ran = [r for r in ok if r.precision_executed]
     if ran:
         notes.append("ran other than labelled (judged with what ran): " + ", ".join(
@@ -82,8 +82,11 @@ def _headline_cells(members: list[ResultRow]) -> list[str]:
     # come from passing rows (or rows without a parity check) whenever there are any
     passing = [r for r in at_b if r.parity_passed is not False] or at_b
     fast = min(passing, key=lambda r: r.latency_p50_ms)
-    ref = next((r for r in at_b if r.runtime == "torch" and r.precision == "fp32"
-                and r.form == fast.form and r.device == fast.device), None)
+    # a speed-up divides comparable rows only: the reference at the same batch, form, device
+    # and threads (an eager torch row on 1 thread against ORT on 2 says nothing about ORT)
+    ref = next((r for r in at_b if r.runtime == "torch" and r.precision == "fp32" and not r.settings
+                and r.form == fast.form and r.device == fast.device and r.threads == fast.threads),
+               None)
     speedup = f"{ref.latency_p50_ms / fast.latency_p50_ms:.2f}x" if ref else "-"
     top = max([r for r in members if r.parity_passed is not False] or members,
               key=lambda r: r.throughput_ips or 0)
@@ -138,14 +141,16 @@ def forms_study(rows: list[ResultRow]) -> Section | None:
     ok = [r for r in rows if r.ok and r.latency_p50_ms]
     groups: dict[tuple, dict[str, ResultRow]] = {}
     for r in ok:
-        groups.setdefault((r.arch, r.runtime, r.device, r.precision, r.batch, r.threads,
-                           r.image_size), {})[r.form] = r
+        groups.setdefault((r.arch, r.runtime, r.device, r.precision, r.batch,
+                           threads_text(r) or "-", r.image_size, settings_suffix(r.settings)),
+                          {})[r.form] = r
     groups = {k: v for k, v in groups.items() if len(v) >= 2 and "c" in v}
     if not groups:
         return None
     body = []
-    for (arch, runtime, device, precision, batch, _thr, _size), forms in sorted(
-            groups.items(), key=lambda kv: (natural_key(kv[0][0]), kv[0][1], kv[0][3], kv[0][4])):
+    for (arch, runtime, device, precision, batch, thr, _size, settings), forms in sorted(
+            groups.items(), key=lambda kv: (natural_key(kv[0][0]), kv[0][1], kv[0][3], kv[0][4],
+                                            kv[0][5], kv[0][7])):
         c = forms["c"].latency_p50_ms
         cells = []
         for f in "abc":
@@ -154,9 +159,10 @@ def forms_study(rows: list[ResultRow]) -> Section | None:
                          else f"{r.latency_p50_ms:.2f}" if r else "-")
         ratios = [f"{forms[f].latency_p50_ms / c:.2f}x" if f in forms else "-" for f in "ab"]
         fastest = min(forms, key=lambda f: forms[f].latency_p50_ms)
-        body.append([arch, runtime, device, precision, str(batch), *cells, *ratios, fastest])
+        label = runtime + (f" {settings}" if settings else "")
+        body.append([arch, label, device, precision, str(batch), thr, *cells, *ratios, fastest])
     return Section("Block forms study (paper Fig. 3)",
-                   ["arch", "runtime", "device", "precision", "batch", "form a p50 ms",
+                   ["arch", "runtime", "device", "precision", "batch", "threads", "form a p50 ms",
                     "form b p50 ms", "form c p50 ms", "a / c", "b / c", "fastest"], body,
                    ["Forms: (a) C branches summed, (b) C branches concatenated then one 1x1, "
                     "(c) one grouped 3x3 conv; the same function and parameters (the paper "

@@ -9,19 +9,58 @@ from __future__ import annotations
 import math
 import re
 
-from ..core.schema import F, ResultRow
+from ..core.schema import F, ResultRow, settings_suffix
 from ..core.stats import min_samples_for
+from ..core.verdict import contention
 
 #: marks a tail percentile taken from too few samples to be more than the run's largest values
 THIN_TAIL = "†"
 THIN_TAIL_NOTE = (f"{THIN_TAIL} p99 from fewer than {min_samples_for(99)} samples: it is one of the "
                   "run's largest samples, not a tail estimate (more --iters or --duration).")
 
+#: marks a latency timed while other processes held the CPUs its pool needed
+BUSY = "‡"
+BUSY_NOTE = (f"{BUSY} timed on a busy host: other processes held CPUs this row's threads needed; "
+             "its latency may be biased against the others.")
+SINGLE_ROUND_NOTE = ("round spread '-': one round, so no between-round noise estimate "
+                     "(--rounds 3 or more to compare).")
+
+
+def threads_text(r: ResultRow) -> str:
+    """``thr 2`` (asked), or ``thr default`` (the runtime's own choice) for CPU rows."""
+    if r.device != "cpu":
+        return ""
+    return f"thr {r.threads}" if r.threads is not None else "thr default"
+
+
+def config_label(r: ResultRow, *, precision: bool = True) -> str:
+    """One label for one configuration, everywhere a report names it: runtime, precision,
+    block form, device (when not the CPU), threads and the non-default settings -- so two
+    rows never share a label in a table, a legend or a series."""
+    parts = [r.runtime] + ([r.precision] if precision else [])
+    if r.form != "c":
+        parts.append(f"form {r.form}")
+    if r.device != "cpu":
+        parts.append(f"({r.device})")
+    if threads_text(r):
+        parts.append(threads_text(r))
+    if r.settings:
+        parts.append(settings_suffix(r.settings))
+    return " ".join(parts)
+
+
+def _spread_cell(r: ResultRow) -> str:
+    if (r.rounds or 0) < 2:
+        return "-"
+    return f"{r.round_spread:.1%}"
+
+
 REPORT_COLUMNS = [
     # (schema field, column title, formatter)
     (F.arch, "arch", str), (F.cardinality, "C", str), (F.width, "d", str), (F.form, "form", str),
     (F.runtime, "runtime", str), (F.device, "device", str), (F.precision, "precision", str),
     (F.batch, "batch", str), (F.threads, "threads", str),
+    (F.settings, "settings", lambda v: settings_suffix(v) or "-"),
     (F.params, "params (M)", lambda v: f"{v / 1e6:.2f}"), (F.macs, "GMACs", lambda v: f"{v / 1e9:.3f}"),
     (F.latency_p50_ms, "p50 ms", lambda v: f"{v:.2f}"), (F.latency_p99_ms, "p99 ms", lambda v: f"{v:.2f}"),
     (F.latency_n, "n", str), (F.rounds, "rounds", str),
@@ -68,12 +107,24 @@ def cell(r: ResultRow, key: str, fmt) -> str:
     v = getattr(r, key)
     if key == F.parity_passed and is_reference(r) and v is not False:
         return "reference"
+    if key == F.round_spread and v is not None and (r.rounds or 0) < 2:
+        return "-"
     if _missing(v):
         return "-"
     text = fmt(v)
     if key == F.latency_p99_ms and (r.latency_n or 0) < min_samples_for(99):
         text += THIN_TAIL
+    if key == F.latency_p50_ms and contention(r):
+        text += BUSY
     return text
+
+
+def table_notes(rows: list[ResultRow]) -> list[str]:
+    """The marks' explanations, for the marks that appear."""
+    ok = [r for r in rows if r.ok]
+    return (([THIN_TAIL_NOTE] if has_thin_tail(ok) else [])
+            + ([BUSY_NOTE] if any(contention(r) for r in ok) else [])
+            + ([SINGLE_ROUND_NOTE] if any(r.latency_n and (r.rounds or 0) < 2 for r in ok) else []))
 
 
 def has_thin_tail(rows: list[ResultRow]) -> bool:
