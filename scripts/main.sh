@@ -3,8 +3,10 @@
 # runtime this machine has (OpenVINO included where its wheels install) at batch 1 and 8, in the
 # precisions this machine's ISA makes worth trying (fp32; bf16 with AMX or AVX-512 BF16; int8
 # with VNNI, AMX or a GPU; fp16 on a GPU), check parity on the built-in real photos, write the
-# markdown and HTML reports, and say which configuration to deploy here. RUN_DIR and ARCH may be
-# overridden; PREC too (a comma list).
+# markdown and HTML reports, then `tune`: the staged search for the configuration to deploy on
+# this machine (TUNE_MINUTES of budget, default 4.5), its answer against the default
+# configuration and its bundle. RUN_DIR, ARCH, PREC (a comma list) and TUNE_MINUTES may be
+# overridden.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh "${ORT_EXTRA:-cpu},openvino" || bash scripts/setup.sh "${ORT_EXTRA:-cpu}"
@@ -32,4 +34,8 @@ $RB report "$RUN_DIR" --format md --out "$RUN_DIR/report.md"
 $RB report "$RUN_DIR" --format html --out "$RUN_DIR/report.html"
 $RB recommend "$RUN_DIR" --objective latency || true
 echo "report: $RUN_DIR/report.md and $RUN_DIR/report.html"
+# the answer for this machine: a budgeted search over every runtime, precision, thread count
+# and option worth trying here (rows, tune.json and the bundle under $RUN_DIR/tune)
+$RB tune --arch "$ARCH" --objective latency --budget-minutes "${TUNE_MINUTES:-4.5}" \
+  --out "$RUN_DIR/tune" || status=$?
 exit $status

@@ -186,3 +186,7 @@ def test_report_labels_carry_threads_and_speedups_compare_like_with_like(cli, tm
     assert sec.body[0][5] == f"{ref.latency_p50_ms / ort.latency_p50_ms:.2f}x"
     md = cli("report", write_run(tmp_path / "t", rows), "--format", "md").output
     assert "one round, so no between-round noise estimate" in md and "‡" in md
+    failed = [dict(r) for r in rows]
+    failed[2] |= {"parity_passed": False, "parity_failed": ["cosine 0.9 < 0.99 (short by 0.09)"]}
+    md = cli("report", write_run(tmp_path / "f", failed), "--format", "md").output
+    assert "Parity FAIL (resnet50 " in md and "cosine 0.9 < 0.99 (short by 0.09)" in md

@@ -21,7 +21,7 @@ import click
 from . import __version__
 from .config import (EXPORT_PRECISIONS, FORMS, SECTIONS, ExportOptions, PlanConfig, cli_flag,
                      render_settings_help)
-from .core.errors import CheckFailed, UsageError
+from .core.errors import CheckFailed, Terminated, UsageError, write_error_text
 
 #: ``ab`` / ``compare --fail-on-inconclusive``: no regression, but no verdict either
 INCONCLUSIVE_EXIT = 3
@@ -31,6 +31,7 @@ class _Group(click.Group):
     """Turn the tool's own error types into one-line messages with the documented exit codes."""
 
     def invoke(self, ctx):
+        _handle_sigterm()
         try:
             return super().invoke(ctx)
         except UsageError as exc:
@@ -39,9 +40,32 @@ class _Group(click.Group):
         except CheckFailed as exc:
             click.echo(f"check failed: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except Terminated:
+            click.echo("terminated (SIGTERM): workers stopped, the rows written so far are whole",
+                       err=True)
+            sys.exit(Terminated.exit_code)
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+            click.echo("interrupted: workers stopped, the rows written so far are whole", err=True)
             sys.exit(130)
+        except OSError as exc:
+            text = write_error_text(exc)
+            if text is None:
+                raise
+            click.echo(f"error: {text}", err=True)
+            sys.exit(2)
+
+
+def _handle_sigterm() -> None:
+    """SIGTERM raises :class:`Terminated` in the main thread (see there)."""
+    import signal
+
+    def raise_terminated(_signum, _frame):
+        raise Terminated()
+
+    try:
+        signal.signal(signal.SIGTERM, raise_terminated)
+    except ValueError:  # not the main thread (an embedding caller): leave its handler
+        pass
 
 
 def _print_json(obj) -> None:
@@ -436,7 +460,10 @@ def _help_config(ctx, _param, value):
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", required=True, help="Run dir (results appended).")
-@click.option("--resume", is_flag=True, help="Skip combinations already recorded ok in RUN_DIR.")
+@click.option("--resume", is_flag=True, help="Skip combinations already recorded ok in RUN_DIR "
+              "(refused when RUN_DIR was measured with other result settings).")
+@click.option("--allow-changed", is_flag=True, help="With --resume: accept changed result "
+              "settings (weights, seed, timing, ...); env.json records both.")
 @click.option("--shard", default=None, help="Run slice I of N (e.g. 2/4) of the combinations.")
 @click.option("--executor", default="local", show_default=True,
               help="local, or ray: each measurement group a Ray task (pip install 'resnext-bench[ray]').")
@@ -446,7 +473,7 @@ def _help_config(ctx, _param, value):
               help="List the TOML keys (defaults, allowed values, matching CLI flags) and exit.")
 @click.option("--dry-run", is_flag=True, help="List the configurations this would run (after "
               "--resume and --shard) with an estimate; measure nothing.")
-def sweep(config, out_dir, resume, shard, executor, ray_address, quiet, dry_run):
+def sweep(config, out_dir, resume, allow_changed, shard, executor, ray_address, quiet, dry_run):
     """Run every combination of a TOML config; unusable runtimes become skipped rows."""
     from .bench.api import run_sweep
 
@@ -463,7 +490,8 @@ def sweep(config, out_dir, resume, shard, executor, ray_address, quiet, dry_run)
                        + (f" (shard {shard})" if shard else ""), err=True)
 
     rows, path = run_sweep(config, out_dir, resume=resume, shard=shard, executor=executor,
-                           ray_address=ray_address, on_start=on_start, on_event=_progress_printer(quiet))
+                           ray_address=ray_address, on_start=on_start,
+                           on_event=_progress_printer(quiet), allow_changed=allow_changed)
     n = {s: sum(r.status == s for r in rows) for s in ("ok", "skipped", "failed")}
     click.echo(f"{n['ok']} ok, {n['skipped']} skipped, {n['failed']} failed -> {path}")
     _exit_for(rows)
@@ -479,8 +507,8 @@ def merge(run_dirs, out_dir):
     info = merge_runs(list(run_dirs), out_dir)
     for message in info["skipped"]:
         click.echo(f"warning: {message}", err=True)
-    click.echo(f"merged {info['from_rows']} rows from {len(run_dirs)} run dir(s) into "
-               f"{info['rows']} rows in {out_dir}")
+    click.echo(f"merged {info['rows']} rows ({info['configs']} configs; every row kept, raw samples "
+               f"included) from {len(run_dirs)} run dir(s) into {out_dir}")
 
 
 # -------------------------------------------------------------------------------------- report
@@ -579,6 +607,71 @@ def ab(base, new, artifacts, base_set, new_set, threshold, out_dir, fmt, quiet,
         sys.exit(1)
     if fail_on_inconclusive and res.verdict.verdict == "inconclusive":
         sys.exit(INCONCLUSIVE_EXIT)
+
+
+# ---------------------------------------------------------------------------------------- tune
+@main.command()
+@click.option("--arch", required=True, help="The arch to deploy, e.g. resnext50_32x4d.")
+@click.option("--objective", default="latency", show_default=True,
+              help="latency (p50 per call) or throughput (time per image).")
+@click.option("--max-latency-ms", type=float, default=None, help="Latency budget (p99 of the answer; "
+              "a candidate whose p50 is already over it is out).")
+@click.option("--min-throughput", type=float, default=None, help="Images/s floor.")
+@click.option("--max-accuracy-drop", type=float, default=None,
+              help="Most top-1 drop in points vs torch fp32 (needs a labeled --images folder).")
+@click.option("--batch", default=None, help="N, or auto (throughput objective: 1, 4, 16). Default: 1 "
+              "for latency, auto for throughput.")
+@click.option("--budget-minutes", type=float, default=10.0, show_default=True,
+              help="Wall-clock budget of the search (exports and int8 calibration included).")
+@click.option("--runtime", "runtimes", default=None, help="Only these runtimes (default: every one usable here).")
+@click.option("--image-size", type=int, default=None, help="Input size (default: the arch's own).")
+@setting_options("parity", exclude=("parity", "rtol", "min_cosine", "min_top1"))
+@setting_options("export", exclude=("onnx", "opset", "exporter"))
+@click.option("--out", "out_dir", default=None, help="Run dir (default runs/tune-<timestamp>).")
+@click.option("--dry-run", is_flag=True, help="List the candidates, each with why it is in or out.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+@click.option("--json", "as_json", is_flag=True, help="The answer as JSON.")
+def tune(arch, objective, max_latency_ms, min_throughput, max_accuracy_drop, batch,
+         budget_minutes, runtimes, image_size, out_dir, dry_run, quiet, as_json, **settings):
+    """Find the configuration to deploy on this machine: candidates from its ISA and runtimes,
+    a staged search in the budget (screening with parity, then successive halving by the
+    measured noise), the answer against the default configuration, and a bundle.
+
+    Exit 0 with an answer; 1 when no candidate meets the constraints; 2 usage error.
+    """
+    from .tune.candidates import render_candidates
+    from .tune.run import render_answer, run_tune
+
+    names = [n.strip() for n in runtimes.split(",") if n.strip()] if runtimes else None
+    if names:
+        from .config import RUNTIME_NAMES
+
+        bad = [n for n in names if n not in RUNTIME_NAMES]
+        if bad:
+            raise UsageError(f"--runtime {','.join(bad)}: must be among {', '.join(RUNTIME_NAMES)}")
+    if objective == "throughput" and batch is None:
+        batch = "auto"
+    out_dir = out_dir or _default_run_dir().replace("runs/", "runs/tune-")
+    progress = _progress_printer(quiet or as_json)
+    settings["image_sizes"] = image_size
+
+    def on_stage(rec):
+        if not (quiet or as_json):
+            click.echo(f"stage {rec.index}: {rec.members} candidate(s), {rec.timing['rounds']} rounds, "
+                       f"{rec.seconds:.0f} s; beaten {len(rec.beaten)}, out {len(rec.out)}", err=True)
+
+    res = run_tune(arch, out_dir, objective=objective, budget_minutes=budget_minutes, batch=batch,
+                   max_latency_ms=max_latency_ms, min_throughput=min_throughput,
+                   max_accuracy_drop=max_accuracy_drop, runtimes=names, settings=settings,
+                   dry_run=dry_run, on_event=progress, on_stage=on_stage)
+    if dry_run:
+        click.echo(render_candidates(res["candidate_set"]))
+        return
+    click.echo(json.dumps(res, indent=2, default=str) if as_json else render_answer(res))
+    if not as_json:
+        click.echo(f"results: {out_dir}/results.jsonl; search record: {out_dir}/tune.json")
+    if not res["found"]:
+        sys.exit(1)
 
 
 # ----------------------------------------------------------------------------------- recommend

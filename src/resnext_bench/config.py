@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -419,6 +420,10 @@ for _sec, _cls in SECTIONS.items():
         _OWNER[_f.name], _FIELDS[_f.name] = _sec, _f
 
 
+#: set while a typed source (TOML) is read: a string where a number belongs is an error there
+_TYPED: dict = {}
+
+
 def _coerce(name: str, raw):
     """A value from the CLI (strings, comma lists) or TOML (typed) -> the setting's type."""
     kind = _FIELDS[name].metadata["kind"]
@@ -446,6 +451,9 @@ def _scalar(name: str, kind: str, v):
         if isinstance(v, (str, int, float)) and not isinstance(v, bool):
             return str(v)
         raise ConfigError(name, v, "must be a string")
+    want = "an integer" if kind == "int" else "a number"
+    if isinstance(v, str) and _TYPED.get("on"):
+        raise ConfigError(name, v, f"must be {want}, not a string")  # TOML: iters = "3"
     try:
         if isinstance(v, bool):
             raise ValueError
@@ -453,9 +461,12 @@ def _scalar(name: str, kind: str, v):
             if isinstance(v, float) and not v.is_integer():
                 raise ValueError
             return int(v) if not isinstance(v, str) else int(v.strip())
-        return float(v)
-    except (TypeError, ValueError):
-        raise ConfigError(name, v, f"must be {'an integer' if kind == 'int' else 'a number'}") from None
+        out = float(v)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(name, v, f"must be {want}") from None
+    if not math.isfinite(out):
+        raise ConfigError(name, v, "must be a finite number (not NaN or infinity)")
+    return out
 
 
 def build_section(name: str, values: Mapping[str, Any], source: Source = CLI):
@@ -549,6 +560,7 @@ class RunConfig:
                              f"{', '.join(sorted(_OWNER))}; see `resnext-bench sweep --help-config`)")
         by_section: dict[str, dict] = {name: {} for name in SECTIONS}
         axes = []
+        _TYPED["on"] = source.kind == "toml"
         try:
             for name, raw in values.items():
                 if name in INFO_KEYS or raw is None:
@@ -564,6 +576,8 @@ class RunConfig:
                        axes=tuple(axes), given=given)
         except ConfigError as exc:
             raise exc.render(source) from None
+        finally:
+            _TYPED.pop("on", None)
 
     def value(self, name: str):
         """One setting's value (the first, for an axis)."""

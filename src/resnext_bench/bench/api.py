@@ -10,9 +10,10 @@ from typing import Any, Mapping
 
 from ..config import RunConfig, TimingConfig, cli_flag
 from ..core.errors import UsageError
-from ..core.rundir import RESULTS, append_row, done_keys
+from ..core.rundir import RESULTS, append_row, done_keys, run_dir_lock
 from ..core.schema import ResultRow
 from .plan import combos, option_notes, parse_shard
+from .resume import check_resumable
 from .runner import Runner
 from .sweep import load_sweep_config, select_combos
 
@@ -96,9 +97,13 @@ def run_bench(config: RunConfig, out_dir: str | Path, on_event=None) -> tuple[li
     """Measure every combination of ``config``; rows appended to ``out_dir/results.jsonl``."""
     _emit_notes(config, on_event, strict=True)
     todo = combos(config, strict=True)
-    runner = Runner(config, out_dir)
-    runner.write_env()
-    return runner.run(todo, on_event=on_event), runner.results_path
+    with run_dir_lock(out_dir):
+        for text in check_resumable(out_dir, config, allow_changed=True):  # bench appends
+            if on_event is not None:
+                on_event("note", text=text)
+        runner = Runner(config, out_dir)
+        runner.write_env()
+        return runner.run(todo, on_event=on_event), runner.results_path
 
 
 def run_parity(config: RunConfig, on_event=None) -> list[ResultRow]:
@@ -111,7 +116,8 @@ def run_parity(config: RunConfig, on_event=None) -> list[ResultRow]:
 
 def run_sweep(config_path: str | Path, out_dir: str | Path, *, resume: bool = False,
               shard: str | None = None, executor: str = "local", ray_address: str | None = None,
-              on_start=None, on_event=None, group_fn=None) -> tuple[list[ResultRow], Path]:
+              on_start=None, on_event=None, group_fn=None, allow_changed: bool = False
+              ) -> tuple[list[ResultRow], Path]:
     """Run a TOML sweep into ``out_dir``; ``on_start(todo, already)`` is told the plan first.
 
     ``executor="ray"``: the groups run as Ray tasks (:mod:`.ray_executor`); ``group_fn``
@@ -125,9 +131,20 @@ def run_sweep(config_path: str | Path, out_dir: str | Path, *, resume: bool = Fa
     config = load_sweep_config(config_path)
     _emit_notes(config, on_event, strict=False)
     shard_t = parse_shard(shard)
+    with run_dir_lock(out_dir):
+        return _sweep_locked(config, out_dir, resume, shard_t, executor, ray_address, on_start,
+                             on_event, group_fn, allow_changed)
+
+
+def _sweep_locked(config, out_dir, resume, shard_t, executor, ray_address, on_start, on_event,
+                  group_fn, allow_changed):
     done = done_keys(out_dir)
     if not resume and (Path(out_dir) / RESULTS).exists() and done:
         raise UsageError(f"{out_dir} already holds results: use --resume to continue it, or a new --out")
+    if resume:
+        for text in check_resumable(out_dir, config, allow_changed=allow_changed):
+            if on_event is not None:
+                on_event("note", text=text)
     todo, already = select_combos(config, shard_t, done if resume else None)
     if executor == "ray" and not ray_address:  # local Ray workers: same files as this process
         config = config.replace(artifacts=str(Path(config.export.artifacts).resolve()))
@@ -180,11 +197,12 @@ def run_ab(base: str, new: str, common: Mapping[str, Any], *, base_set: tuple[st
         jobs.append((config, todo[0]))
     if configs[0].timing.rounds != configs[1].timing.rounds:
         raise UsageError("ab: both sides need the same --rounds")
-    runner = Runner(configs[0], out_dir)
-    runner.write_env()
-    max_batch = max(c.batch for _, c in jobs)
-    rows = runner.run_jobs(jobs, max_batch, on_event or (lambda kind, **e: None))
-    for side, row in zip(("base", "new"), rows):
-        row.extra["ab_side"] = side
-        append_row(runner.out_dir, row)
+    with run_dir_lock(out_dir):
+        runner = Runner(configs[0], out_dir)
+        runner.write_env()
+        max_batch = max(c.batch for _, c in jobs)
+        rows = runner.run_jobs(jobs, max_batch, on_event or (lambda kind, **e: None))
+        for side, row in zip(("base", "new"), rows):
+            row.extra["ab_side"] = side
+            append_row(runner.out_dir, row)
     return rows[0], rows[1], runner.results_path

@@ -102,12 +102,17 @@ class Runner:
         self.results_path = self.out_dir / RESULTS
         self.run_id = uuid.uuid4().hex[:12]
         self.env_fingerprint: str | None = None
+        #: keys every row of this runner carries beside the schema's (``tune_stage``)
+        self.row_extra: dict = {}
 
     def write_env(self) -> dict:
         from .env import capture_env, fingerprint
 
+        from .resume import result_settings
+
         env = capture_env()
         env["config"] = self.config.to_values()
+        env["result_settings"] = result_settings(self.config)
         self.env_fingerprint = fingerprint(env)
         env["fingerprint"] = self.env_fingerprint
         return record_env(self.out_dir, env)
@@ -121,7 +126,7 @@ class Runner:
                          node=platform.node(), device_model=device_model(combo.device),
                          timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                          env_fingerprint=self.env_fingerprint, seed=ex.seed,
-                         weights=ex.weights or "calibrated-default")
+                         weights=ex.weights or "calibrated-default", extra=dict(self.row_extra))
 
     @staticmethod
     def skip_reason(combo: Combo) -> str | None:
@@ -162,6 +167,9 @@ class Runner:
             return w.call("prepare")
         except (WorkerDied, WorkerError) as exc:
             return [{"error": f"preparing artifacts: {exc}"}] * len(jobs)
+        except KeyboardInterrupt:
+            w.close(now=True)
+            raise
         finally:
             w.close()
 
@@ -196,6 +204,11 @@ class Runner:
         jobs = [(cfg.pinned(c.settings), c) for cfg, c in jobs]  # each row runs its own settings
         try:
             return self._run_jobs(jobs, max_batch, emit, workers)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the workers go now, not after a block
+            for w in workers.values():
+                w.close(now=True)
+            workers.clear()
+            raise
         finally:  # a usage error from a worker stops the run: leave no process behind
             for w in workers.values():
                 w.close()

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from ..config import RunConfig
-from ..core.fileio import atomic_path, ensure_dir, file_digest
+from ..core.fileio import atomic_path, ensure_dir
 from ..core.parity import compare_logits, tolerance_for
 from ..core.schema import Combo
 
@@ -83,7 +83,10 @@ class ComboSession:
 
                 res = quantize_onnx(ex.onnx, self.quant_options(), self.artifacts)
                 return res.path, res.summary | {"cache_hit": res.cache_hit}
-            return Path(ex.onnx), {"sha256": file_digest(ex.onnx)}
+            from ..exporters.onnx_export import onnx_provenance
+
+            sha, size = onnx_provenance(ex.onnx)  # graph and external data files together
+            return Path(ex.onnx), {"sha256": sha, "bytes": size}
         from ..exporters.onnx_export import ExportConfig, export_onnx
 
         cfg = ExportConfig(arch=c.arch, form=c.form, opset=ex.opset, precision=precision,
@@ -175,7 +178,8 @@ class ComboSession:
         else:
             onnx_prec = cls.onnx_precision_for.get(c.precision, c.precision)
             artifact, summary = self.onnx_file(onnx_prec)
-            fields.update({"onnx_path": str(artifact), "onnx_bytes": Path(artifact).stat().st_size,
+            fields.update({"onnx_path": str(artifact),
+                           "onnx_bytes": summary.get("bytes") or Path(artifact).stat().st_size,
                            "onnx_sha256": summary.get("sha256"), "onnx_precision": onnx_prec,
                            "export_seconds": summary.get("export_seconds"),
                            "export_cache_hit": summary.get("cache_hit"),

@@ -40,8 +40,16 @@ class WorkerError(Exception):
         self.fields = fields
 
 
+def _parent_handles_signals() -> None:
+    """Ctrl-C reaches the whole process group: the parent stops the workers, so a worker
+    ignores SIGINT (no traceback of its own) and takes SIGTERM's default (it just ends)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def worker_main(conn, config, combo, max_batch: int, timed: bool) -> None:
     """The worker's loop (runs in the spawned process)."""
+    _parent_handles_signals()
     from .session import ComboSession
 
     session = None
@@ -85,6 +93,7 @@ def prepare_main(conn, jobs, max_batch: int, _timed=None) -> None:
     (config, combo)) and answers per job the row's complexity fields, or its error fields (with
     an ``error`` key). Complexity is counted here, where torch is loaded anyway, so that a
     measuring worker of an ONNX runtime never imports torch (1.7 s of its start and about 260 MB of its RSS, measured here)."""
+    _parent_handles_signals()
     from .session import ComboSession
 
     try:
@@ -159,13 +168,16 @@ class Worker:
             raise UsageError(payload)
         return payload
 
-    def close(self) -> None:
+    def close(self, *, now: bool = False) -> None:
+        """Stop the process: asked to stop (10 s to finish its block), or killed at once with
+        ``now`` (an interrupt: a block may run for as long as --warmup-time says)."""
         if self.proc.is_alive():
-            try:
-                self.conn.send("stop")
-            except (BrokenPipeError, OSError):
-                pass
-            self.proc.join(10)
+            if not now:
+                try:
+                    self.conn.send("stop")
+                except (BrokenPipeError, OSError):
+                    pass
+                self.proc.join(10)
             if self.proc.is_alive():
                 self.proc.kill()
         self.proc.join(5)  # reap it (no zombie left behind)

@@ -20,3 +20,27 @@ class CheckFailed(Exception):
     """A check the user asked for failed (an export's own checks): exit code 1, one line."""
 
     exit_code = 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, CI runners, systemd), raised in the main thread like Ctrl-C's
+    KeyboardInterrupt so that every ``finally`` runs: workers stopped, nothing half written.
+    Exit 143 (128 + 15), one line."""
+
+    exit_code = 143
+
+
+#: errno values of a disk that cannot take the write: one line naming the path, exit 2
+WRITE_ERRNOS = frozenset({"ENOSPC", "EROFS", "EACCES", "EDQUOT", "EPERM", "EFBIG", "EIO"})
+
+
+def write_error_text(exc: OSError) -> str | None:
+    """``cannot write PATH: No space left on device (ENOSPC)``, or None when ``exc`` is not a
+    full, read-only or forbidden disk."""
+    import errno
+
+    name = errno.errorcode.get(exc.errno or 0)
+    if name not in WRITE_ERRNOS:
+        return None
+    where = exc.filename or "a file"
+    return f"cannot write {where}: {exc.strerror or exc} ({name})"

@@ -9,10 +9,14 @@ trailing partial line and say so.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
+import math
 import os
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 from .errors import UsageError
@@ -63,16 +67,89 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 
 
 def write_json_atomic(path: str | Path, obj) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    clean, _ = finite_json(obj)
+    write_text_atomic(path, json.dumps(clean, indent=2, sort_keys=True, default=str,
+                                       allow_nan=False) + "\n")
 
 
-def append_jsonl(path: str | Path, row: dict) -> None:
-    """Append one complete JSON line with a single write and fsync."""
-    line = json.dumps(row, sort_keys=True, default=str, allow_nan=True) + "\n"
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line)
+def finite_json(obj):
+    """``obj`` with every non-finite float (NaN, Infinity) replaced by None, and the paths of
+    those replaced: strict JSON parsers (JavaScript's ``JSON.parse``) reject bare NaN."""
+    bad: list[str] = []
+
+    def clean(v, where):
+        if isinstance(v, float) and not math.isfinite(v):
+            bad.append(where)
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x, f"{where}.{k}" if where else str(k)) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x, f"{where}[{i}]") for i, x in enumerate(v)]
+        return v
+
+    return clean(obj, ""), bad
+
+
+def repair_torn_tail(path: str | Path) -> str | None:
+    """A file that does not end in a newline (a kill or a full disk mid-append) would merge its
+    fragment with the next line: the fragment is moved aside to ``NAME.torn-<time>`` and the
+    file cut back to its last whole line. Returns the warning to print, or None."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return None
+    if size == 0:
+        return None
+    with open(path, "rb+") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
+            return None
+        f.seek(0)
+        data = f.read()
+        cut = data.rfind(b"\n") + 1
+        aside = path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+        aside.write_bytes(data[cut:])
+        f.truncate(cut)
         f.flush()
         os.fsync(f.fileno())
+    return (f"{path}: its last line was torn ({size - cut} bytes, an interrupted write): "
+            f"moved aside to {aside.name} before appending")
+
+
+def append_jsonl(path: str | Path, row: dict) -> list[str]:
+    """Append one complete JSON line with a single write and fsync, after repairing a torn
+    tail; strict JSON (non-finite numbers become null). A write that fails (a full disk) is
+    cut back off, so no fragment is left; the error propagates. Returns the fields written as
+    null for being non-finite."""
+    path = Path(path)
+    clean, bad = finite_json(row)
+    line = (json.dumps(clean, sort_keys=True, default=str, allow_nan=False) + "\n").encode()
+    notice = repair_torn_tail(path)
+    if notice:
+        sys.stderr.write(f"warning: {notice}\n")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        start = os.fstat(fd).st_size
+        try:
+            written = os.write(fd, line)
+            if written != len(line):
+                raise OSError(errno.ENOSPC, "short write (disk full?)", str(path))
+            os.fsync(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+            if exc.filename is None:
+                exc.filename = str(path)
+            raise
+    finally:
+        os.close(fd)
+    return bad
+
+
+def _null_constant(_name: str):
+    """NaN / Infinity in lines written by older releases (allow_nan) read as null."""
+    return None
 
 
 def read_jsonl(path: str | Path) -> tuple[list[dict], list[str]]:
@@ -85,16 +162,21 @@ def read_jsonl(path: str | Path) -> tuple[list[dict], list[str]]:
     if not path.exists():
         return [], []
     rows, skipped = [], []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.endswith("\n"):
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if not raw.endswith(b"\n"):
                 skipped.append(f"line {lineno}: torn last line (interrupted write)")
                 break
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                skipped.append(f"line {lineno}: not UTF-8 text")
+                continue
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
+                row = json.loads(line, parse_constant=_null_constant)
+            except ValueError:
                 skipped.append(f"line {lineno}: not valid JSON")
                 continue
             if isinstance(row, dict):

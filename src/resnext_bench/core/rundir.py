@@ -11,17 +11,78 @@ keeps the last ``ok`` row per key when there is one, else the last row.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UsageError
-from .fileio import append_jsonl, ensure_dir, read_jsonl, write_json_atomic
+from .fileio import append_jsonl, ensure_dir, finite_json, read_jsonl, write_json_atomic
 from .schema import ResultRow, SchemaError, row_from_json
 
 RESULTS = "results.jsonl"
 ENV = "env.json"
 ENV_HISTORY = 20
+LOCK = ".lock"
+_HELD: dict[Path, list] = {}  # run dir -> [fd, depth]: this process's locks (re-entrant)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def run_dir_lock(run_dir: str | Path):
+    """One writer per run dir: an advisory ``fcntl`` lock on ``RUN_DIR/.lock`` holding the
+    writer's PID. A second writer is refused with one line naming the holder (two sweeps into
+    one dir would each measure against the other's load and write every config twice). The
+    kernel drops the lock of a process that died, so a stale lock is simply taken, with a
+    warning naming the PID that left it. Re-entrant within one process (tune's stages)."""
+    path = ensure_dir(run_dir, "run dir").resolve()
+    if path in _HELD:
+        _HELD[path][1] += 1
+        try:
+            yield
+        finally:
+            _HELD[path][1] -= 1
+        return
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise UsageError(f"{run_dir} is being written by another resnext-bench (PID {holder}); "
+                         "two writers would measure against each other and record every "
+                         "config twice: wait for it, or use another --out") from None
+    old = os.pread(fd, 32, 0).decode(errors="replace").strip()
+    if old.isdigit() and int(old) != os.getpid() and not _alive(int(old)):
+        sys.stderr.write(f"warning: {run_dir}: took over the lock left by PID {old}, which is "
+                         "no longer running (its last row, if torn, is repaired on append)\n")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    _HELD[path] = [fd, 1]
+    try:
+        yield
+    finally:
+        _HELD.pop(path, None)
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 @dataclass
@@ -32,6 +93,7 @@ class RunData:
     rows: list[ResultRow]
     env: dict
     skipped: list[str] = field(default_factory=list)
+    env_warning: str | None = None
 
     @property
     def name(self) -> str:
@@ -43,9 +105,10 @@ class RunData:
     def warning(self) -> str | None:
         """One line saying which lines of results.jsonl were skipped, or None."""
         if not self.skipped:
-            return None
+            return self.env_warning
         shown = "; ".join(self.skipped[:3]) + ("; ..." if len(self.skipped) > 3 else "")
-        return f"{self.path / RESULTS}: skipped {len(self.skipped)} line(s): {shown}"
+        text = f"{self.path / RESULTS}: skipped {len(self.skipped)} line(s): {shown}"
+        return text + (f"; {self.env_warning}" if self.env_warning else "")
 
 
 def read_rows(path: str | Path) -> tuple[list[ResultRow], list[str]]:
@@ -70,14 +133,27 @@ def load_run(run_dir: str | Path) -> RunData:
     if not rows:
         why = f" ({'; '.join(skipped[:2])})" if skipped else ""
         raise UsageError(f"{path}: no valid result rows{why}")
-    return RunData(path.parent, rows, load_env(path.parent), skipped)
+    env, env_warning = read_env(path.parent)
+    return RunData(path.parent, rows, env, skipped, env_warning)
 
 
 def load_env(run_dir: str | Path) -> dict:
+    env, _ = read_env(run_dir)
+    return env
+
+
+def read_env(run_dir: str | Path) -> tuple[dict, str | None]:
+    """(env.json, a warning when it exists but cannot be read as a JSON object)."""
+    path = Path(run_dir) / ENV
     try:
-        return json.loads((Path(run_dir) / ENV).read_text())
-    except (OSError, ValueError):
-        return {}
+        env = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}, None
+    except (OSError, ValueError) as exc:
+        return {}, f"{path}: not readable as JSON ({type(exc).__name__}); environment unknown"
+    if not isinstance(env, dict):
+        return {}, f"{path}: not a JSON object; environment unknown"
+    return env, None
 
 
 def latest(rows: list[ResultRow]) -> list[ResultRow]:
@@ -91,8 +167,14 @@ def latest(rows: list[ResultRow]) -> list[ResultRow]:
 
 
 def append_row(run_dir: str | Path, row: ResultRow) -> None:
-    """Append one row as one whole JSON line (a killed run loses at most the row in flight)."""
-    append_jsonl(Path(run_dir) / RESULTS, row.to_json())
+    """Append one row as one whole JSON line (a killed run loses at most the row in flight);
+    non-finite statistics are written as null and the row's note says which."""
+    data, bad = finite_json(row.to_json())
+    if bad:
+        shown = ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else "")
+        data["note"] = "; ".join(filter(None, [data.get("note"),
+                                               f"non-finite values written as null: {shown}"]))
+    append_jsonl(Path(run_dir) / RESULTS, data)
 
 
 def record_env(run_dir: str | Path, env: dict) -> dict:
@@ -113,18 +195,23 @@ def done_keys(run_dir: str | Path) -> set[str]:
 
 
 def merge_runs(run_dirs: list[str | Path], out_dir: str | Path) -> dict:
-    """Join run dirs' rows (one per config key, :func:`latest`) into a new run dir."""
+    """Join run dirs' rows into a new run dir: every row, in order, raw samples included (the
+    history: a later failure stays visible, and ``compare`` / ``report`` apply their own
+    last-row rules to it). env.json is written first, so a merge that fails half way leaves
+    a run dir that says where its rows came from, and the rows are appended whole."""
     out = ensure_dir(out_dir, "merge output dir")
     if (out / RESULTS).exists():
         raise UsageError(f"{out / RESULTS} exists: merge into a new dir")
     runs = [load_run(d) for d in run_dirs]
     rows = [r for run in runs for r in run.rows]
-    merged = latest(rows)
-    for r in merged:
-        append_row(out, r)
     envs = [run.env | {"source_run_dir": str(run.path)} for run in runs if run.env]
     env = dict(envs[0]) if envs else {}
     env["merged_from"] = envs
-    write_json_atomic(out / ENV, env)
-    return {"rows": len(merged), "from_rows": len(rows), "run_dirs": [str(d) for d in run_dirs],
+    with run_dir_lock(out):
+        write_json_atomic(out / ENV, env)
+        for r in rows:
+            append_row(out, r)
+    keys = {r.config_key for r in rows}
+    return {"rows": len(rows), "configs": len(keys), "from_rows": len(rows),
+            "run_dirs": [str(d) for d in run_dirs],
             "skipped": [w for w in (run.warning() for run in runs) if w]}

@@ -29,6 +29,7 @@ Versions:
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field, fields
 from types import SimpleNamespace
@@ -292,6 +293,27 @@ def _check_type(name: str, value) -> None:
         raise SchemaError(f"{name} = {value!r} is a {type(value).__name__}, expected {_HINTS[name]}")
 
 
+#: fields that hold times: finite and > 0 (a negative or NaN latency is a broken row)
+_TIME_LISTS = ("samples_ms", "e2e_samples_ms", "round_medians_ms")
+
+
+def _check_numbers(known: dict) -> None:
+    """Numbers finite; times (``*_ms`` statistics and sample lists) positive."""
+    for name, value in known.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SchemaError(f"{name} = {value} is not finite")
+        timing = name.endswith("_ms") and name.startswith(("latency_", "e2e_latency_"))
+        if timing and value is not None:
+            if name.endswith("_std_ms") and value >= 0:
+                continue
+            if not value > 0:
+                raise SchemaError(f"{name} = {value} is not a positive time")
+        if name in _TIME_LISTS and value is not None:
+            for v in value:
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                    raise SchemaError(f"{name} holds {v!r}: not a positive time in ms")
+
+
 def _upgrade_v1(data: dict) -> dict:
     info = dict(data.get("runtime_info") or {})
     if isinstance(info.get("threads_effective"), str):
@@ -343,6 +365,7 @@ def row_from_json(data: Mapping[str, Any]) -> ResultRow:
         raise SchemaError(f"status {known['status']!r} is not one of {', '.join(STATUSES)}")
     if known["batch"] < 1:
         raise SchemaError(f"batch {known['batch']} < 1")
+    _check_numbers(known)
     extra = {k: v for k, v in data.items() if k not in FIELD_NAMES and k != "config_key"}
     return ResultRow(**known, extra=extra)
 

@@ -224,6 +224,37 @@ def honour_opset(proto, opset: int, exporter: str):
     return converted
 
 
+def external_data_files(path: str | Path) -> list[Path]:
+    """The data files an ONNX file's initializers point to (external data), in sorted order."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    names = set()
+    for t in model.graph.initializer:
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            names.update(e.value for e in t.external_data if e.key == "location")
+    return [Path(path).parent / n for n in sorted(names)]
+
+
+def onnx_provenance(path: str | Path) -> tuple[str, int]:
+    """(sha256, bytes) covering the graph file *and* its external data files: zeroing a data
+    file changes what runs, so it must change the recorded hash. Without external data: the
+    file's own sha256."""
+    import hashlib
+
+    data = external_data_files(path)
+    if not data:
+        return file_digest(path), Path(path).stat().st_size
+    h = hashlib.sha256()
+    total = 0
+    for f in [Path(path)] + data:
+        if not f.is_file():
+            raise UsageError(f"{path}: its external data file {f.name} is missing")
+        h.update(f.name.encode() + b"\0" + file_digest(f).encode())
+        total += f.stat().st_size
+    return h.hexdigest(), total
+
+
 def read_metadata(path: str | Path) -> dict:
     """The ``metadata_props`` of an ONNX file (external weight files are not read)."""
     import onnx

@@ -175,16 +175,31 @@ def parse_arch(name: str, *, num_classes: int | None = None, dropout: float = 0.
     c = _positive(raw, m.group(2), "cardinality C")
     d = _positive(raw, m.group(3), "bottleneck width d")
     if depth == 29:
-        return ArchSpec(name, "cifar_resnext", 29, "bottleneck", (CIFAR_RESNEXT_BLOCKS,) * 3,
+        spec = ArchSpec(name, "cifar_resnext", 29, "bottleneck", (CIFAR_RESNEXT_BLOCKS,) * 3,
                         cardinality=c, base_width=d, num_classes=num_classes or 10,
                         default_image_size=32)
+        _check_buildable(raw, spec)
+        return spec
     if depth not in (50, 101, 152):
         raise _bad(raw, f"unsupported resnext depth {depth} (use 50, 101, 152, or 29 for CIFAR)")
     spec = ArchSpec(name, "imagenet", depth, "bottleneck", IMAGENET_LAYERS[depth][1],
                     cardinality=c, base_width=d, num_classes=num_classes or 1000)
     if any(s["inner"] == 0 for s in spec.stage_widths()):
         raise _bad(raw, f"d={d} gives a zero-width bottleneck in stage 1 (int(64*d/64)*C)")
+    _check_buildable(raw, spec)
     return spec
+
+
+#: widest grouped conv (C x d channels in the last stage) a spec may ask for: 64x the widest
+#: published ResNeXt's (ResNeXt-101 64x4d: 2048); beyond it the tensors alone overflow memory
+MAX_INNER_WIDTH = 131072
+
+
+def _check_buildable(raw: str, spec: ArchSpec) -> None:
+    widest = max(s["inner"] for s in spec.stage_widths())
+    if widest > MAX_INNER_WIDTH:
+        raise _bad(raw, f"C x d gives a {widest:,}-channel grouped conv (at most "
+                        f"{MAX_INNER_WIDTH:,}): too large to build")
 
 
 def parse_arch_list(text: str) -> list[ArchSpec]:

@@ -195,9 +195,20 @@ def load_weights_file(model: nn.Module, path: str | Path) -> None:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise UsageError(f"--weights {path}: cannot read as a torch checkpoint ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0][:200]})") from exc
+        if "Unsupported global" in str(exc):  # pickled objects beyond tensors: refused, not advice
+            raise UsageError(f"--weights {path}: not a plain state dict (it holds pickled Python "
+                             "objects, which can run code on load): not loaded, for safety; save "
+                             "model.state_dict() instead") from None
+        why = next((line.strip() for line in str(exc).splitlines() if line.strip().startswith(
+            ("Unsupported operand", "invalid load key", "PytorchStreamReader"))), None)
+        raise UsageError(f"--weights {path}: cannot read as a torch checkpoint ({type(exc).__name__}"
+                         + (f": {why[:160]}" if why else "") + ")") from None
     state = _unwrap_checkpoint(obj)
+    bad = [k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point()
+           and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise UsageError(f"--weights {path}: {len(bad)} tensor(s) hold NaN or infinity (first: "
+                         f"{', '.join(bad[:3])}): every output would be non-finite")
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]

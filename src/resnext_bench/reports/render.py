@@ -12,7 +12,7 @@ from ..core.fileio import atomic_path, write_text_atomic
 from ..core.pareto import pareto_front
 from ..core.rundir import RunData
 from . import plots, sections
-from .tables import flat_frame, markdown_table, sort_rows, table_notes, table_records
+from .tables import config_label, flat_frame, markdown_table, sort_rows, table_notes, table_records
 
 FORMATS = ("md", "html", "csv", "parquet")
 
@@ -59,6 +59,9 @@ def _counts(rows) -> str:
 
 def _results_notes(ok) -> list[str]:
     return ([_STATS_NOTE] + table_notes(ok)
+            + [f"Parity FAIL ({r.arch} {config_label(r)}, batch {r.batch}): "
+               + "; ".join(r.parity_failed) + (f" -- weights: {r.parity_weights}" if r.parity_weights else "")
+               for r in ok if r.parity_passed is False and r.parity_failed]
             + [f"Note ({', '.join(who)}): {note}" for note, who in _row_notes(ok).items()])
 
 
@@ -199,6 +202,8 @@ def write_report(run: RunData, fmt: str, out: str | Path | None) -> str | None:
     """Render ``fmt``; write to ``out`` if given (atomically), else return the text."""
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}")
+    if out is not None and Path(out).is_dir():
+        raise UsageError(f"--out {out} is a directory: give a file path (e.g. {Path(out) / ('report.' + fmt)})")
     if fmt in ("md", "html"):
         text = markdown_report(run) if fmt == "md" else html_report(run)
         if out is None:

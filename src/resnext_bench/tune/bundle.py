@@ -1,0 +1,165 @@
+"""The packaged answer of a ``tune``: a directory a deployment engineer can ship or hand on.
+
+``BUNDLE/``:
+
+* the artifact (the ONNX file the winner ran, copied; torch winners have none: the model is
+  rebuilt from the package and its weights),
+* ``inference_config.json``: everything the runtime needs, as measured -- runtime, precision,
+  batch, threads, input name / shape / dtype, and per family the ORT session options and
+  providers, the OpenVINO ``compile_model`` properties and infer requests, or the torch build
+  (arch, form, seed, weights, dtype, channels_last, compile mode),
+* ``run.py``: reads ``inference_config.json``, loads the artifact, runs it and prints the output
+  shape and a p50 over a few calls (``python run.py``),
+* ``metrics.json``: the winner's measured percentiles, throughput, memory, parity, the ratio to
+  the default configuration and the search's record,
+* ``report.md``: the run's report.
+
+Olive packages its best candidate the same way (``BestCandidateModel_<rank>/`` with
+``inference_config.json`` and ``metrics.json``); this one also says what it was compared with.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ..core.fileio import ensure_dir, file_digest, write_json_atomic, write_text_atomic
+from ..core.schema import ResultRow
+
+ORT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
+              "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+def inference_config(r: ResultRow, artifact_name: str | None) -> dict:
+    """What the bundle's ``run.py`` reads: the measured configuration, nothing re-derived."""
+    info = r.runtime_info or {}
+    fp16_file = (r.onnx_precision or r.precision) == "fp16"
+    cfg = {"arch": r.arch, "runtime": r.runtime, "precision": r.precision,
+           "precision_executed": r.precision_executed, "batch": r.batch, "threads": r.threads,
+           "image_size": r.image_size, "settings": r.settings, "artifact": artifact_name,
+           "artifact_sha256": r.onnx_sha256 if artifact_name else None,
+           "input_name": "input", "input_shape": [r.batch, 3, r.image_size, r.image_size],
+           "input_dtype": "float16" if fp16_file and r.runtime != "torch" else "float32"}
+    if r.runtime.startswith("ort-"):
+        cfg["onnxruntime"] = {
+            "graph_optimization_level": ORT_LEVELS.get(info.get("graph_optimization_level", "all")),
+            "intra_op_num_threads": r.threads, "providers": info.get("providers") or ["CPUExecutionProvider"]}
+    elif r.runtime == "openvino":
+        cfg["openvino"] = {"device": info.get("ov_device", "CPU"),
+                           "config": {k: v for k, v in (info.get("compile_config") or {}).items()
+                                      if k != "CACHE_DIR"},
+                           "infer_requests": info.get("infer_requests") or 1,
+                           "inference_precision_read_back": info.get("inference_precision")}
+    else:  # torch, torch-compile
+        cfg["torch"] = {"form": r.form, "seed": r.seed or 0,
+                        "weights": None if r.weights in (None, "calibrated-default") else r.weights,
+                        "dtype": TORCH_DTYPES.get(r.precision, "float32"), "device": r.device,
+                        "channels_last": bool(info.get("channels_last")),
+                        "compile_mode": info.get("compile_mode") if r.runtime == "torch-compile" else None}
+    return cfg
+
+
+RUN_PY = '''"""Run the deployment resnext-bench tune chose: reads inference_config.json beside this file.
+
+python run.py  -> loads the artifact with the measured settings, runs it, prints the output
+shape and the p50 of a few calls on this machine.
+"""
+import json
+import pathlib
+import time
+
+import numpy as np
+
+HERE = pathlib.Path(__file__).resolve().parent
+CFG = json.loads((HERE / "inference_config.json").read_text())
+
+
+def load():
+    x = np.random.default_rng(0).standard_normal(CFG["input_shape"]).astype(CFG["input_dtype"])
+    if CFG["runtime"] == "openvino":
+        import openvino as ov
+
+        o = CFG["openvino"]
+        compiled = ov.Core().compile_model(str(HERE / CFG["artifact"]), o["device"], o["config"])
+        if o["infer_requests"] > 1:
+            queue = ov.AsyncInferQueue(compiled, o["infer_requests"])
+
+            def run():  # the measured call: that many requests in flight
+                for _ in range(o["infer_requests"]):
+                    queue.start_async({0: x})
+                queue.wait_all()
+                return queue[0].get_output_tensor(0).data
+            return run
+        request = compiled.create_infer_request()
+        return lambda: request.infer({0: x})[compiled.output(0)]
+    if CFG["runtime"].startswith("ort-"):
+        import onnxruntime as ort
+
+        o = CFG["onnxruntime"]
+        so = ort.SessionOptions()
+        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, o["graph_optimization_level"])
+        if o["intra_op_num_threads"]:
+            so.intra_op_num_threads = o["intra_op_num_threads"]
+        session = ort.InferenceSession(str(HERE / CFG["artifact"]), so, providers=o["providers"])
+        return lambda: session.run(None, {CFG["input_name"]: x})[0]
+    import torch
+    from resnext_bench.models import build_model
+
+    t = CFG["torch"]
+    if CFG["threads"]:
+        torch.set_num_threads(CFG["threads"])
+    dtype = getattr(torch, t["dtype"])
+    model = build_model(CFG["arch"], form=t["form"], seed=t["seed"], weights=t["weights"],
+                        cache_dir="artifacts").eval().to(t["device"], dtype)
+    xt = torch.from_numpy(x).to(t["device"], dtype)
+    if t["channels_last"]:
+        model = model.to(memory_format=torch.channels_last)
+        xt = xt.contiguous(memory_format=torch.channels_last)
+    if t["compile_mode"]:
+        model = torch.compile(model, mode=t["compile_mode"], backend="inductor", dynamic=False)
+
+    def run():
+        with torch.inference_mode():
+            return model(xt).float().cpu().numpy()
+    return run
+
+
+def main():
+    run = load()
+    y = np.asarray(run())
+    times = []
+    for _ in range(10):
+        t0 = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - t0) * 1e3)
+    print(f"{CFG['runtime']} {CFG['precision']} batch {CFG['batch']}: output {list(y.shape)}, "
+          f"p50 {sorted(times)[len(times) // 2]:.2f} ms over {len(times)} calls")
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def write_bundle(bundle_dir: str | Path, winner: ResultRow, metrics: dict,
+                 report_md: str | None) -> Path:
+    """Write the bundle (see the module doc); every file atomically, the artifact checked
+    against the sha256 the row recorded."""
+    out = ensure_dir(bundle_dir, "bundle dir")
+    name = None
+    if winner.onnx_path and winner.runtime not in ("torch", "torch-compile"):
+        src = Path(winner.onnx_path)
+        name = src.name
+        tmp = out / (name + ".tmp")
+        shutil.copyfile(src, tmp)
+        if winner.onnx_sha256 and file_digest(tmp) != winner.onnx_sha256:
+            tmp.unlink()
+            raise RuntimeError(f"{src} changed since it was measured (sha256 differs)")
+        tmp.replace(out / name)
+    write_json_atomic(out / "inference_config.json", inference_config(winner, name))
+    write_json_atomic(out / "metrics.json", metrics)
+    write_text_atomic(out / "run.py", RUN_PY)
+    if report_md is not None:
+        write_text_atomic(out / "report.md", report_md)
+    return out

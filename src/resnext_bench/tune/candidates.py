@@ -1,0 +1,174 @@
+"""The configurations worth measuring on this machine, each with the reason it is in or out.
+
+Read from the machine, never assumed: the runtimes usable here (``check_available``), the
+precisions the ISA makes pay (:func:`resnext_bench.core.isa.precisions_worth_trying`: bf16 with
+AMX or AVX-512 BF16, int8 with VNNI / AMX or a GPU, fp16 on GPUs) and that each runtime runs,
+thread counts up to the CPUs this process may use (the cgroup CPU quota and the affinity mask,
+not the host's count), batch sizes for the throughput objective, and per runtime the options
+that change its speed (:data:`OPTION_AXES`). The default configuration (ORT CPU fp32, batch 1,
+the runtime's default threads and settings) is always a candidate: the answer is stated against
+it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import GPU_RUNTIMES, RUNTIME_NAMES
+from ..core.isa import precisions_worth_trying
+from ..core.schema import Combo
+from ..models.spec import parse_arch
+
+#: per runtime, the options a search tries besides the defaults, with why
+OPTION_AXES: dict[str, list[tuple[dict, str]]] = {
+    "torch": [({"channels_last": True}, "channels_last: oneDNN's preferred layout for convs")],
+    "torch-compile": [],  # max-autotune compiles for minutes per shape on a CPU: not in a budget
+    "ort-cpu": [({"graph_opt_level": "extended"}, "graph level extended (all adds layout "
+                 "transforms that are not always faster)")],
+    "openvino": [],  # the hint follows the objective (latency / throughput)
+    "ort-openvino": [],
+    "ort-cuda": [],
+    "ort-trt": [],
+    "tensorrt": [({"cuda_graph": True}, "CUDA graph replay: less launch overhead at batch 1")],
+}
+assert set(OPTION_AXES) == set(RUNTIME_NAMES)
+#: runtimes whose every candidate costs a long load: tried at all usable CPUs only
+EXPENSIVE_LOADS = {"torch-compile": "each thread count is a fresh inductor compile (20-60 s "
+                                    "here); tried at all usable CPUs only"}
+#: batch sizes the throughput objective tries with ``--batch auto``
+AUTO_BATCHES = (1, 4, 16)
+#: what the answer is compared with: the tool's own default configuration
+DEFAULT_RUNTIME, DEFAULT_PRECISION = "ort-cpu", "fp32"
+
+
+def cpu_quota() -> int:
+    """CPUs this process may use: the affinity mask, capped by the cgroup (v2 ``cpu.max`` or
+    v1 ``cpu.cfs_quota_us``) quota, rounded up."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    for quota_file, period_file in (("/sys/fs/cgroup/cpu.max", None),
+                                    ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+                                     "/sys/fs/cgroup/cpu/cpu.cfs_period_us")):
+        try:
+            text = Path(quota_file).read_text().split()
+            if period_file is None:
+                quota, period = text[0], text[1] if len(text) > 1 else "100000"
+            else:
+                quota, period = text[0], Path(period_file).read_text().strip()
+            if quota not in ("max", "-1"):
+                cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+            break
+        except (OSError, ValueError, IndexError):
+            continue
+    return cpus
+
+
+def thread_counts(quota: int) -> list[int]:
+    """1, 2, 4, ... up to the quota, and the quota itself."""
+    out, t = [], 1
+    while t < quota:
+        out.append(t)
+        t *= 2
+    return out + [quota]
+
+
+@dataclass
+class Candidate:
+    combo: Combo
+    why: str  # what it tries
+    baseline: bool = False
+
+
+@dataclass
+class CandidateSet:
+    candidates: list[Candidate]
+    excluded: list[tuple[str, str]] = field(default_factory=list)  # (what, why not)
+    precisions: dict[str, str] = field(default_factory=dict)  # worth trying here, with reasons
+    cpus: int = 1
+
+    @property
+    def baseline(self) -> Candidate:
+        return next(c for c in self.candidates if c.baseline)
+
+
+def candidates(arch: str, *, objective: str = "latency", batch: int | str | None = None,
+               available=None, runtime_class=None, flags: list[str] | None = None,
+               cuda: bool | None = None, cpus: int | None = None,
+               runtimes: list[str] | None = None, image_size: int | None = None) -> CandidateSet:
+    """Every configuration worth trying for ``arch`` here. The keyword arguments after
+    ``batch`` replace what is read from the machine (tests pass fake runtimes and an ISA)."""
+    from ..runtimes.registry import check_available, get_runtime_class
+
+    available = available or check_available
+    runtime_class = runtime_class or get_runtime_class
+    if flags is None:
+        from ..bench.env import cpu_flags
+
+        flags = cpu_flags()
+    if cuda is None:
+        from ..runtimes._common import cuda_status
+
+        cuda = cuda_status()[0]
+    cpus = cpus or cpu_quota()
+    spec = parse_arch(arch)
+    size = spec.resolve_image_size(image_size)
+    worth = precisions_worth_trying(flags, cuda=cuda)
+    if objective == "throughput" and batch in (None, "auto"):
+        batches = list(AUTO_BATCHES)
+    else:
+        batches = [1 if batch in (None, "auto") else int(batch)]
+    out = CandidateSet([], precisions=worth, cpus=cpus)
+    for p in ("fp16", "bf16", "int8"):
+        if p not in worth:
+            out.excluded.append((f"precision {p}", "this machine has no fast path for it "
+                                 f"(ISA: {', '.join(f for f in flags if f.startswith(('avx', 'amx'))) or 'none recorded'})"))
+    for name in runtimes or RUNTIME_NAMES:
+        ok, reason = available(name)
+        if not ok:
+            out.excluded.append((name, f"unavailable: {reason}"))
+            continue
+        cls = runtime_class(name)
+        device = "cuda" if name in GPU_RUNTIMES or (name in ("torch", "torch-compile") and cuda) else "cpu"
+        for precision in worth:
+            if precision not in cls.precisions:
+                out.excluded.append((f"{name} {precision}", f"{name} does not run {precision}"))
+                continue
+            problem = cls.precision_problem(precision)
+            if problem:
+                out.excluded.append((f"{name} {precision}", problem))
+                continue
+            threads = thread_counts(cpus) if device == "cpu" else [None]
+            if name in EXPENSIVE_LOADS and len(threads) > 1:
+                out.excluded.append((f"{name} {precision} threads {','.join(map(str, threads[:-1]))}",
+                                     EXPENSIVE_LOADS[name]))
+                threads = threads[-1:]
+            options = [({}, "defaults")] + OPTION_AXES.get(name, [])
+            if name == "openvino" and objective == "throughput":
+                options = [({"ov_hint": "throughput"}, "THROUGHPUT hint")]
+            for b in batches:
+                for t in threads:
+                    for settings, why in options:
+                        combo = Combo(spec.name, "c", name, device, precision, b, t, size,
+                                      dict(settings))
+                        out.candidates.append(Candidate(combo, f"{precision} ({worth[precision]}); {why}"))
+    if not any(c.combo.runtime == DEFAULT_RUNTIME for c in out.candidates):
+        return out  # no ORT CPU here: the answer is stated without a default to beat
+    base = Combo(spec.name, "c", DEFAULT_RUNTIME, "cpu", DEFAULT_PRECISION, 1, None, size, {})
+    out.candidates.insert(0, Candidate(base, "the default configuration (what the answer is "
+                                             "compared with)", baseline=True))
+    return out
+
+
+def render_candidates(cs: CandidateSet) -> str:
+    lines = [f"{len(cs.candidates)} candidate(s) on {cs.cpus} usable CPU(s); precisions worth "
+             "trying here: " + ", ".join(f"{p} ({why})" for p, why in cs.precisions.items())]
+    for c in cs.candidates:
+        lines.append(f"  in   {c.combo.key}  {c.why}")
+    for what, why in cs.excluded:
+        lines.append(f"  out  {what}: {why}")
+    return "\n".join(lines)

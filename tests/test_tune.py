@@ -1,0 +1,176 @@
+"""`tune`: candidates read from the machine, the staged search, the answer and its bundle.
+
+The search is tested with fake runtimes -- a fake ``measure`` that returns rows with seeded
+per-round latencies -- and a fake clock, so that what the halving drops, what a parity failure
+says, what a tie looks like and whether the budget holds are checked exactly; one small real
+tune checks the bundle's run.py on a real artifact.
+"""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from resnext_bench.core.schema import Combo, ResultRow
+from resnext_bench.tune.candidates import candidates, render_candidates, thread_counts
+from resnext_bench.tune.search import search
+
+
+class FakeRuntime:
+    precisions = ("fp32", "fp16", "bf16", "int8")
+
+    @classmethod
+    def precision_problem(cls, precision):
+        return None
+
+
+def fake_candidates(**kw):
+    avail = {"ort-cpu": (True, ""), "openvino": (True, ""), "torch": (True, "")}
+    return candidates("resnet18", image_size=32, available=lambda n: avail.get(n, (False, "not here")),
+                      runtime_class=lambda n: FakeRuntime, cuda=False, cpus=kw.pop("cpus", 4), **kw)
+
+
+def test_candidates_come_from_the_isa_and_the_cpus():
+    flags = ["avx2", "avx512f", "avx512_vnni", "avx512_bf16"]
+    cs = fake_candidates(flags=flags)
+    keys = [c.combo.key for c in cs.candidates]
+    assert keys[0] == "resnet18|c|ort-cpu|cpu|fp32|1||32" and cs.candidates[0].baseline
+    assert {c.combo.precision for c in cs.candidates} == {"fp32", "bf16", "int8"}
+    assert {c.combo.threads for c in cs.candidates[1:]} == {1, 2, 4}
+    assert any(c.combo.settings == {"channels_last": True} for c in cs.candidates)
+    out = dict(cs.excluded)
+    assert "no fast path" in out["precision fp16"] and "not here" in out["tensorrt"]
+    # AVX2 only (Zen 3): no bf16, no int8 worth trying
+    plain = fake_candidates(flags=["avx2", "fma"])
+    assert {c.combo.precision for c in plain.candidates} == {"fp32"}
+    assert "in   resnet18|c|ort-cpu|cpu|fp32|1||32" in render_candidates(plain)
+    assert thread_counts(6) == [1, 2, 4, 6]
+    # throughput: batch sizes, OpenVINO's throughput hint
+    tp = fake_candidates(flags=flags, objective="throughput")
+    assert {c.combo.batch for c in tp.candidates[1:]} == {1, 4, 16}
+    assert all(c.combo.settings == {"ov_hint": "throughput"} for c in tp.candidates
+               if c.combo.runtime == "openvino")
+
+
+class FakeMachine:
+    """Rows for combos from a table of true latencies (ms) with seeded round noise; each call
+    advances a fake clock by a cost per candidate."""
+
+    def __init__(self, truth, noise=0.02, parity_fail=(), cost_s=10.0):
+        self.truth, self.noise, self.parity_fail, self.cost_s = truth, noise, set(parity_fail), cost_s
+        self.now = 0.0
+        self.calls = []
+        self.rng = np.random.default_rng(0)
+
+    def clock(self):
+        return self.now
+
+    def measure(self, combos, timing):
+        self.calls.append([c.key for c in combos])
+        rows = []
+        for c in combos:
+            base = self.truth[c.key]
+            medians = list(base * self.rng.lognormal(0, self.noise, timing["rounds"]))
+            r = ResultRow(**c.__dict__, status="ok", rounds=timing["rounds"],
+                          round_medians_ms=medians, latency_p50_ms=float(np.median(medians)),
+                          latency_p99_ms=max(medians), throughput_ips=1e3 / base,
+                          round_spread=(max(medians) - min(medians)) / float(np.median(medians)),
+                          parity_passed=c.key not in self.parity_fail,
+                          parity_failed=["cosine 0.95 < 0.99 (short by 0.04)"]
+                          if c.key in self.parity_fail else None)
+            r.extra["tune_stage"] = len(self.calls) - 1
+            rows.append(r)
+        self.now += self.cost_s * len(combos) + timing["min_time"] * len(combos)
+        return rows
+
+
+def _combos(latencies: dict) -> dict:
+    out = {}
+    for i, (name, ms) in enumerate(latencies.items()):
+        c = Combo("resnet18", "c", name, "cpu", "fp32", 1, None if name == "default" else 2, 32)
+        out[c.key] = c
+    return out
+
+
+def _run(latencies, **kw):
+    combos = _combos(latencies)
+    keys = list(combos)
+    truth = {k: latencies[combos[k].runtime] for k in keys}
+    m = FakeMachine(truth, **{k: kw.pop(k) for k in ("noise", "parity_fail", "cost_s") if k in kw})
+    res = search(combos, m.measure, budget_s=kw.pop("budget_s", 3600), clock=m.clock,
+                 baseline=keys[0], **kw)
+    return res, m, {combos[k].runtime: k for k in keys}
+
+
+def test_halving_drops_a_clearly_slower_candidate_after_the_screen():
+    res, m, key = _run({"default": 20.0, "fast": 5.0, "close": 5.1, "slow": 15.0}, noise=0.03)
+    assert res.standings[key["slow"]].status == "beaten" and res.standings[key["slow"]].stage == 0
+    assert "x the best's latency" in res.standings[key["slow"]].reason
+    assert key["slow"] not in m.calls[1]  # not measured again
+    assert key["default"] in m.calls[-1]  # the default is measured in every stage
+    assert res.winner == key["fast"]
+    assert len(m.calls[1]) < len(m.calls[0])
+
+
+def test_a_parity_failure_is_out_with_its_reason():
+    res, m, key = _run({"default": 20.0, "int8": 2.0, "fp32": 6.0}, parity_fail=("x",))
+    combos = _combos({"default": 20.0, "int8": 2.0, "fp32": 6.0})
+    k = key["int8"]
+    res, m, key = _run({"default": 20.0, "int8": 2.0, "fp32": 6.0}, parity_fail=(k,))
+    s = res.standings[k]
+    assert s.status == "out" and s.reason.startswith("parity FAIL: cosine 0.95 < 0.99")
+    assert res.winner == key["fp32"] and res.stopped == "ahead"
+    assert len(combos) == 3
+
+
+def test_a_tie_is_reported_as_a_tie_and_settled_by_the_stated_rule():
+    res, m, key = _run({"default": 20.0, "a": 5.0, "b": 5.0}, noise=0.05, budget_s=600,
+                       cost_s=20.0)
+    assert set(res.ties) == {key["a"], key["b"]} and res.winner in res.ties
+    assert res.stopped.startswith("budget") and "lower measured median" in res.tie_break
+
+
+def test_the_budget_is_respected():
+    for budget in (120, 300, 900):
+        res, m, _ = _run({"default": 20.0, "a": 5.0, "b": 5.0, "c": 5.0}, noise=0.05,
+                         budget_s=budget, cost_s=10.0)
+        assert m.now <= budget or len(res.stages) == 1, (budget, m.now)
+    # the screen alone over the budget: one stage, then stop
+    res, m, _ = _run({"default": 20.0, "a": 5.0, "b": 5.0}, budget_s=5, cost_s=10.0)
+    assert len(res.stages) == 1 and res.stopped.startswith("budget")
+
+
+def test_latency_budget_excludes_with_reason():
+    res, m, key = _run({"default": 20.0, "slowish": 12.0, "fast": 4.0}, max_latency_ms=10.0)
+    assert res.standings[key["slowish"]].status == "out"
+    assert "over the 10.0 ms budget" in res.standings[key["slowish"]].reason
+
+
+def test_tune_cli_refuses_bad_input(cli, tmp_path):
+    for args, msg in ((["--objective", "fastest"], "--objective"),
+                      (["--budget-minutes", "0"], "--budget-minutes"),
+                      (["--batch", "x"], "--batch"),
+                      (["--runtime", "nope"], "--runtime")):
+        res = cli("tune", "--arch", "resnet18", *args, "--out", tmp_path / "t")
+        assert res.exit_code == 2 and msg in res.stderr, res.output
+
+
+def test_a_real_small_tune_writes_a_bundle_whose_snippet_runs(cli, artifacts, tmp_path):
+    out = tmp_path / "tune"
+    res = cli("tune", "--arch", "resnet18", "--image-size", 32, "--runtime", "ort-cpu",
+              "--budget-minutes", 3, "--parity-images", 2, "--artifacts", artifacts, "-q",
+              "--json", "--out", out)
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["found"] and data["winner"]["runtime"] == "ort-cpu"
+    assert data["vs_default"]["default"].startswith("ort-cpu fp32, batch 1")
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert {r["tune_stage"] for r in rows} >= {0}
+    cfg = json.loads((out / "bundle" / "inference_config.json").read_text())
+    assert (out / "bundle" / cfg["artifact"]).is_file() and (out / "bundle" / "metrics.json").is_file()
+    run = subprocess.run([sys.executable, str(out / "bundle" / "run.py")], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0 and "output [1, 1000]" in run.stdout, run.stderr
+    assert cli("report", out, "--format", "md").exit_code == 0
