@@ -174,3 +174,24 @@ def test_a_real_small_tune_writes_a_bundle_whose_snippet_runs(cli, artifacts, tm
                          text=True, timeout=120)
     assert run.returncode == 0 and "output [1, 1000]" in run.stdout, run.stderr
     assert cli("report", out, "--format", "md").exit_code == 0
+
+
+def test_a_busy_host_row_is_not_judged_on():
+    """A candidate timed while other processes held the CPUs it needed is kept in, not beaten."""
+    combos = _combos({"default": 20.0, "fast": 5.0, "slow": 15.0})
+    keys = list(combos)
+    truth = {k: {"default": 20.0, "fast": 5.0, "slow": 15.0}[combos[k].runtime] for k in keys}
+    m = FakeMachine(truth)
+    slow = next(k for k in keys if combos[k].runtime == "slow")
+    measure = m.measure
+
+    def busy_once(cs, timing):
+        rows = measure(cs, timing)
+        for r in rows:
+            if r.config_key == slow and len(m.calls) == 1:
+                r.host_load_cores, r.host_cpus, r.threads = 1.5, 2, 2
+        return rows
+
+    res = search(combos, busy_once, budget_s=3600, clock=m.clock, baseline=keys[0])
+    assert slow in m.calls[1]  # measured again at stage 1, then beaten on a fair row
+    assert res.standings[slow].status == "beaten" and res.standings[slow].stage == 1

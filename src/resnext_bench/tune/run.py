@@ -70,7 +70,11 @@ def _speedup(winner: ResultRow, base: ResultRow | None, objective: str) -> dict 
     per_b = 1 if objective == "latency" else base.batch * (base.requests_per_call or 1)
     ratio, low, high = ratio_ci([m / per_w for m in winner.round_medians_ms],
                                 [m / per_b for m in base.round_medians_ms])
-    return {"times_faster": ratio, "ci": [low, high],
+    from ..core.verdict import contention
+
+    busy = [f"{side}: {why}" for side, row in (("the default", base), ("the pick", winner))
+            if (why := contention(row))]
+    return {"times_faster": ratio, "ci": [low, high], "busy_host": busy,
             "same_stage": winner.extra.get("tune_stage") == base.extra.get("tune_stage"),
             "default": f"{base.runtime} {base.precision}, batch {base.batch}, default threads",
             "default_p50_ms": base.latency_p50_ms, "default_throughput_ips": base.throughput_ips,
@@ -219,6 +223,8 @@ def render_answer(result: dict) -> str:
                      f"({v['default']}: p50 {v['default_p50_ms']:.2f} ms) under the constraints "
                      f"(ratio of round medians, 95% CI [{v['ci'][0]:.2f}, {v['ci'][1]:.2f}]{sure})"
                      + ("" if v["same_stage"] else " (measured in different stages)"))
+        for note in v.get("busy_host") or []:
+            lines.append(f"  WARNING: {note.split(' (re-run')[0]} -- this ratio may be biased")
     if w.get("artifact"):
         a = w["artifact"]
         lines.append(f"  artifact: {a['path']} (sha256 {str(a['sha256'])[:16]}...)")

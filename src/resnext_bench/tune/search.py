@@ -6,7 +6,9 @@ already over the latency budget is *out*, with the reason. Each later stage meas
 candidates not yet *beaten* with twice the timed time and two more rounds. A candidate is
 beaten when the bootstrap interval (over rounds) of its metric's ratio to the best lies wholly
 above 1 and the ratio exceeds the rounds' own noise (half the larger round spread, at least
-2 %) -- it is slower beyond the noise this run measured, not merely slower on the day. The
+2 %) -- it is slower beyond the noise this run measured, not merely slower on the day. A
+candidate whose row was timed on a busy host (:func:`~resnext_bench.core.verdict.contention`) is
+not judged on it: it stays in for the next stage. The
 search ends when one candidate is ahead of every other with its interval clear, or when the
 next stage would not fit in what is left of the budget; then the candidates still in are a
 *tie*, reported as one, and settled by the stated tie-break (fewer threads, smaller batch,
@@ -26,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..core.schema import ResultRow
-from ..core.verdict import ratio_ci, spread
+from ..core.verdict import contention, ratio_ci, spread
 
 #: the screening stage: short, but with enough rounds for a noise estimate
 SCREEN = {"rounds": 3, "min_time": 0.6, "iters": 6, "warmup": 3}
@@ -151,7 +153,10 @@ def _judge(standings: dict[str, Standing], keys: list[str], baseline: str | None
         ratio, low, high = ratio_ci(best_rounds, rounds)
         s.ratio, s.ci = ratio, (low, high)
         noise = max(MIN_EFFECT, NOISE_SHARE * max(spread(best_rounds), spread(rounds)))
-        if low > 1.0 and ratio > 1 + noise:
+        if low > 1.0 and ratio > 1 + noise and contention(s.row):
+            s.reason = (f"timed on a busy host at stage {s.stage} ({ratio:.2f}x the best): kept "
+                        "for the next stage rather than judged on a biased row")
+        elif low > 1.0 and ratio > 1 + noise:
             s.status = "beaten"
             s.reason = (f"{ratio:.2f}x the best's {'latency' if objective == 'latency' else 'time per image'} "
                         f"(95% CI [{low:.2f}, {high:.2f}], round spread {spread(rounds):.0%}) at stage {s.stage}")
