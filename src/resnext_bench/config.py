@@ -420,11 +420,7 @@ for _sec, _cls in SECTIONS.items():
         _OWNER[_f.name], _FIELDS[_f.name] = _sec, _f
 
 
-#: set while a typed source (TOML) is read: a string where a number belongs is an error there
-_TYPED: dict = {}
-
-
-def _coerce(name: str, raw):
+def _coerce(name: str, raw, typed: bool = False):
     """A value from the CLI (strings, comma lists) or TOML (typed) -> the setting's type."""
     kind = _FIELDS[name].metadata["kind"]
     if raw is None:
@@ -438,11 +434,13 @@ def _coerce(name: str, raw):
             items = [raw]
         if not items:
             raise ConfigError(name, raw, "needs at least one value")
-        return tuple(_scalar(name, kind[:-5], v) for v in items)
-    return _scalar(name, kind, raw)
+        return tuple(_scalar(name, kind[:-5], v, typed) for v in items)
+    return _scalar(name, kind, raw, typed)
 
 
-def _scalar(name: str, kind: str, v):
+def _scalar(name: str, kind: str, v, typed: bool = False):
+    """One value as the setting's kind; ``typed``: the source has types (TOML), so a string
+    where a number belongs is an error there (``iters = "3"``), not a number to parse."""
     if kind == "bool":
         if isinstance(v, bool):
             return v
@@ -452,7 +450,7 @@ def _scalar(name: str, kind: str, v):
             return str(v)
         raise ConfigError(name, v, "must be a string")
     want = "an integer" if kind == "int" else "a number"
-    if isinstance(v, str) and _TYPED.get("on"):
+    if isinstance(v, str) and typed:
         raise ConfigError(name, v, f"must be {want}, not a string")  # TOML: iters = "3"
     try:
         if isinstance(v, bool):
@@ -507,7 +505,7 @@ def default_of(name: str):
     return _FIELDS[name].default
 
 
-def _multi_values(name: str, raw) -> tuple | None:
+def _multi_values(name: str, raw, typed: bool = False) -> tuple | None:
     """Several values of a sweepable setting (a TOML list, or a CLI comma list), or None."""
     if name not in SWEEPABLE:
         return None
@@ -520,7 +518,7 @@ def _multi_values(name: str, raw) -> tuple | None:
     if not items:
         raise ConfigError(name, raw, "needs at least one value")
     meta = _FIELDS[name].metadata
-    values = tuple(dict.fromkeys(_scalar(name, meta["kind"], v) for v in items))
+    values = tuple(dict.fromkeys(_scalar(name, meta["kind"], v, typed) for v in items))
     for v in values:
         _check_value(name, meta, v)
     return values
@@ -560,24 +558,22 @@ class RunConfig:
                              f"{', '.join(sorted(_OWNER))}; see `resnext-bench sweep --help-config`)")
         by_section: dict[str, dict] = {name: {} for name in SECTIONS}
         axes = []
-        _TYPED["on"] = source.kind == "toml"
+        typed = source.kind == "toml"
         try:
             for name, raw in values.items():
                 if name in INFO_KEYS or raw is None:
                     continue
-                several = _multi_values(name, raw)
+                several = _multi_values(name, raw, typed)
                 if several is not None:
                     if len(several) > 1:
                         axes.append((name, several))
                     raw = several[0]
-                by_section[_OWNER[name]][name] = _coerce(name, raw)
+                by_section[_OWNER[name]][name] = _coerce(name, raw, typed)
             given = frozenset(n for n, v in values.items() if v is not None and n in _OWNER)
             return cls(**{sec: SECTIONS[sec](**vals) for sec, vals in by_section.items()},
                        axes=tuple(axes), given=given)
         except ConfigError as exc:
             raise exc.render(source) from None
-        finally:
-            _TYPED.pop("on", None)
 
     def value(self, name: str):
         """One setting's value (the first, for an axis)."""

@@ -6,6 +6,7 @@ import datetime as _dt
 import functools
 import hashlib
 import json
+import math
 import os
 import platform
 import socket
@@ -129,3 +130,26 @@ def fingerprint(env: dict) -> str:
     rows measured in different environments can be told apart without env.json)."""
     blob = json.dumps({k: env.get(k) for k in FINGERPRINT_KEYS}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def cpu_quota() -> int:
+    """CPUs this process may use: the affinity mask, capped by the cgroup (v2 ``cpu.max`` or
+    v1 ``cpu.cfs_quota_us``) quota, rounded up."""
+    from .hostload import usable_cpus
+
+    cpus = usable_cpus()
+    for quota_file, period_file in (("/sys/fs/cgroup/cpu.max", None),
+                                    ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+                                     "/sys/fs/cgroup/cpu/cpu.cfs_period_us")):
+        try:
+            text = Path(quota_file).read_text().split()
+            if period_file is None:
+                quota, period = text[0], text[1] if len(text) > 1 else "100000"
+            else:
+                quota, period = text[0], Path(period_file).read_text().strip()
+            if quota not in ("max", "-1"):
+                cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+            break
+        except (OSError, ValueError, IndexError):
+            continue
+    return cpus

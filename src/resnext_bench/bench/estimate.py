@@ -23,8 +23,6 @@ from ..core.fileio import append_jsonl, read_jsonl
 from ..core.schema import Combo, ResultRow
 
 HISTORY = "measured-times.jsonl"
-#: pause before each timed block (runner.SETTLE_S, repeated here to keep this module light)
-SETTLE_S = 0.1
 
 
 def record_time(artifacts: str | Path, row: ResultRow) -> None:
@@ -67,6 +65,8 @@ def _history(artifacts: str | Path) -> list[dict]:
 
 
 def estimate(config: RunConfig, combos: list[Combo]) -> list[Estimate]:
+    from .runner import SETTLE_S  # the pause before each timed block
+
     hist = _history(config.export.artifacts)
     t = config.timing
     out = []

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import hashlib
 
-import os
-
 from ..config import (CUDA_ONLY_SETTINGS, GPU_RUNTIMES, INT8_SETTINGS, RUNTIME_NAMES,
                       RUNTIME_SETTINGS, TORCH_RUNTIMES, RunConfig, cli_flag, default_of)
 from ..core.errors import UsageError
 from ..core.schema import Combo
 from ..models.spec import parse_arch
 from ..runtimes._common import cuda_status
+from .env import cpu_quota
 from ..runtimes.registry import check_available
 
 
@@ -83,14 +82,6 @@ def combos(config: RunConfig, *, strict: bool) -> list[Combo]:
 QUANT_ONLY = INT8_SETTINGS + ("calib_images",)
 
 
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask; the host may have more)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        return os.cpu_count() or 1
-
-
 def _device_of(runtime: str, torch_dev: str) -> str:
     return "cuda" if runtime in GPU_RUNTIMES else (torch_dev if runtime in TORCH_RUNTIMES else "cpu")
 
@@ -136,7 +127,7 @@ def option_notes(config: RunConfig, *, strict: bool) -> list[str]:
         if named and len(eager) == len(runtimes):
             raise UsageError(text + "; give an ONNX runtime (--runtime ort-cpu, openvino, ...)")
         notes.append(text)
-    cpus = usable_cpus()
+    cpus = cpu_quota()
     over = [t for t in plan.threads if t > cpus]
     if over:
         notes.append(f"--threads {','.join(map(str, over))}: more than the {cpus} CPU(s) this "

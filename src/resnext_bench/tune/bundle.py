@@ -25,9 +25,8 @@ from pathlib import Path
 
 from ..core.fileio import ensure_dir, file_digest, write_json_atomic, write_text_atomic
 from ..core.schema import ResultRow
+from ..reports.deploy import ORT_LEVELS
 
-ORT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
-              "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 

@@ -12,11 +12,9 @@ it.
 
 from __future__ import annotations
 
-import math
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from ..bench.env import cpu_quota
 from ..config import GPU_RUNTIMES, RUNTIME_NAMES
 from ..core.isa import precisions_worth_trying
 from ..core.schema import Combo
@@ -42,30 +40,6 @@ EXPENSIVE_LOADS = {"torch-compile": "each thread count is a fresh inductor compi
 AUTO_BATCHES = (1, 4, 16)
 #: what the answer is compared with: the tool's own default configuration
 DEFAULT_RUNTIME, DEFAULT_PRECISION = "ort-cpu", "fp32"
-
-
-def cpu_quota() -> int:
-    """CPUs this process may use: the affinity mask, capped by the cgroup (v2 ``cpu.max`` or
-    v1 ``cpu.cfs_quota_us``) quota, rounded up."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    for quota_file, period_file in (("/sys/fs/cgroup/cpu.max", None),
-                                    ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
-                                     "/sys/fs/cgroup/cpu/cpu.cfs_period_us")):
-        try:
-            text = Path(quota_file).read_text().split()
-            if period_file is None:
-                quota, period = text[0], text[1] if len(text) > 1 else "100000"
-            else:
-                quota, period = text[0], Path(period_file).read_text().strip()
-            if quota not in ("max", "-1"):
-                cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
-            break
-        except (OSError, ValueError, IndexError):
-            continue
-    return cpus
 
 
 def thread_counts(quota: int) -> list[int]:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from ..core.schema import ResultRow
 from ..core.verdict import contention, ratio_ci, spread
+from ..reports.recommend import DEPENDENCY_RANK  # the tie-break recommend states, reused
 
 #: the screening stage: short, but with enough rounds for a noise estimate
 SCREEN = {"rounds": 3, "min_time": 0.6, "iters": 6, "warmup": 3}
@@ -40,8 +41,6 @@ MAX_ROUNDS = 15
 #: deviation around the median), at least MIN_EFFECT. The interval alone, over 3-7 rounds and
 #: tested again at every stage, called one of two identical candidates "beaten" in the tests.
 NOISE_SHARE, MIN_EFFECT = 0.5, 0.02
-DEPENDENCY_RANK = {"ort-cpu": 0, "openvino": 1, "torch": 2, "torch-compile": 3, "ort-openvino": 4,
-                   "ort-cuda": 5, "ort-trt": 6, "tensorrt": 7}
 
 
 @dataclass
