@@ -27,7 +27,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from ..core.rundir import RunData, latest
-from ..core.schema import ResultRow, settings_suffix
+from ..core.schema import ResultRow
 from ..core.stats import min_samples_for
 from ..core.verdict import busy_host, describe_ratio, geometric_mean, unpaired_verdict
 from .tables import markdown_table, text_table
@@ -132,10 +132,6 @@ def compare_pair(key: str, b: ResultRow, n: ResultRow, threshold: float, *,
         if ne > 2 * be and ne - be > 1e-6:
             c.notes.append(f"parity error grew {be:.3g} -> {ne:.3g}")
     return c
-
-
-def describe_settings(settings: dict) -> str:
-    return settings_suffix(settings) if settings else "defaults"
 
 
 def settings_difference(b: ResultRow, n: ResultRow) -> str:
