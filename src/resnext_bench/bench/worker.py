@@ -14,6 +14,7 @@ or ``("error", {"error": ..., "traceback_tail": [...]})`` and exits after an err
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import signal
 import traceback
@@ -45,6 +46,21 @@ def _parent_handles_signals() -> None:
     ignores SIGINT (no traceback of its own) and takes SIGTERM's default (it just ends)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored while a child is spawned (an ignored disposition survives exec, and
+    Python keeps it); restored in the parent afterwards."""
+    try:
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def worker_main(conn, config, combo, max_batch: int, timed: bool) -> None:
@@ -127,7 +143,8 @@ class Worker:
         name = "resnext-bench prepare" if combo is None else f"resnext-bench {combo.runtime} b{combo.batch}"
         args = (child, config, max_batch, timed) if combo is None else (child, config, combo, max_batch, timed)
         self.proc = self._ctx.Process(target=target or worker_main, args=args, daemon=True, name=name)
-        self.proc.start()
+        with _sigint_ignored():  # inherited across exec: a Ctrl-C while the child starts up
+            self.proc.start()    # (before worker_main runs) cannot print its traceback
         child.close()
         self.conn = parent
 
