@@ -39,6 +39,9 @@ def check_constraints(*, max_latency_ms=None, min_throughput=None, batch=None, o
     """Constraints that no row could meet are input errors (exit 2), not "nothing fits" (1)."""
     if max_accuracy_drop is not None and not (math.isfinite(max_accuracy_drop) and max_accuracy_drop >= 0):
         raise UsageError(f"--max-accuracy-drop {max_accuracy_drop}: must be a finite number of points >= 0")
+    for flag, v in (("--max-latency-ms", max_latency_ms), ("--min-throughput", min_throughput)):
+        if v is not None and not math.isfinite(v):
+            raise UsageError(f"{flag} {v}: must be a finite number")
     if max_latency_ms is not None and not max_latency_ms > 0:
         raise UsageError(f"--max-latency-ms {max_latency_ms}: must be > 0")
     if min_throughput is not None and min_throughput < 0:

@@ -49,12 +49,6 @@ def config_label(r: ResultRow, *, precision: bool = True) -> str:
     return " ".join(parts)
 
 
-def _spread_cell(r: ResultRow) -> str:
-    if (r.rounds or 0) < 2:
-        return "-"
-    return f"{r.round_spread:.1%}"
-
-
 REPORT_COLUMNS = [
     # (schema field, column title, formatter)
     (F.arch, "arch", str), (F.cardinality, "C", str), (F.width, "d", str), (F.form, "form", str),

@@ -15,19 +15,19 @@ from ..config import RunConfig
 from ..core.errors import UsageError
 from ..core.fileio import write_json_atomic
 from ..core.pareto import pareto_front
-from ..core.rundir import RESULTS, load_run
+from ..core.rundir import RESULTS, load_run, run_dir_lock
 from ..core.schema import ResultRow
 from ..core.verdict import ratio_ci
 from .candidates import CandidateSet, candidates
 from .search import SearchResult, metric, search
 
-OBJECTIVES = ("latency", "throughput")
-
-
 def check_tune_args(objective, budget_minutes, batch, max_latency_ms, min_throughput,
                     max_accuracy_drop) -> None:
-    if objective not in OBJECTIVES:
-        raise UsageError(f"--objective {objective!r}: must be one of {', '.join(OBJECTIVES)}")
+    """The constraints as ``recommend`` checks them, plus the budget and ``--batch auto``."""
+    from ..reports.recommend import check_constraints
+
+    check_constraints(max_latency_ms=max_latency_ms, min_throughput=min_throughput,
+                      objective=objective, max_accuracy_drop=max_accuracy_drop)
     if not (isinstance(budget_minutes, (int, float)) and math.isfinite(budget_minutes)
             and budget_minutes > 0):
         raise UsageError(f"--budget-minutes {budget_minutes}: must be a finite number > 0")
@@ -37,10 +37,6 @@ def check_tune_args(objective, budget_minutes, batch, max_latency_ms, min_throug
                 raise ValueError
         except ValueError:
             raise UsageError(f"--batch {batch!r}: must be 'auto' or an integer >= 1") from None
-    for flag, v in (("--max-latency-ms", max_latency_ms), ("--min-throughput", min_throughput),
-                    ("--max-accuracy-drop", max_accuracy_drop)):
-        if v is not None and not (math.isfinite(v) and v >= 0):
-            raise UsageError(f"{flag} {v}: must be a finite number >= 0")
 
 
 def _measure_fn(base: RunConfig, out_dir: Path, on_event):
@@ -155,7 +151,15 @@ def run_tune(arch: str, out_dir: str | Path, *, objective: str = "latency",
     if not cs.candidates:
         raise UsageError(f"no candidate configuration for {arch} here: "
                          + "; ".join(f"{w}: {why}" for w, why in cs.excluded))
-    out_dir = Path(out_dir)
+    with run_dir_lock(out_dir):  # one writer, for every stage (the lock is re-entrant)
+        return _tune_locked(arch, Path(out_dir), cs, objective, budget_minutes, batch,
+                            max_latency_ms, min_throughput, max_accuracy_drop, settings,
+                            on_event, on_stage, measure, clock or time.monotonic)
+
+
+def _tune_locked(arch, out_dir, cs, objective, budget_minutes, batch, max_latency_ms,
+                 min_throughput, max_accuracy_drop, settings, on_event, on_stage, measure,
+                 clock) -> dict:
     if (out_dir / RESULTS).exists():
         raise UsageError(f"{out_dir} already holds results: tune into a new --out")
     values = {k: v for k, v in (settings or {}).items() if v is not None}
@@ -166,7 +170,7 @@ def run_tune(arch: str, out_dir: str | Path, *, objective: str = "latency",
         _check_screen_fits(base, list(by_key.values()), budget_minutes)
     baseline = next((c.combo.key for c in cs.candidates if c.baseline), None)
     res = search(by_key, measure or _measure_fn(base, out_dir, on_event), objective=objective,
-                 budget_s=budget_minutes * 60, baseline=baseline, clock=clock or time.monotonic,
+                 budget_s=budget_minutes * 60, baseline=baseline, clock=clock,
                  max_latency_ms=max_latency_ms, min_throughput=min_throughput,
                  max_accuracy_drop=max_accuracy_drop, on_stage=on_stage)
     constraints = {"max_latency_ms": max_latency_ms, "min_throughput": min_throughput,
