@@ -101,7 +101,7 @@ def main() -> int:
         runner = runner or Runner(jobs[0][0], out)
         if not rows:
             runner.write_env()
-        measured = runner.run_jobs(jobs, 1, lambda kind, **e: None)
+        measured = runner.measure_group([runner.job(c, cfg) for cfg, c in jobs])
         for (label, n_float, path), row in zip(files, measured):
             row.extra["int8_label"], row.extra["float_nodes"] = label, n_float
             append_row(runner.out_dir, row)

@@ -50,7 +50,8 @@ def gpu_test_runtimes() -> list[str]:
     """torch, plus ort-cuda whenever the imported ONNX Runtime is a GPU build (also when a CPU
     onnxruntime is installed beside it and shadowed): if that build then cannot run, the GPU
     test fails with the reason instead of silently leaving ort-cuda out."""
-    from resnext_bench.runtimes._common import module_present, ort_build
+    from resnext_bench.runtimes.ort_build import ort_build
+    from resnext_bench.runtimes.packages import module_present
 
     names = ["torch"]
     if module_present("onnxruntime") and "CUDAExecutionProvider" in ort_build()["providers"]:

@@ -21,7 +21,7 @@ import pytest
 import fake_ort
 from conftest import run_config
 from resnext_bench.config import OrtOptions, TensorRTOptions
-from resnext_bench.runtimes import _common
+from resnext_bench.runtimes import ort_build as ort_build_mod
 from resnext_bench.runtimes.base import RuntimeOptions
 from resnext_bench.runtimes.ort_cuda import OrtCudaRuntime, cuda_provider_options
 from resnext_bench.runtimes.ort_trt import OrtTrtRuntime, trt_provider_options
@@ -42,7 +42,7 @@ def test_cuda_provider_options_fp32():
 
 def test_runtime_provider_lists_carry_the_dedicated_stream(tmp_path):
     onnx_file = tmp_path / "m.onnx"
-    onnx_file.write_bytes(_common.probe_model_bytes())  # graph input is named "x"
+    onnx_file.write_bytes(ort_build_mod.probe_model_bytes())  # graph input is named "x"
     stream = SimpleNamespace(cuda_stream=4242)
     cuda = OrtCudaRuntime(RuntimeOptions(device="cuda"))
     cuda.stream = stream
@@ -117,18 +117,18 @@ def test_loader_reason_names_the_missing_library():
             "Failed to load library /s/onnxruntime/capi/libonnxruntime_providers_cuda.so with error: "
             "libcublasLt.so.13: cannot open shared object file: No such file or directory\x1b[m\n"
             "[W:onnxruntime:Default] Failed to create CUDAExecutionProvider. Require cuDNN 9.*\n")
-    assert _common.loader_reason(text) == ("libonnxruntime_providers_cuda.so could not load: "
+    assert ort_build_mod.loader_reason(text) == ("libonnxruntime_providers_cuda.so could not load: "
                                            "libcublasLt.so.13: cannot open shared object file: "
                                            "No such file or directory")
-    assert "Failed to create CUDAExecutionProvider" in _common.loader_reason(
+    assert "Failed to create CUDAExecutionProvider" in ort_build_mod.loader_reason(
         "[W:onnxruntime:Default] Failed to create CUDAExecutionProvider. Please install")
 
 
 def test_probe_on_the_cpu_build_says_the_provider_does_not_load():
     import onnxruntime
 
-    assert _common.probe_provider(onnxruntime, "CPUExecutionProvider") == (True, "CPUExecutionProvider loads")
-    ok, reason = _common.probe_provider(onnxruntime, "CUDAExecutionProvider")
+    assert ort_build_mod.probe_provider(onnxruntime, "CPUExecutionProvider") == (True, "CPUExecutionProvider loads")
+    ok, reason = ort_build_mod.probe_provider(onnxruntime, "CUDAExecutionProvider")
     assert not ok and reason
 
 
@@ -136,7 +136,7 @@ SHADOWED_CHECK = r"""
 import json, sys
 from click.testing import CliRunner
 from resnext_bench.cli import main
-from resnext_bench.runtimes._common import ort_build
+from resnext_bench.runtimes.ort_build import ort_build
 from resnext_bench.runtimes.registry import check_available
 sys.path.insert(0, sys.argv[1])
 from conftest import gpu_test_runtimes
@@ -214,7 +214,7 @@ def test_setup_script_offline_with_a_wheel_folder(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     py = repo / ".venv" / "bin" / "python"
     check = subprocess.run([str(py), "-c", "import json, resnext_bench, torch; "
-                            "from resnext_bench.runtimes._common import ort_build; b = ort_build(); "
+                            "from resnext_bench.runtimes.ort_build import ort_build; b = ort_build(); "
                             "print(json.dumps([resnext_bench.__file__, b['package'], b['shadowed'], "
                             "torch.__file__]))"], capture_output=True, text=True, cwd=tmp_path)
     assert check.returncode == 0, check.stderr
@@ -233,15 +233,18 @@ def test_parity_checks_the_timed_path(artifacts, monkeypatch):
     agree with it: a runtime whose run_host computes something else fails parity. (The
     worker's session, run in this process so the runtime can be patched.)"""
     from resnext_bench.bench.plan import combos
-    from resnext_bench.bench.session import ComboSession
+    from resnext_bench.bench.protocol import Job
+    from resnext_bench.bench.session import ComboSession, prepare_job
     from resnext_bench.runtimes.ort_cpu import OrtCpuRuntime
 
     config = run_config(archs="wrn10_1", runtimes="ort-cpu", parity_images=4, artifacts=str(artifacts))
     (combo,) = combos(config, strict=True)
+    job = Job.for_combo(config, combo, timed=False)
+    artifact = prepare_job(job).artifact
 
     def parity():
-        session = ComboSession(config, combo, max_batch=1)
-        session.load(timed=False)
+        session = ComboSession(job, artifact)
+        session.load()
         try:
             return session.parity()
         finally:

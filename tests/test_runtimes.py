@@ -9,7 +9,7 @@ from resnext_bench.bench.plan import combos
 from resnext_bench.bench.runner import Runner
 from resnext_bench.core.errors import RuntimeUnavailable
 from resnext_bench.core.fileio import read_jsonl
-from resnext_bench.runtimes import _common, describe_runtimes, get_runtime
+from resnext_bench.runtimes import cuda_probe, describe_runtimes, get_runtime, ort_build, ort_session
 from resnext_bench.runtimes.registry import check_available
 
 SCHEMA = ["arch", "cardinality", "width", "runtime", "device", "precision", "batch", "threads",
@@ -46,14 +46,14 @@ def test_distributions_in_one_folder_are_a_problem(monkeypatch):
     other, which is a note (tests/test_gpu_paths.py)."""
     from resnext_bench.bench import doctor
 
-    monkeypatch.setattr(_common, "ort_module_dirs",
+    monkeypatch.setattr(ort_build, "ort_module_dirs",
                         lambda: {"onnxruntime": "/site/onnxruntime", "onnxruntime-gpu": "/site/onnxruntime"})
-    assert _common.overwritten_distributions() == ["onnxruntime", "onnxruntime-gpu"]
+    assert ort_build.overwritten_distributions() == ["onnxruntime", "onnxruntime-gpu"]
     report = doctor.diagnose()
     assert any("installed into the same folder" in p for p in report["problems"])
-    monkeypatch.setattr(_common, "ort_module_dirs",
+    monkeypatch.setattr(ort_build, "ort_module_dirs",
                         lambda: {"onnxruntime": "/a/onnxruntime", "onnxruntime-gpu": "/b/onnxruntime"})
-    assert _common.overwritten_distributions() == []
+    assert ort_build.overwritten_distributions() == []
 
 
 def test_tensorrt_absent_reason(monkeypatch):
@@ -67,7 +67,7 @@ def test_cuda_status_on_cpu_build(monkeypatch):
 
     if torch.cuda.is_available():
         pytest.skip("machine has CUDA")
-    ok, reason = _common.cuda_status()
+    ok, reason = cuda_probe.cuda_status()
     assert not ok and ("CPU-only" in reason or "no CUDA GPU" in reason)
 
 
@@ -228,7 +228,7 @@ def test_ort_cpu_records_the_pool_it_got(tmp_path):
 
     from resnext_bench.runtimes.base import RuntimeOptions
 
-    if _common.process_thread_count() is None:
+    if ort_session.process_thread_count() is None:
         pytest.skip("needs /proc")
     weight = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "W")
     graph = helper.make_graph([helper.make_node("Conv", ["x", "W"], ["y"])], "g",

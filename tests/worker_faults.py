@@ -5,7 +5,7 @@ target function."""
 from resnext_bench.bench.worker import worker_main
 
 
-def ort_load_raises(conn, config, combo, max_batch, timed):
+def ort_load_raises(conn, job, artifact=None):
     """ort-cpu's load raises MemoryError; every other runtime is untouched."""
     from resnext_bench.runtimes.ort_cpu import OrtCpuRuntime
 
@@ -13,19 +13,19 @@ def ort_load_raises(conn, config, combo, max_batch, timed):
         raise MemoryError("simulated out of memory")
 
     OrtCpuRuntime.load = boom
-    worker_main(conn, config, combo, max_batch, timed)
+    worker_main(conn, job, artifact)
 
 
-def ray_group_raises_for_wrn(config, group, max_batch, run_id, env_fingerprint):
+def ray_group_raises_for_wrn(config, group, identity):
     """A Ray task function that raises for the wrn10_1 group and measures the others."""
     from resnext_bench.bench.ray_executor import measure_group
 
     if group[0].arch == "wrn10_1":
         raise RuntimeError("simulated task failure")
-    return measure_group(config, group, max_batch, run_id, env_fingerprint)
+    return measure_group(config, group, identity)
 
 
-def reports_torch_import(conn, config, combo, max_batch, timed):
+def reports_torch_import(conn, job, artifact=None):
     """The plain worker, which then writes whether it imported torch to a file named by its
     runtime and pid under ``$RESNEXT_BENCH_TEST_IMPORTS``."""
     import os
@@ -33,8 +33,8 @@ def reports_torch_import(conn, config, combo, max_batch, timed):
     from pathlib import Path
 
     try:
-        worker_main(conn, config, combo, max_batch, timed)
+        worker_main(conn, job, artifact)
     finally:
         out = os.environ.get("RESNEXT_BENCH_TEST_IMPORTS")
         if out:
-            Path(out, f"{combo.runtime}-{os.getpid()}").write_text(str("torch" in sys.modules))
+            Path(out, f"{job.combo.runtime}-{os.getpid()}").write_text(str("torch" in sys.modules))

@@ -209,9 +209,12 @@ def _export_batch(value: str) -> int | None:
 @click.option("--image-size", type=int, default=None, help="Input size (default: arch's own).")
 @setting_options("export", exclude=("artifacts", "onnx"))
 @setting_options("quant")
+@click.option("--artifacts", default=ExportOptions.artifacts, show_default=True,
+              help="Cache for the intermediate files (the form-c graph of a form a/b export, the "
+                   "fp32 file of an int8 one): --out gets the file asked for only.")
 @click.option("--force", is_flag=True, help="Rebuild even if an identical export is cached.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
-def export(arch, out_dir, form, batch, precision, image_size, force, as_json, **settings):
+def export(arch, out_dir, form, batch, precision, image_size, artifacts, force, as_json, **settings):
     """Export an arch to a checked ONNX file (cached by config hash); --precision int8 also
     quantizes it (ONNX Runtime static quantization, QDQ)."""
     from dataclasses import fields
@@ -228,7 +231,7 @@ def export(arch, out_dir, form, batch, precision, image_size, force, as_json, **
     given = {k: check_setting(k, v) for k, v in settings.items() if v is not None}
     cfg = ExportConfig(arch=arch, form=form, batch=_export_batch(batch), precision=precision,
                        image_size=image_size, **given)
-    res = export_onnx(cfg, out_dir, force=force, quant=quant)
+    res = export_onnx(cfg, out_dir, force=force, quant=quant, cache_dir=artifacts)
     if as_json:
         _print_json(res.to_json())
         return
@@ -271,11 +274,9 @@ def _echo_quantized(res) -> None:
 def quantize(onnx_path, out_dir, force, as_json, **settings):
     """Write the int8 (QDQ, per-channel) file of an fp32 ONNX file, for deploying elsewhere."""
     from .config import build_section
-    from .exporters.onnx_export import ExportResult
     from .exporters.quantize import quantize_onnx
 
-    q = quantize_onnx(onnx_path, build_section("quant", settings), out_dir, force=force)
-    res = ExportResult(q.path, q.cache_hit, q.summary)
+    res = quantize_onnx(onnx_path, build_section("quant", settings), out_dir, force=force)
     if as_json:
         _print_json(res.to_json())
     else:

@@ -60,8 +60,9 @@ RUNTIME_SETTINGS: dict[str, tuple[str, ...]] = {
     "torch-compile": ("channels_last", "compile_mode"),
     "ort-cpu": ("graph_opt_level",),
     "ort-cuda": ("graph_opt_level", "cudnn_algo"),
-    "ort-trt": ("graph_opt_level", "cudnn_algo", "workspace_mb", "builder_opt_level"),
-    "tensorrt": ("workspace_mb", "builder_opt_level", "cuda_graph"),
+    "ort-trt": ("graph_opt_level", "cudnn_algo", "workspace_mb", "builder_opt_level",
+                "profile_max_batch"),
+    "tensorrt": ("workspace_mb", "builder_opt_level", "cuda_graph", "profile_max_batch"),
     "openvino": ("ov_hint", "ov_streams", "ov_requests"),
     "ort-openvino": ("graph_opt_level", "ov_hint", "ov_streams"),
 }
@@ -384,6 +385,10 @@ class TensorRTOptions(Section):
     workspace_mb: int = setting(4096, "TensorRT workspace (MiB).", kind="int", min=1)
     builder_opt_level: int = setting(3, "TensorRT builder optimization level.", kind="int",
                                      min=0, max=5)
+    profile_max_batch: int | None = setting(
+        None, "Largest batch of the TensorRT optimization profile (tensorrt, ort-trt; default: "
+        "the largest --batch of the run's configuration, so a shard, a resume or an ab side "
+        "builds the profile the whole plan would).", kind="int", min=1)
 
 
 @dataclass(frozen=True)

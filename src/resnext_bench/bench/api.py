@@ -4,14 +4,14 @@ calls one of these, and prints what it returns.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 from ..config import RunConfig, TimingConfig, cli_flag
 from ..core.errors import UsageError
-from ..core.rundir import RESULTS, append_row, done_keys, run_dir_lock
+from ..core.rundir import RESULTS, done_keys, run_dir_lock
 from ..core.schema import ResultRow
+from .events import Event, silent
 from .plan import combos, option_notes, parse_shard
 from .resume import check_resumable
 from .runner import Runner
@@ -62,7 +62,7 @@ def _check_image_size(path, model, asked) -> None:
 def _emit_notes(config: RunConfig, on_event, *, strict: bool) -> None:
     for text in option_notes(config, strict=strict):
         if on_event is not None:
-            on_event("note", text=text)
+            on_event(Event.NOTE, text=text)
 
 
 def config_from_cli(values: Mapping[str, Any]) -> RunConfig:
@@ -100,7 +100,7 @@ def run_bench(config: RunConfig, out_dir: str | Path, on_event=None) -> tuple[li
     with run_dir_lock(out_dir):
         for text in check_resumable(out_dir, config, allow_changed=True):  # bench appends
             if on_event is not None:
-                on_event("note", text=text)
+                on_event(Event.NOTE, text=text)
         runner = Runner(config, out_dir)
         runner.write_env()
         return runner.run(todo, on_event=on_event), runner.results_path
@@ -109,9 +109,7 @@ def run_bench(config: RunConfig, out_dir: str | Path, on_event=None) -> tuple[li
 def run_parity(config: RunConfig, on_event=None) -> list[ResultRow]:
     """Parity only (no timing, nothing kept on disk)."""
     _emit_notes(config, on_event, strict=True)
-    todo = combos(config, strict=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        return Runner(config, tmp, measure_timing=False).run(todo)
+    return Runner(config, None, timed=False).run(combos(config, strict=True))
 
 
 def run_sweep(config_path: str | Path, out_dir: str | Path, *, resume: bool = False,
@@ -144,7 +142,7 @@ def _sweep_locked(config, out_dir, resume, shard_t, executor, ray_address, on_st
     if resume:
         for text in check_resumable(out_dir, config, allow_changed=allow_changed):
             if on_event is not None:
-                on_event("note", text=text)
+                on_event(Event.NOTE, text=text)
     todo, already = select_combos(config, shard_t, done if resume else None)
     if executor == "ray" and not ray_address:  # local Ray workers: same files as this process
         config = config.replace(artifacts=str(Path(config.export.artifacts).resolve()))
@@ -200,9 +198,11 @@ def run_ab(base: str, new: str, common: Mapping[str, Any], *, base_set: tuple[st
     with run_dir_lock(out_dir):
         runner = Runner(configs[0], out_dir)
         runner.write_env()
-        max_batch = max(c.batch for _, c in jobs)
-        rows = runner.run_jobs(jobs, max_batch, on_event or (lambda kind, **e: None))
+        emit = on_event or silent
+        sink = runner.sink(len(jobs), emit)
+        sink.group(0, 1, [c for _, c in jobs], configs[0].timing.rounds)
+        rows = runner.measure_group([runner.job(c, cfg) for cfg, c in jobs], emit)
         for side, row in zip(("base", "new"), rows):
             row.extra["ab_side"] = side
-            append_row(runner.out_dir, row)
+            sink.put(row)
     return rows[0], rows[1], runner.results_path

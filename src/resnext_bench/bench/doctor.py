@@ -10,8 +10,10 @@ from __future__ import annotations
 import platform
 import sys
 
-from ..runtimes._common import (cuda_status, describe_ort_build, dist_version, module_present,
-                                onnxruntime_packages, ort_build, overwritten_distributions)
+from ..runtimes.cuda_probe import cuda_status
+from ..runtimes.ort_build import (describe_ort_build, onnxruntime_packages, ort_build,
+                                  overwritten_distributions)
+from ..runtimes.packages import dist_version, module_present
 from ..runtimes.registry import describe_runtimes
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from .. import __version__
 from ..core.isa import ISA_FLAGS
 from ..runtimes import describe_runtimes
-from ..runtimes._common import dist_version, onnxruntime_packages
+from ..runtimes.ort_build import onnxruntime_packages
+from ..runtimes.packages import dist_version
 
 
 def cpu_model() -> str:

@@ -16,7 +16,7 @@ from ..config import (CUDA_ONLY_SETTINGS, GPU_RUNTIMES, INT8_SETTINGS, RUNTIME_N
 from ..core.errors import UsageError
 from ..core.schema import Combo
 from ..models.spec import parse_arch
-from ..runtimes._common import cuda_status
+from ..runtimes.cuda_probe import cuda_status
 from .env import cpu_quota
 from ..runtimes.registry import check_available
 

@@ -21,13 +21,14 @@ tests use).
 from __future__ import annotations
 
 import os
-import tempfile
 
 from ..config import RunConfig
 from ..core.errors import UsageError
 from ..core.fileio import write_json_atomic
-from ..core.rundir import ENV, append_row, load_env
+from ..core.rundir import ENV, load_env
 from ..core.schema import Combo, ResultRow, row_from_json
+from .events import silent
+from .rows import RunIdentity
 from .runner import Runner, group_combos
 from .worker import error_text
 
@@ -42,15 +43,15 @@ def import_ray():
     return ray
 
 
-def measure_group(config: RunConfig, group: list[Combo], max_batch: int, run_id: str,
-                  env_fingerprint: str | None) -> tuple[list[dict], dict]:
-    """Runs in a Ray task: measure one group; (rows as JSON objects, this node's environment)."""
+def measure_group(config: RunConfig, group: list[Combo], identity: RunIdentity
+                  ) -> tuple[list[dict], dict]:
+    """Runs in a Ray task: measure one group, keeping nothing on the node; (rows as JSON
+    objects, this node's environment). The driver's sink keeps the rows."""
     from .env import capture_env
 
-    with tempfile.TemporaryDirectory() as tmp:
-        runner = Runner(config, tmp)
-        runner.run_id, runner.env_fingerprint = run_id, env_fingerprint
-        rows = runner.run_jobs([(config, c) for c in group], max_batch)
+    runner = Runner(config, None)
+    runner.identity = identity
+    rows = runner.measure_group([runner.job(c) for c in group])
     return [r.to_json() for r in rows], capture_env()
 
 
@@ -64,7 +65,7 @@ def run_ray(runner: Runner, combos: list[Combo], *, address: str | None = None, 
             group_fn=measure_group) -> list[ResultRow]:
     """Measure ``combos`` as Ray tasks; ``runner`` owns the run dir (the only writer)."""
     ray = import_ray()
-    emit = on_event or (lambda kind, **e: None)
+    emit = on_event or silent
     started_here = False
     if not ray.is_initialized():
         if address:
@@ -80,16 +81,15 @@ def run_ray(runner: Runner, combos: list[Combo], *, address: str | None = None, 
     try:
         remote = ray.remote(max_retries=0)(group_fn)
         groups = group_combos(combos, runner.config.timing.group_size)
-        max_batch = max([c.batch for c in combos], default=1)
-        pending = {remote.options(**task_options(g)).remote(runner.config, g, max_batch, runner.run_id,
-                                                            runner.env_fingerprint): g for g in groups}
-        rows: list[ResultRow] = []
+        sink = runner.sink(len(combos), emit)
+        pending = {}
+        for gi, g in enumerate(groups):  # a group starts when its task is submitted
+            pending[remote.options(**task_options(g)).remote(runner.config, g, runner.identity)] = g
+            sink.group(gi, len(groups), g, runner.config.timing.rounds)
         node_envs: dict[str, dict] = {}
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
             group = pending.pop(ref)
-            emit("group", index=len(groups) - len(pending) - 1, groups=len(groups), combos=group,
-                 done=len(rows), total=len(combos), rounds=runner.config.timing.rounds)
             try:
                 rows_json, env = ray.get(ref)
                 group_rows = [row_from_json(d) for d in rows_json]
@@ -99,19 +99,17 @@ def run_ray(runner: Runner, combos: list[Combo], *, address: str | None = None, 
                 if isinstance(cause, UsageError):
                     raise cause from None
                 reason = error_text(cause if isinstance(cause, BaseException) else exc)
-                group_rows = [runner.base_row(c).update({"status": "failed",
-                                                         "error": f"ray task failed: {reason}",
-                                                         "node": None, "device_model": None})
+                group_rows = [runner.row(c).row.update({"status": "failed",
+                                                        "error": f"ray task failed: {reason}",
+                                                        "node": None, "device_model": None})
                               for c in group]
             for row in group_rows:
-                append_row(runner.out_dir, row)
-                rows.append(row)
-                emit("row", row=row, done=len(rows), total=len(combos))
+                sink.put(row)
         env = load_env(runner.out_dir)
         env["executor"] = {"name": "ray", "address": address or "local",
                            "nodes": node_envs, "cluster_resources": dict(ray.cluster_resources())}
         write_json_atomic(runner.out_dir / ENV, env)
-        return rows
+        return sink.rows
     finally:
         if started_here:
             ray.shutdown()

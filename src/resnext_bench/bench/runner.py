@@ -1,5 +1,5 @@
 """Run combos of a :class:`~resnext_bench.config.RunConfig`: interleaved rounds over worker
-processes, one :class:`ResultRow` per combo appended to ``RUN_DIR/results.jsonl``.
+processes, one :class:`ResultRow` per combo, kept by a :class:`~.rows.RowSink`.
 
 Combos are grouped by (arch, image size) -- at most ``group_size`` per group. Within a group
 every usable combo gets its own worker (:mod:`.worker`), loaded one after the other; then the
@@ -9,7 +9,10 @@ configuration alike, and ratios taken within a run are trustworthy). With ``proc
 rounds are split into that many spans and every configuration gets a fresh worker for each
 span (pyperf's and asv's several processes: a bias that sticks to one process becomes spread
 between rounds). Each block is bracketed by the busy-host probe (:mod:`.hostload`). Last, each
-worker probes memory and checks parity, and the group's rows are appended, whole.
+worker probes memory and checks parity, and the group's rows are appended, whole. The group's
+artifacts are made and verified once, in a short-lived prepare process, and each measuring
+worker gets the verified :class:`~resnext_bench.exporters.artifact.Artifact` (messages:
+:mod:`.protocol`).
 
 An unusable runtime (or a precision or device it does not run) is a ``skipped`` row with the
 reason; a worker that raises or dies is a ``failed`` row naming the error or the signal, and the
@@ -18,22 +21,18 @@ run goes on. The parent process never loads a model.
 
 from __future__ import annotations
 
-import datetime as _dt
-import platform
 import time
-import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import __version__
 from ..config import RunConfig
 from ..core.fileio import ensure_dir
-from ..core.rundir import RESULTS, append_row, record_env
+from ..core.rundir import RESULTS, record_env
 from ..core.schema import Combo, ResultRow
-from ..core.stats import round_stats
-from ..models.spec import parse_arch
-from .env import device_model
-from .estimate import record_time
-from .hostload import HostLoadProbe, summarize_loads
+from .events import Event, silent
+from .hostload import HostLoadProbe
+from .protocol import Command, Failed, Job, Prepared
+from .rows import RowBuilder, RowSink, RunIdentity
 from .worker import Worker, WorkerDied, WorkerError, prepare_main
 
 
@@ -87,46 +86,43 @@ def span_starts(rounds: int, processes: int) -> set[int]:
     return {r for r in range(1, rounds) if r * processes // rounds != (r - 1) * processes // rounds}
 
 
-def _silent(kind, **info):
-    pass
-
-
 class Runner:
-    def __init__(self, config: RunConfig, out_dir: str | Path, *, measure_timing: bool = True,
-                 worker_target=None):
+    """Measures combos of one :class:`~resnext_bench.config.RunConfig`.
+
+    ``out_dir``: the run dir rows are appended to (None: rows are only returned -- ``parity``,
+    a Ray task); ``timed=False`` measures parity only; ``extra``: keys every row carries beside
+    the schema's (``tune_stage``); ``worker_target``: tests pass a wrapper of
+    :func:`~.worker.worker_main` to inject faults into the worker."""
+
+    def __init__(self, config: RunConfig, out_dir: str | Path | None = None, *, timed: bool = True,
+                 extra: dict | None = None, worker_target=None):
         self.config = config
-        self.worker_target = worker_target  # tests: a wrapper of worker.worker_main
-        self.measure_timing = measure_timing  # False: parity only (`resnext-bench parity`)
-        self.out_dir = ensure_dir(out_dir, "run dir")
+        self.timed = timed
+        self.worker_target = worker_target
+        self.out_dir = None if out_dir is None else ensure_dir(out_dir, "run dir")
         ensure_dir(config.export.artifacts, "artifacts dir")
-        self.results_path = self.out_dir / RESULTS
-        self.run_id = uuid.uuid4().hex[:12]
-        self.env_fingerprint: str | None = None
-        #: keys every row of this runner carries beside the schema's (``tune_stage``)
-        self.row_extra: dict = {}
+        self.identity = RunIdentity(extra=dict(extra or {}))
+
+    @property
+    def results_path(self) -> Path | None:
+        return None if self.out_dir is None else self.out_dir / RESULTS
 
     def write_env(self) -> dict:
         from .env import capture_env, fingerprint
-
         from .resume import result_settings
 
         env = capture_env()
         env["config"] = self.config.to_values()
         env["result_settings"] = result_settings(self.config)
-        self.env_fingerprint = fingerprint(env)
-        env["fingerprint"] = self.env_fingerprint
+        self.identity.env_fingerprint = fingerprint(env)
+        env["fingerprint"] = self.identity.env_fingerprint
         return record_env(self.out_dir, env)
 
-    # -- rows -----------------------------------------------------------------------------------
-    def base_row(self, combo: Combo, config: RunConfig | None = None) -> ResultRow:
-        spec = parse_arch(combo.arch)
-        ex = (config or self.config).export
-        return ResultRow(**combo.__dict__, family=spec.family, cardinality=spec.cardinality,
-                         width=spec.base_width, run_id=self.run_id, tool_version=__version__,
-                         node=platform.node(), device_model=device_model(combo.device),
-                         timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                         env_fingerprint=self.env_fingerprint, seed=ex.seed,
-                         weights=ex.weights or "calibrated-default", extra=dict(self.row_extra))
+    def job(self, combo: Combo, config: RunConfig | None = None) -> Job:
+        return Job.for_combo(config or self.config, combo, timed=self.timed)
+
+    def row(self, combo: Combo, config: RunConfig | None = None) -> RowBuilder:
+        return RowBuilder(combo, config or self.config, self.identity)
 
     @staticmethod
     def skip_reason(combo: Combo) -> str | None:
@@ -145,150 +141,166 @@ class Runner:
             return f"{combo.runtime} does not run on {combo.device}"
         return None
 
-    def _record_timing(self, row: ResultRow, blocks: list[list[float]], e2e: list[list[float]],
-                       group_size: int) -> None:
-        row.set_latency([v for b in blocks for v in b])
-        row.update(round_stats(blocks))
-        row.iters = row.latency_n
-        row.group_size = group_size
-        mean = row.latency_mean_ms
-        if mean and row.flops:
-            row.achieved_gflops = row.flops * row.batch * (row.requests_per_call or 1) / (mean / 1e3) / 1e9
-        if any(e2e):
-            row.set_latency([v for b in e2e for v in b], end_to_end=True)
+    def sink(self, total: int, emit=silent) -> RowSink:
+        return RowSink(self.out_dir, self.config.export.artifacts, total, emit)
 
-    def _prepare(self, jobs: list[tuple[RunConfig, Combo]], max_batch: int) -> list[dict]:
-        """Exports and parity references of a group, made in one short-lived process; per job
-        its complexity fields, or its error fields (an ``error`` key)."""
-        if not jobs:
-            return []
-        w = Worker(jobs, None, max_batch, self.measure_timing, target=prepare_main)
+    # -- the loop ---------------------------------------------------------------------------------
+    def run(self, combos: list[Combo], on_event=None) -> list[ResultRow]:
+        """Measure ``combos`` group by group; each group's rows go to the sink as it finishes
+        (:mod:`.events` says what ``on_event`` hears)."""
+        emit = on_event or silent
+        groups = group_combos(combos, self.config.timing.group_size)
+        sink = self.sink(len(combos), emit)
+        for gi, group in enumerate(groups):
+            sink.group(gi, len(groups), group, self.config.timing.rounds if self.timed else 0)
+            for row in self.measure_group([self.job(c) for c in group], emit):
+                sink.put(row)
+        return sink.rows
+
+    def measure_group(self, jobs: list[Job], emit=silent) -> list[ResultRow]:
+        """Measure one group of jobs interleaved round by round (the rounds and processes of
+        the first job's config: an A/B job's two configs share them); one row per job."""
+        group = GroupRun(self, jobs, emit)
         try:
-            return w.call("prepare")
+            return group.run()
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the workers go now, not after a block
+            group.close(now=True)
+            raise
+        finally:  # a usage error from a worker stops the run: leave no process behind
+            group.close()
+
+
+@dataclass
+class Member:
+    """One job of a group: its row being built, its worker, what its blocks measured."""
+
+    job: Job
+    row: RowBuilder
+    prepared: Prepared | None = None
+    worker: Worker | None = None
+    blocks: list = field(default_factory=list)
+    end_to_end: list = field(default_factory=list)
+    loads: list = field(default_factory=list)
+
+
+class GroupRun:
+    """One group's measurement: prepare, load each member, the interleaved rounds (with a
+    fresh worker per member at each process span), finish."""
+
+    def __init__(self, runner: Runner, jobs: list[Job], emit):
+        self.runner, self.emit = runner, emit
+        self.members = [Member(j, runner.row(j.combo, j.config)) for j in jobs]
+        self.probe = HostLoadProbe()
+
+    # -- workers --------------------------------------------------------------------------------
+    def _fail(self, m: Member, exc: Exception) -> None:
+        m.row.failed(exc.failed if isinstance(exc, WorkerError) else Failed(f"WorkerDied: {exc}"))
+        self._stop(m)
+
+    def _stop(self, m: Member, *, now: bool = False) -> None:
+        if m.worker is not None:
+            m.worker.close(now=now)
+            m.worker = None
+
+    def _start(self, m: Member, *, first: bool) -> None:
+        """A worker for ``m`` with its verified artifact, loaded and warmed up; the row keeps
+        the first worker's load."""
+        self.emit(Event.LOAD, combo=m.job.combo)
+        m.worker = Worker(m.job, m.prepared.artifact, target=self.runner.worker_target)
+        try:
+            loaded = m.worker.call(Command.LOAD)
         except (WorkerDied, WorkerError) as exc:
-            return [{"error": f"preparing artifacts: {exc}"}] * len(jobs)
+            self._fail(m, exc)
+            return
+        if first:
+            m.row.add_loaded(loaded)
+
+    def close(self, *, now: bool = False) -> None:
+        for m in self.members:
+            self._stop(m, now=now)
+
+    # -- stages ---------------------------------------------------------------------------------
+    def _prepare(self, members: list[Member]) -> None:
+        """Artifacts and parity references of the group, made and verified in one short-lived
+        process; the answers travel to the measuring workers."""
+        if not members:
+            return
+        w = Worker([m.job for m in members], target=prepare_main)
+        try:
+            answers = w.call(Command.PREPARE)
+        except (WorkerDied, WorkerError) as exc:
+            answers = [Failed(f"preparing artifacts: {exc}")] * len(members)
         except KeyboardInterrupt:
             w.close(now=True)
             raise
         finally:
             w.close()
-
-    # -- the loop ---------------------------------------------------------------------------------
-    def run(self, combos: list[Combo], on_event=None) -> list[ResultRow]:
-        """Measure ``combos`` group by group; rows are appended as each group finishes.
-
-        ``on_event(kind, **info)`` hears ``group``, ``load``, ``round``, ``block`` (with the
-        worker's ``pid``) and ``row`` events (progress lines; tests use ``block`` to kill a worker).
-        """
-        emit = on_event or _silent
-        groups = group_combos(combos, self.config.timing.group_size)
-        max_batch = max([c.batch for c in combos], default=1)
-        rows: list[ResultRow] = []
-        done = 0
-        for gi, group in enumerate(groups):
-            emit("group", index=gi, groups=len(groups), combos=group, done=done, total=len(combos),
-                 rounds=self.config.timing.rounds if self.measure_timing else 0)
-            for row in self.run_jobs([(self.config, c) for c in group], max_batch, emit):
-                append_row(self.out_dir, row)
-                record_time(self.config.export.artifacts, row)
-                rows.append(row)
-                done += 1
-                emit("row", row=row, done=done, total=len(combos))
-        return rows
-
-    def run_jobs(self, jobs: list[tuple[RunConfig, Combo]], max_batch: int,
-                 emit=_silent) -> list[ResultRow]:
-        """Measure one group: ``jobs`` are (config, combo) pairs -- one config for a plan's
-        group, two for an A/B job -- interleaved round by round (rounds of the first config)."""
-        workers: dict[int, Worker] = {}
-        jobs = [(cfg.pinned(c.settings), c) for cfg, c in jobs]  # each row runs its own settings
-        try:
-            return self._run_jobs(jobs, max_batch, emit, workers)
-        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the workers go now, not after a block
-            for w in workers.values():
-                w.close(now=True)
-            workers.clear()
-            raise
-        finally:  # a usage error from a worker stops the run: leave no process behind
-            for w in workers.values():
-                w.close()
-
-    def _run_jobs(self, jobs, max_batch, emit, workers: dict) -> list[ResultRow]:
-        rows = [self.base_row(c, cfg) for cfg, c in jobs]
-
-        def fail(i, exc):
-            fields = exc.fields if isinstance(exc, WorkerError) else {"error": f"WorkerDied: {exc}"}
-            rows[i].update({"status": "failed", **fields})
-            workers.pop(i).close()
-
-        def start(i) -> dict:
-            """A worker for job i, loaded and warmed up; its load fields ({} if it failed)."""
-            emit("load", combo=jobs[i][1])
-            workers[i] = Worker(jobs[i][0], jobs[i][1], max_batch, self.measure_timing,
-                                self.worker_target)
-            try:
-                return workers[i].call("load")
-            except (WorkerDied, WorkerError) as exc:
-                fail(i, exc)
-                return {}
-
-        usable = []
-        for i, (_cfg, c) in enumerate(jobs):
-            reason = self.skip_reason(c)
-            if reason:
-                rows[i].update({"status": "skipped", "error": reason})
+        for m, answer in zip(members, answers):
+            if isinstance(answer, Failed):
+                m.row.failed(answer)
             else:
-                usable.append(i)
-        prepared = self._prepare([jobs[i] for i in usable], max_batch)
-        for i, fields in zip(usable, prepared):
-            if "error" in fields:
-                rows[i].update({"status": "failed", **fields})
-                continue
-            rows[i].update(fields)  # complexity
-            rows[i].update(start(i))
-        blocks = {i: [] for i in workers}
-        e2e = {i: [] for i in workers}
-        loads = {i: [] for i in workers}
-        probe = HostLoadProbe()
-        if self.measure_timing and workers:
-            members = list(workers)
-            rounds = jobs[0][0].timing.rounds
-            processes = min(jobs[0][0].timing.processes, rounds)
-            respawn_at = span_starts(rounds, processes)
-            for r, order in enumerate(round_orders(len(members), rounds)):
-                emit("round", round=r, rounds=rounds, size=len(members))
-                if r in respawn_at:
-                    # the next process's turn: a fresh worker per member, loaded (and warmed
-                    # up) before any block of this round, while the others are idle; the row
-                    # keeps the first worker's load fields
-                    for i in [i for i in members if i in workers]:
-                        workers.pop(i).close()
-                        start(i)
-                for m in order:
-                    i = members[m]
-                    if i not in workers:
-                        continue  # died in an earlier round
-                    emit("block", combo=jobs[i][1], round=r, pid=workers[i].pid)
-                    time.sleep(SETTLE_S)
-                    pid = workers[i].pid
-                    before = probe.read(pid)
-                    try:
-                        samples, end_to_end = workers[i].call("block")
-                    except (WorkerDied, WorkerError) as exc:
-                        fail(i, exc)
-                        continue
-                    loads[i].append(probe.since(before, pid))
-                    blocks[i].append(samples)
-                    e2e[i].append(end_to_end)
-            for i in workers:
-                self._record_timing(rows[i], blocks[i], e2e[i], len(members))
-                rows[i].update(summarize_loads(loads[i], probe.cpus))
-                rows[i].processes = processes
-        for i in list(workers):
+                m.prepared = answer
+                m.row.add_prepared(answer)
+
+    def run(self) -> list[ResultRow]:
+        usable = []
+        for m in self.members:
+            reason = Runner.skip_reason(m.job.combo)
+            if reason:
+                m.row.skipped(reason)
+            else:
+                usable.append(m)
+        self._prepare(usable)
+        for m in usable:
+            if m.prepared is not None:
+                self._start(m, first=True)
+        live = [m for m in self.members if m.worker is not None]
+        if self.runner.timed and live:
+            self._rounds(live)
+        for m in live:
+            if m.worker is None:
+                continue  # died in a round
             try:
-                rows[i].update(workers[i].call("finish"))
+                m.row.add_finished(m.worker.call(Command.FINISH))
             except (WorkerDied, WorkerError) as exc:
-                fail(i, exc)
+                self._fail(m, exc)
                 continue
-            workers.pop(i).close()
-        return rows
+            self._stop(m)
+        return [m.row.row for m in self.members]
+
+    def _rounds(self, live: list[Member]) -> None:
+        timing = live[0].job.config.timing
+        rounds, processes = timing.rounds, min(timing.processes, timing.rounds)
+        respawn_at = span_starts(rounds, processes)
+        for r, order in enumerate(round_orders(len(live), rounds)):
+            self.emit(Event.ROUND, round=r, rounds=rounds, size=len(live))
+            if r in respawn_at:
+                # the next process's turn: a fresh worker per member, loaded (and warmed up)
+                # before any block of this round, while the others are idle
+                for m in live:
+                    if m.worker is not None:
+                        self._stop(m)
+                        self._start(m, first=False)
+            for i in order:
+                m = live[i]
+                if m.worker is None:
+                    continue  # died in an earlier round
+                self._block(m, r)
+        for m in live:
+            if m.worker is not None:
+                m.row.add_timing(m.blocks, m.end_to_end, len(live), processes, m.loads,
+                                 self.probe.cpus)
+
+    def _block(self, m: Member, r: int) -> None:
+        pid = m.worker.pid
+        self.emit(Event.BLOCK, combo=m.job.combo, round=r, pid=pid)
+        time.sleep(SETTLE_S)
+        before = self.probe.read(pid)
+        try:
+            block = m.worker.call(Command.BLOCK)
+        except (WorkerDied, WorkerError) as exc:
+            self._fail(m, exc)
+            return
+        m.loads.append(self.probe.since(before, pid))
+        m.blocks.append(block.samples_ms)
+        m.end_to_end.append(block.end_to_end_ms)

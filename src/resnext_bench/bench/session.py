@@ -1,9 +1,12 @@
 """One configuration's measurement, as it runs inside its worker process.
 
-:class:`ComboSession` loads the artifact (the export cache's ONNX file, or the torch module),
-the runtime and the timing harness; warms up; times one block per round when the parent says
-so; and at the end probes memory and checks parity. It returns plain dicts of
-:class:`~resnext_bench.core.schema.ResultRow` fields, which the parent merges into the row.
+:func:`prepare_job` runs in the group's prepare process: it makes and verifies the job's
+artifact (export, quantization, or the user's ``--onnx`` file) and the parity reference, and
+answers :class:`~.protocol.Prepared` with the verified :class:`~resnext_bench.exporters.
+artifact.Artifact`. :class:`ComboSession` runs in a measuring worker: it loads that artifact
+as it is (no export, hash or check again) or the torch module, the runtime and the timing
+harness; warms up; times one block per round when the parent says so; and at the end probes
+memory and checks parity. Its answers are :mod:`.protocol`'s messages.
 
 The parity reference (PyTorch fp32 eager logits on the parity inputs) is cached on disk under
 ``artifacts/refs`` keyed by everything that determines it, so the first worker of a group
@@ -17,10 +20,10 @@ import json
 import time
 from pathlib import Path
 
-from ..config import RunConfig
 from ..core.fileio import atomic_path, ensure_dir
 from ..core.parity import compare_logits, tolerance_for
-from ..core.schema import Combo
+from ..exporters.artifact import COMPLEXITY_FIELDS, Artifact
+from .protocol import Block, Finished, Job, Loaded, Prepared
 
 #: said in every int8 row (and the report) instead of loosening the int8 tolerance
 INT8_NOTE = ("int8 parity depends on the weights and the calibration data: on the default "
@@ -33,14 +36,15 @@ PARITY_SEED = 4321
 
 
 class ComboSession:
-    def __init__(self, config: RunConfig, combo: Combo, max_batch: int):
-        self.config, self.combo, self.max_batch = config, combo, max_batch
-        self.artifacts = ensure_dir(config.export.artifacts, "artifacts dir")
+    def __init__(self, job: Job, artifact: Artifact | None = None):
+        self.job, self.artifact = job, artifact
+        self.config, self.combo = job.config, job.combo
+        self.artifacts = ensure_dir(self.config.export.artifacts, "artifacts dir")
         self.rt = None
         self.harness = None
         self.probe = None
 
-    # -- artifacts ------------------------------------------------------------------------------
+    # -- artifacts (the prepare process) ------------------------------------------------------
     def model(self):
         from ..models import build_model
 
@@ -48,11 +52,11 @@ class ComboSession:
         return build_model(c.arch, form=c.form, seed=ex.seed, weights=ex.weights,
                            cache_dir=self.artifacts)
 
-    def complexity(self) -> dict:
+    def arch_complexity(self) -> dict:
         from ..models.info import arch_info
 
         info = arch_info(self.combo.arch, self.combo.image_size)
-        return {k: info[k] for k in ("params", "macs", "flops")}
+        return {k: info[k] for k in COMPLEXITY_FIELDS}
 
     def quant_options(self):
         """The int8 settings with ``auto`` resolved: the activations for this combo's runtime,
@@ -72,28 +76,35 @@ class ComboSession:
                 quant = replace(quant, calib_crops="on" if quant.calib_images == parity_images else "off")
         return quant
 
-    def onnx_file(self, precision: str) -> tuple[Path, dict]:
-        """(path, export summary) of the ONNX file for this combo (export cache or ``--onnx``)."""
+    def onnx_precision(self) -> str:
+        from ..runtimes.registry import get_runtime_class
+
+        cls = get_runtime_class(self.combo.runtime)
+        return cls.onnx_precision_for.get(self.combo.precision, self.combo.precision)
+
+    def build_artifact(self) -> Artifact:
+        """The verified ONNX file for this combo: the export cache's (exported, or a hit it
+        verified), the user's ``--onnx`` file (hashed with its external data), or that file
+        quantized when the row is int8 and the file is not."""
         ex, c = self.config.export, self.combo
+        precision = self.onnx_precision()
         if ex.onnx:
             from ..exporters.onnx_export import read_metadata
 
             if precision == "int8" and read_metadata(ex.onnx).get("resnext_bench.precision") != "int8":
                 from ..exporters.quantize import quantize_onnx  # the given fp32 file, quantized
 
-                res = quantize_onnx(ex.onnx, self.quant_options(), self.artifacts)
-                return res.path, res.summary | {"cache_hit": res.cache_hit}
+                return quantize_onnx(ex.onnx, self.quant_options(), self.artifacts).artifact(precision)
             from ..exporters.onnx_export import onnx_provenance
 
             sha, size = onnx_provenance(ex.onnx)  # graph and external data files together
-            return Path(ex.onnx), {"sha256": sha, "bytes": size}
+            return Artifact(path=str(ex.onnx), sha256=sha, bytes=size, precision=precision)
         from ..exporters.onnx_export import ExportConfig, export_onnx
 
         cfg = ExportConfig(arch=c.arch, form=c.form, opset=ex.opset, precision=precision,
                            image_size=c.image_size, seed=ex.seed, weights=ex.weights,
                            exporter=ex.exporter)
-        res = export_onnx(cfg, self.artifacts, quant=self.quant_options())
-        return res.path, res.summary | {"cache_hit": res.cache_hit}
+        return export_onnx(cfg, self.artifacts, quant=self.quant_options()).artifact(precision)
 
     def _reference_key(self) -> str:
         from ..models.weightsource import weights_identity
@@ -140,85 +151,74 @@ class ComboSession:
                 np.savez(f, x=x, ref=ref, **({"y": y} if y is not None else {}))
         return x, ref, y
 
-    def prepare(self) -> dict:
-        """Fill the caches this configuration will read (export, parity reference) and return
-        its complexity fields. Run in a short-lived process of its own, so that the memory an
-        export or a torch model takes is not left in the measuring worker's footprint."""
+    def prepare(self) -> Prepared:
+        """Make and verify what this configuration will read (its artifact, the parity
+        reference) and count its complexity. Run in a short-lived process of its own, so that
+        the memory an export or a torch model takes is not left in the measuring worker's
+        footprint."""
         from ..runtimes.registry import get_runtime_class
 
-        cls = get_runtime_class(self.combo.runtime)
-        if cls.input_kind != "module":
-            self.onnx_file(cls.onnx_precision_for.get(self.combo.precision, self.combo.precision))
+        artifact = None
+        if get_runtime_class(self.combo.runtime).input_kind != "module":
+            artifact = self.build_artifact()
         if self.config.parity.parity:
             self.reference()
-        return self.complexity()
+        complexity = (artifact.complexity if artifact is not None else None) or self.arch_complexity()
+        return Prepared(artifact, complexity)
 
-    # -- life cycle -----------------------------------------------------------------------------
+    # -- life cycle (the measuring worker) ------------------------------------------------------
     def _runtime_options(self):
         from ..runtimes.base import RuntimeOptions
 
         c, cfg = self.combo, self.config
         return RuntimeOptions(device=c.device, precision=c.precision, batch=c.batch,
                               threads=c.threads, image_size=c.image_size,
-                              max_batch=self.max_batch, cache_dir=self.artifacts, torch=cfg.torch,
-                              cuda=cfg.cuda, ort=cfg.ort, tensorrt=cfg.tensorrt,
+                              max_batch=self.job.profile_max_batch, cache_dir=self.artifacts,
+                              artifact_sha256=self.artifact.sha256 if self.artifact else None,
+                              torch=cfg.torch, cuda=cfg.cuda, ort=cfg.ort, tensorrt=cfg.tensorrt,
                               openvino=cfg.openvino)
 
-    def load(self, timed: bool) -> dict:
-        """Load artifact and runtime, warm up; fields for the row (artifact, load, device memory)."""
+    def load(self) -> Loaded:
+        """Load the artifact (as the prepare step verified it) and the runtime; warm up."""
         from ..runtimes.registry import get_runtime_class
         from .harness import Harness
         from .memory import MemoryProbe
 
         c = self.combo
-        fields: dict = {}  # complexity came from the prepare process
         cls = get_runtime_class(c.runtime)
         if cls.input_kind == "module":
-            artifact = self.model()
+            loadable = self.model()
+        elif self.artifact is None:
+            raise RuntimeError(f"{c.runtime} needs the prepare step's ONNX artifact; none was given")
         else:
-            onnx_prec = cls.onnx_precision_for.get(c.precision, c.precision)
-            artifact, summary = self.onnx_file(onnx_prec)
-            fields.update({"onnx_path": str(artifact),
-                           "onnx_bytes": summary.get("bytes") or Path(artifact).stat().st_size,
-                           "onnx_sha256": summary.get("sha256"), "onnx_precision": onnx_prec,
-                           "export_seconds": summary.get("export_seconds"),
-                           "export_cache_hit": summary.get("cache_hit"),
-                           "exporter": summary.get("exporter"), "opset": summary.get("opset"),
-                           "quantization": summary.get("quantization")})
-            if onnx_prec == "int8":
-                fields["note"] = INT8_NOTE
+            loadable = Path(self.artifact.path)
         self.rt = cls(self._runtime_options())
         self.probe = MemoryProbe(cuda=c.device == "cuda").start()
         t0 = time.perf_counter()
-        self.rt.load(artifact)
-        fields["load_seconds"] = round(time.perf_counter() - t0, 3)
-        if self.rt.requests_per_call() > 1:
-            fields["requests_per_call"] = self.rt.requests_per_call()
-        if timed:
+        self.rt.load(loadable)
+        load_s = round(time.perf_counter() - t0, 3)
+        warmup = method = None
+        if self.job.timed:
             from ..models.inputs import synthetic_images
 
             images = synthetic_images(c.batch, c.image_size, TIMING_SEED)
             self.harness = Harness(self.rt, images, self.config.timing)
-            fields["warmup"] = self.harness.warm_up()
-            fields["timing_method"] = self.harness.method
+            warmup, method = self.harness.warm_up(), self.harness.method
         # device memory now, while the other workers of the group are idle (they load in turn)
-        fields.update(self.probe.device_fields())
-        return fields
+        return Loaded(load_s, self.rt.requests_per_call(), warmup, method, self.probe.device_fields())
 
-    def block(self) -> tuple[list[float], list[float]]:
-        return self.harness.block()
+    def block(self) -> Block:
+        samples, end_to_end = self.harness.block()
+        return Block(samples, end_to_end)
 
-    def finish(self) -> dict:
+    def finish(self) -> Finished:
         """Host memory, the runtime's settings, parity; then close the runtime."""
-        fields = self.probe.host_fields()
-        fields["runtime_info"] = self.rt.describe()
-        fields["precision_executed"] = self.rt.executed_precision()
-        if self.harness is not None:
-            fields["measure_seconds"] = round(self.harness.wall_s, 3)
-        if self.config.parity.parity:
-            fields.update(self.parity())
+        done = Finished(settings=self.rt.settings(), precision_executed=self.rt.executed_precision(),
+                        host_memory=self.probe.host_fields(),
+                        measure_seconds=round(self.harness.wall_s, 3) if self.harness else None,
+                        parity=self.parity() if self.config.parity.parity else None)
         self.close()
-        return fields
+        return done
 
     def close(self) -> None:
         if self.rt is not None:
@@ -264,6 +264,11 @@ class ComboSession:
         if labels is not None:
             fields.update(accuracy_fields(ref, out, labels))
         return fields
+
+
+def prepare_job(job: Job) -> Prepared:
+    """The prepare process's work for one job (see :meth:`ComboSession.prepare`)."""
+    return ComboSession(job).prepare()
 
 
 def parity_inputs_label(images: str | None, seed: int) -> str:

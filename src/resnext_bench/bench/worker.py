@@ -6,10 +6,9 @@ configuration that crashes the process -- a segfault in a runtime, the kernel's 
 takes only itself down. The parent (:mod:`.runner`) holds no model: it tells each worker in
 turn to ``load``, to time one ``block`` per round, and to ``finish`` (memory, parity).
 
-Protocol over a pipe: the parent sends a command string, the worker answers ``("ok", payload)``
-or ``("error", {"error": ..., "traceback_tail": [...]})`` and exits after an error or
-``finish``. A worker that dies is noticed while the parent waits (the process is polled), and
-:class:`WorkerDied` says how it ended (``killed by SIGKILL``...).
+The messages are :mod:`.protocol`'s (one place says them all). A worker that dies is noticed
+while the parent waits (the process is polled), and :class:`WorkerDied` says how it ended
+(``killed by SIGKILL``...).
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ import signal
 import traceback
 
 from ..core.errors import UsageError
+from .protocol import Command, Failed, Refused
 
 _POLL_S = 0.2
 
@@ -34,11 +34,11 @@ class WorkerDied(Exception):
 
 
 class WorkerError(Exception):
-    """The worker answered with an error; ``fields`` are the row's error fields."""
+    """The worker answered :class:`~.protocol.Failed`; ``failed`` is that answer."""
 
-    def __init__(self, fields: dict):
-        super().__init__(fields.get("error"))
-        self.fields = fields
+    def __init__(self, failed: Failed):
+        super().__init__(failed.error)
+        self.failed = failed
 
 
 def _parent_handles_signals() -> None:
@@ -63,38 +63,42 @@ def _sigint_ignored():
         signal.signal(signal.SIGINT, old)
 
 
-def worker_main(conn, config, combo, max_batch: int, timed: bool) -> None:
-    """The worker's loop (runs in the spawned process)."""
+def worker_main(conn, job, artifact=None) -> None:
+    """The worker's loop (runs in the spawned process): answers each :class:`Command` with the
+    message :mod:`.protocol` names for it."""
     _parent_handles_signals()
     from .session import ComboSession
 
     session = None
     try:
-        session = ComboSession(config, combo, max_batch)
+        session = ComboSession(job, artifact)
         while True:
             command = conn.recv()
-            if command == "load":
-                conn.send(("ok", session.load(timed)))
-            elif command == "block":
-                conn.send(("ok", session.block()))
-            elif command == "finish":
-                conn.send(("ok", session.finish()))
+            if command == Command.LOAD:
+                conn.send(session.load())
+            elif command == Command.BLOCK:
+                conn.send(session.block())
+            elif command == Command.FINISH:
+                conn.send(session.finish())
                 return
-            else:  # "stop"
+            else:  # STOP
                 return
     except EOFError:  # the parent went away
         return
     except UsageError as exc:  # bad user input (an unreadable weights file...): the run stops
-        _send_quietly(conn, ("usage", str(exc)))
+        _send_quietly(conn, Refused(str(exc)))
     except BaseException as exc:  # noqa: BLE001 -- reported to the parent as the row's error
-        _send_quietly(conn, ("error", {"error": error_text(exc),
-                                       "traceback_tail": traceback.format_exc().splitlines()[-3:]}))
+        _send_quietly(conn, failure(exc))
     finally:
         if session is not None:
             try:
                 session.close()
             except Exception:
                 pass
+
+
+def failure(exc: BaseException) -> Failed:
+    return Failed(error_text(exc), traceback.format_exc().splitlines()[-3:])
 
 
 def _send_quietly(conn, message) -> None:
@@ -104,28 +108,28 @@ def _send_quietly(conn, message) -> None:
         pass
 
 
-def prepare_main(conn, jobs, max_batch: int, _timed=None) -> None:
-    """A short-lived process that fills the export and reference caches for ``jobs`` (a list of
-    (config, combo)) and answers per job the row's complexity fields, or its error fields (with
-    an ``error`` key). Complexity is counted here, where torch is loaded anyway, so that a
-    measuring worker of an ONNX runtime never imports torch (1.7 s of its start and about 260 MB of its RSS, measured here)."""
+def prepare_main(conn, jobs) -> None:
+    """A short-lived process that makes and verifies the artifacts of ``jobs`` (export cache,
+    parity reference cache) and answers a list: per job :class:`Prepared` or :class:`Failed`.
+    Complexity is counted by the export (or here, where torch is loaded anyway), so that a
+    measuring worker of an ONNX runtime never imports torch (1.7 s of its start and about
+    260 MB of its RSS, measured here)."""
     _parent_handles_signals()
-    from .session import ComboSession
+    from .session import prepare_job
 
     try:
-        if conn.recv() != "prepare":
+        if conn.recv() != Command.PREPARE:
             return
         answers = []
-        for config, combo in jobs:
+        for job in jobs:
             try:
-                answers.append(ComboSession(config, combo, max_batch).prepare())
+                answers.append(prepare_job(job))
             except UsageError as exc:
-                conn.send(("usage", str(exc)))
+                conn.send(Refused(str(exc)))
                 return
             except Exception as exc:  # noqa: BLE001 -- that job's row says it
-                answers.append({"error": error_text(exc),
-                               "traceback_tail": traceback.format_exc().splitlines()[-3:]})
-        conn.send(("ok", answers))
+                answers.append(failure(exc))
+        conn.send(answers)
     except EOFError:
         return
 
@@ -135,13 +139,17 @@ class Worker:
 
     _ctx = multiprocessing.get_context("spawn")
 
-    def __init__(self, config, combo, max_batch: int, timed: bool, target=None):
-        """``target``: the function the process runs (default :func:`worker_main`; tests pass
-        a wrapper from their own module to inject faults into the worker).
-        :func:`prepare_main` takes a list of (config, combo) as ``config`` and no combo."""
+    def __init__(self, job, artifact=None, *, target=None):
+        """A measuring worker for ``job`` (a :class:`~.protocol.Job`) that loads ``artifact``
+        (the prepare step's verified file; None for a runtime that takes the torch module), or,
+        with ``target=prepare_main`` and a list of jobs, the group's prepare process. ``target``:
+        tests pass a wrapper from their own module to inject faults into the worker."""
         parent, child = self._ctx.Pipe()
-        name = "resnext-bench prepare" if combo is None else f"resnext-bench {combo.runtime} b{combo.batch}"
-        args = (child, config, max_batch, timed) if combo is None else (child, config, combo, max_batch, timed)
+        if isinstance(job, list):
+            name, args = "resnext-bench prepare", (child, job)
+        else:
+            name = f"resnext-bench {job.combo.runtime} b{job.combo.batch}"
+            args = (child, job, artifact)
         self.proc = self._ctx.Process(target=target or worker_main, args=args, daemon=True, name=name)
         with _sigint_ignored():  # inherited across exec: a Ctrl-C while the child starts up
             self.proc.start()    # (before worker_main runs) cannot print its traceback
@@ -166,8 +174,10 @@ class Worker:
             return f"worker process killed by {name} (signal {-code}){hint}"
         return f"worker process exited with code {code} without answering"
 
-    def call(self, command: str):
-        """Send ``command`` and wait for the answer's payload."""
+    def call(self, command: Command):
+        """Send ``command`` and wait for its answer (a :mod:`.protocol` message); a
+        :class:`Failed` answer raises :class:`WorkerError`, a :class:`Refused` one
+        :class:`~resnext_bench.core.errors.UsageError`."""
         try:
             self.conn.send(command)
         except (BrokenPipeError, OSError):
@@ -176,14 +186,14 @@ class Worker:
             if not self.proc.is_alive() and not self.conn.poll(0):
                 raise WorkerDied(self.death())
         try:
-            kind, payload = self.conn.recv()
+            answer = self.conn.recv()
         except (EOFError, OSError):
             raise WorkerDied(self.death()) from None
-        if kind == "error":
-            raise WorkerError(payload)
-        if kind == "usage":
-            raise UsageError(payload)
-        return payload
+        if isinstance(answer, Failed):
+            raise WorkerError(answer)
+        if isinstance(answer, Refused):
+            raise UsageError(answer.message)
+        return answer
 
     def close(self, *, now: bool = False) -> None:
         """Stop the process: asked to stop (10 s to finish its block), or killed at once with
@@ -191,7 +201,7 @@ class Worker:
         if self.proc.is_alive():
             if not now:
                 try:
-                    self.conn.send("stop")
+                    self.conn.send(Command.STOP)
                 except (BrokenPipeError, OSError):
                     pass
                 self.proc.join(10)

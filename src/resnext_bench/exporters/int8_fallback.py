@@ -151,7 +151,7 @@ def sensitivity_ranking(fp32_pre: Path, qdq: Path, images, input_name: str) -> l
 
 def quantize_to_target(fp32_path, quant: QuantOptions, out_dir=None, *, force: bool = False):
     """The QDQ file of ``fp32_path`` that meets ``quant.int8_target`` with the fewest nodes in
-    float (see the module docstring); a :class:`~.quantize.QuantResult` whose summary's
+    float (see the module docstring); a :class:`~.quantize.ExportResult` whose summary's
     ``quantization.fallback`` records the target, the float nodes and every step tried."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -232,9 +232,9 @@ def quantize_to_target(fp32_path, quant: QuantOptions, out_dir=None, *, force: b
 
 
 def _with_record(res, record: dict):
-    from .quantize import QuantResult
+    from .artifact import ExportResult
 
     summary = dict(res.summary)
     summary["quantization"] = dict(summary.get("quantization", {}), fallback=record,
                                    float_nodes=len(record["float_nodes"]))
-    return QuantResult(res.path, res.cache_hit, summary)
+    return ExportResult(res.path, res.cache_hit, summary)

@@ -28,7 +28,7 @@ import json
 import logging
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .. import __version__
@@ -38,6 +38,7 @@ from ..core.errors import CheckFailed, UsageError
 from ..core.fileio import atomic_path, ensure_dir, file_digest, write_json_atomic
 from ..core.parity import compare_logits, tolerance_for
 from ..models.spec import ArchSpec, parse_arch
+from .artifact import ExportResult
 
 CHECK_BATCHES = (1, 3)
 CHECK_SEED = 20240611
@@ -111,17 +112,6 @@ class ExportConfig:
 
     def config_hash(self, key: dict | None = None) -> str:
         return hashlib.sha256(json.dumps(key or self.key(), sort_keys=True).encode()).hexdigest()
-
-
-@dataclass
-class ExportResult:
-    path: Path
-    cache_hit: bool
-    summary: dict = field(default_factory=dict)
-
-    def to_json(self) -> dict:
-        """What ``export --json`` prints: the path, whether it was a cache hit, the summary."""
-        return {"path": str(self.path), "cache_hit": self.cache_hit, **self.summary}
 
 
 def artifact_name(cfg: ExportConfig, spec: ArchSpec, size: int, digest: str) -> str:
@@ -331,19 +321,25 @@ def check_against_torch(onnx_path: Path, model_fp32, cfg: ExportConfig, size: in
 
 
 def export_onnx(cfg: ExportConfig, out_dir: str | Path = ExportOptions.artifacts, *,
-                force: bool = False, quant: QuantOptions | None = None) -> ExportResult:
+                force: bool = False, quant: QuantOptions | None = None,
+                cache_dir: str | Path | None = None) -> ExportResult:
     """Export ``cfg`` under ``out_dir`` (cache hit when an intact identical export exists).
 
     ``precision = "int8"``: the checked fp32 export, quantized (:mod:`.quantize`, settings
     ``quant``). Its parity is what `bench` / `parity` measure; it does not gate the export,
-    since an int8 model differs from fp32 by design."""
+    since an int8 model differs from fp32 by design.
+
+    ``cache_dir``: where the intermediate files go -- the form-c graph a form-a or form-b file
+    is rewritten from, the fp32 file an int8 one is quantized from -- so that ``out_dir``
+    holds the file asked for only (default: ``out_dir`` itself, the artifacts cache)."""
     spec, size = cfg.validate()
+    between = cache_dir if cache_dir is not None else out_dir
     if cfg.precision == "int8":
         from dataclasses import replace
 
         from .quantize import quantize_onnx
 
-        fp32 = export_onnx(replace(cfg, precision="fp32"), out_dir, force=force)
+        fp32 = export_onnx(replace(cfg, precision="fp32"), between, force=force)
         q = quantize_onnx(fp32.path, quant or QuantOptions(), out_dir, force=force)
         summary = {k: v for k, v in fp32.summary.items() if k not in ("sha256", "bytes", "checks",
                                                                      "config", "metadata")}
@@ -370,7 +366,7 @@ def export_onnx(cfg: ExportConfig, out_dir: str | Path = ExportOptions.artifacts
     t0 = time.perf_counter()
     # forms a and b are built from the checked form-c graph (.forms); every form is checked
     # against the form-c module, which computes the same function from the same tensors
-    model = build_model(spec, form="c", seed=cfg.seed, weights=cfg.weights, cache_dir=out_dir)
+    model = build_model(spec, form="c", seed=cfg.seed, weights=cfg.weights, cache_dir=between)
     build_s = time.perf_counter() - t0
     ref_cx = torch_complexity(model, size)
     built_from = None
@@ -387,7 +383,7 @@ def export_onnx(cfg: ExportConfig, out_dir: str | Path = ExportOptions.artifacts
         if not blocks:
             raise UsageError(f"--form {cfg.form} needs a bottleneck arch (resnet50+, resnext*, "
                              "wide_resnet*); this arch has no grouped bottleneck")
-        base = export_onnx(replace(cfg, form="c"), out_dir, force=force)
+        base = export_onnx(replace(cfg, form="c"), between, force=force)
         t1 = time.perf_counter()
         proto = split_forms(onnx.load(str(base.path)), cfg.form, blocks)
         built_from = {"form_c": str(base.path), "sha256": base.summary.get("sha256"),

@@ -26,7 +26,7 @@ import io
 import json
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .. import __version__
@@ -34,17 +34,11 @@ from ..config import QuantOptions
 from ..core.errors import UsageError
 from ..core.fileio import atomic_path, ensure_dir, file_digest, write_json_atomic
 from ..models.imagefiles import SYNTHETIC
+from .artifact import ExportResult
 
 CALIB_SEED = 777
 QUANT_VERSION = 1  # bump when the recipe below changes: old cached files are rebuilt
 METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
-
-
-@dataclass
-class QuantResult:
-    path: Path
-    cache_hit: bool
-    summary: dict = field(default_factory=dict)
 
 
 def calibration_plan(quant: QuantOptions) -> tuple[str | None, bool]:
@@ -123,7 +117,7 @@ def read_fp32(fp32_path: str | Path) -> Fp32File:
 
 def quantize_onnx(fp32_path: str | Path, quant: QuantOptions, out_dir: str | Path | None = None,
                   *, force: bool = False, exclude: tuple[str, ...] = (),
-                  fp32: Fp32File | None = None) -> QuantResult:
+                  fp32: Fp32File | None = None) -> ExportResult:
     """The int8 QDQ file of ``fp32_path`` (a cache hit when an intact identical one exists).
     ``quant.quant_activations = "auto"`` means uint8 (a file for the CPU provider); ``exclude``
     names nodes (of the pre-processed graph) kept in float. With ``quant.int8_target`` set, the
@@ -155,7 +149,7 @@ def quantize_onnx(fp32_path: str | Path, quant: QuantOptions, out_dir: str | Pat
     if not force:
         cached = _verify_cached(path, sidecar, digest)
         if cached is not None:
-            return QuantResult(path, True, cached)
+            return ExportResult(path, True, cached)
 
     import onnxruntime
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -199,4 +193,4 @@ def quantize_onnx(fp32_path: str | Path, quant: QuantOptions, out_dir: str | Pat
                "qdq_nodes": n_qdq, "bytes": path.stat().st_size, "sha256": sha,
                "metadata": qmeta, "settings": asdict(quant)}
     write_json_atomic(sidecar, summary)
-    return QuantResult(path, False, summary)
+    return ExportResult(path, False, summary)

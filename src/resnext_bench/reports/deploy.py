@@ -4,23 +4,18 @@ it, and the runtime settings as the runtime's own API spells them.
 * the artifact: path, sha256, bytes, and whether it still exists (a dead path is said, not
   printed as if it were there);
 * ``resnext-bench export ...`` with every setting that decides the file's bytes;
-* an ``onnxruntime.InferenceSession`` snippet with the session and provider options in effect,
-  a ``trtexec`` line for TensorRT, the ``torch.compile`` call, or the eager model.
+* the code that runs it as measured -- an ``onnxruntime.InferenceSession`` with the session
+  options and provider list the session was created with, OpenVINO's ``compile_model`` with its
+  properties, a ``trtexec`` line for TensorRT, the ``torch.compile`` call or the eager model --
+  written by the runtime family's own settings type from what the runtime recorded.
 """
 
 from __future__ import annotations
 
-import json
 import shlex
 from pathlib import Path
 
 from ..core.schema import ResultRow
-
-ORT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
-              "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
-#: provider options that name this run's objects (a stream pointer, a cache dir) or that the
-#: snippet sets anyway: left out of the snippet
-_TRANSIENT = {"user_compute_stream", "has_user_compute_stream"}
 
 
 def export_command(r: ResultRow) -> str | None:
@@ -47,95 +42,18 @@ def export_command(r: ResultRow) -> str | None:
     return " ".join(shlex.quote(a) if "#" not in a else a for a in args)
 
 
-def _py(value) -> str:
-    return json.dumps(value) if isinstance(value, str) else repr(value)
+def runtime_settings(r: ResultRow):
+    """The row's runtime settings, typed by the runtime's own family (:mod:`resnext_bench.
+    runtimes.settings`): what the measured runtime recorded, not a re-derivation."""
+    from ..core.errors import UsageError
+    from ..runtimes.registry import get_runtime_class
+    from ..runtimes.settings import RuntimeSettings
 
-
-def ort_snippet(r: ResultRow) -> str:
-    info = r.runtime_info
-    level = ORT_LEVELS.get(info.get("graph_optimization_level", "all"), "ORT_ENABLE_ALL")
-    lines = ["import onnxruntime as ort", "", "so = ort.SessionOptions()",
-             f"so.graph_optimization_level = ort.GraphOptimizationLevel.{level}"]
-    if r.threads:
-        lines.append(f"so.intra_op_num_threads = {r.threads}")
-    if r.runtime == "ort-cpu":
-        providers = '["CPUExecutionProvider"]'
-    elif r.runtime == "ort-cuda":
-        opts = {"device_id": "0", "cudnn_conv_algo_search": info.get("cudnn_conv_algo_search", "EXHAUSTIVE"),
-                "use_tf32": "0"}
-        providers = f'[("CUDAExecutionProvider", {opts!r})]'
-    else:  # ort-trt
-        trt = {k: v for k, v in (info.get("trt_options") or {}).items() if k not in _TRANSIENT}
-        providers = f'[("TensorrtExecutionProvider", {trt!r}), "CUDAExecutionProvider"]'
-    lines.append(f"session = ort.InferenceSession({_py(r.onnx_path)}, so, providers={providers})")
-    return "\n".join(lines)
-
-
-def openvino_snippet(r: ResultRow) -> str:
-    """The ``compile_model`` call with the properties the measured run passed (recorded by the
-    runtime as ``compile_config``), and the precision the compiled model reported."""
-    info = r.runtime_info
-    cfg = {k: v for k, v in (info.get("compile_config") or {}).items() if k != "CACHE_DIR"}
-    ran = info.get("inference_precision")
-    lines = ["import openvino as ov", "", "core = ov.Core()",
-             f"compiled = core.compile_model({_py(r.onnx_path)}, {_py(info.get('ov_device', 'CPU'))}, {cfg!r})"]
-    if ran:
-        lines.append(f"# measured with INFERENCE_PRECISION_HINT read back as {ran}")
-    n = info.get("infer_requests") or 1
-    if n > 1:
-        lines += [f"queue = ov.AsyncInferQueue(compiled, {n})  # {n} requests in flight, as measured",
-                  "# queue.start_async({0: images}); queue.wait_all()"]
-    else:
-        lines.append("request = compiled.create_infer_request()  # request.infer({0: images})")
-    return "\n".join(lines)
-
-
-def ort_openvino_snippet(r: ResultRow) -> str:
-    """An InferenceSession on the OpenVINO EP plugin with the provider options measured."""
-    info = r.runtime_info
-    opts = info.get("provider_options") or {}
-    level = ORT_LEVELS.get(info.get("graph_optimization_level", "all"), "ORT_ENABLE_ALL")
-    return "\n".join([
-        "import onnxruntime as ort", "import onnxruntime_ep_openvino as ov_ep", "",
-        'ort.register_execution_provider_library("openvino", ov_ep.get_library_path())',
-        "cpu = next(d for d in ort.get_ep_devices()",
-        '           if d.ep_name == ov_ep.get_ep_name() and d.ep_metadata.get("ov_device") == "CPU")',
-        "so = ort.SessionOptions()",
-        f"so.graph_optimization_level = ort.GraphOptimizationLevel.{level}",
-        'so.add_session_config_entry("session.disable_cpu_ep_fallback", "1")',
-        f"so.add_provider_for_devices([cpu], {opts!r})",
-        f"session = ort.InferenceSession({_py(r.onnx_path)}, so)"])
-
-
-def trtexec_line(r: ResultRow) -> str:
-    info, size = r.runtime_info, r.image_size
-    lo, opt, hi = info.get("profile_min_opt_max") or (1, r.batch, r.batch)
-    name = info.get("input_name", "input")
-    args = ["trtexec", f"--onnx={r.onnx_path}", f"--saveEngine={Path(str(r.onnx_path)).stem}.engine",
-            f"--minShapes={name}:{lo}x3x{size}x{size}", f"--optShapes={name}:{opt}x3x{size}x{size}",
-            f"--maxShapes={name}:{hi}x3x{size}x{size}",
-            f"--memPoolSize=workspace:{info.get('workspace_mb', 4096)}M",
-            f"--builderOptimizationLevel={info.get('builder_opt_level', 3)}"]
-    args.append("--stronglyTyped" if r.precision == "fp16" else "--noTF32")
-    return " ".join(args)
-
-
-def torch_snippet(r: ResultRow) -> str:
-    weights = "None" if not r.weights or r.weights == "calibrated-default" else _py(r.weights)
-    # the default and the trained reference are built once and cached: name the cache
-    cache = ', cache_dir="artifacts"' if weights == "None" or r.weights == "digits" else ""
-    dtype = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}[r.precision]
-    lines = ["import torch", "from resnext_bench.models import build_model", "",
-             f"model = build_model({_py(r.arch)}, form={_py(r.form)}, seed={r.seed or 0}, "
-             f"weights={weights}{cache}).eval().to({_py(r.device)}, torch.{dtype})"]
-    if r.runtime_info.get("channels_last"):
-        lines.append("model = model.to(memory_format=torch.channels_last)")
-    if r.threads:
-        lines.insert(1, f"torch.set_num_threads({r.threads})")
-    if r.runtime == "torch-compile":
-        mode = r.runtime_info.get("compile_mode", "default")
-        lines.append(f"model = torch.compile(model, mode={_py(mode)}, backend=\"inductor\", dynamic=False)")
-    return "\n".join(lines)
+    try:
+        family = get_runtime_class(r.runtime).settings_type
+    except UsageError:  # a runtime this version does not know
+        family = RuntimeSettings
+    return family.from_info(r.runtime_info)
 
 
 def deployment(r: ResultRow) -> dict:
@@ -167,14 +85,5 @@ def deployment(r: ResultRow) -> dict:
             "images": r.accuracy_images},
         "quantization": r.quantization, "note": r.note,
     }
-    if r.runtime == "ort-openvino":
-        out["runtime_code"] = ort_openvino_snippet(r)
-    elif r.runtime == "openvino":
-        out["runtime_code"] = openvino_snippet(r)
-    elif r.runtime.startswith("ort-"):
-        out["runtime_code"] = ort_snippet(r)
-    elif r.runtime == "tensorrt":
-        out["runtime_code"] = trtexec_line(r)
-    else:
-        out["runtime_code"] = torch_snippet(r)
+    out["runtime_code"] = runtime_settings(r).code(r)
     return out

@@ -271,24 +271,18 @@ def _timing(cfg: dict, rows: list[ResultRow]) -> str:
     return "; ".join(parts)
 
 
-_OPTION_KEYS = ("graph_optimization_level", "providers", "provider_options", "input_dtype",
-                "compile_backend", "compile_mode", "channels_last", "tf32", "cudnn_benchmark",
-                "cuda_graph", "user_compute_stream", "io_binding", "builder_opt_level",
-                "workspace_mb", "compile_config", "inference_precision",
-                "inference_precision_method", "infer_requests", "cpu_ep_fallback")
-
-
 def _runtime_options(rows: list[ResultRow]) -> dict[str, str]:
-    """The session / provider options each runtime ran with (distinct values joined)."""
+    """The session / provider options each runtime ran with (distinct values joined), as the
+    runtime family's settings type summarizes them."""
+    from .deploy import runtime_settings
+
     out: dict[str, dict[str, set]] = {}
     for r in rows:
         if not r.ok:
             continue
-        info = r.runtime_info or {}
         opts = out.setdefault(r.runtime, {})
-        for k in _OPTION_KEYS:
-            if k in info and info[k] is not None:
-                v = info[k]
+        for k, v in runtime_settings(r).summary().items():
+            if v is not None:
                 opts.setdefault(k, set()).add(", ".join(map(str, v)) if isinstance(v, (list, tuple))
                                               else str(v))
     return {rt: "; ".join(f"{k} {'/'.join(sorted(v))}" for k, v in opts.items()) or "defaults"

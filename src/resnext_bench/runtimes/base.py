@@ -8,6 +8,7 @@ A runtime wraps one inference library. Its life cycle::
     x = rt.prepare(images)               # runtime-native input (device-resident on GPU)
     y = rt.run(x); rt.synchronize()      # the timed call: compute only
     logits = rt.run_host(images)         # end-to-end: host numpy in, host numpy out (copies)
+    settings = rt.settings()             # what ran, typed per family (.settings)
     rt.close()
 
 The harness, not the runtime, owns timing: it wraps ``run`` in ``perf_counter_ns`` (CPU) or in
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import CudaOptions, OpenVinoOptions, OrtOptions, TensorRTOptions, TorchOptions
+from .settings import RuntimeSettings
 
 
 @dataclass
@@ -33,8 +35,12 @@ class RuntimeOptions:
     batch: int = 1
     threads: int | None = None
     image_size: int = 224
-    max_batch: int | None = None  # largest batch of the run (TensorRT profile max)
+    #: the largest batch a TensorRT profile takes (the row's ``profile_max_batch`` setting,
+    #: resolved by the plan; None: the measured batch)
+    max_batch: int | None = None
     cache_dir: Path | None = None
+    #: the artifact's sha256 as the prepare step verified it (no runtime hashes the file again)
+    artifact_sha256: str | None = None
     torch: TorchOptions = field(default_factory=TorchOptions)
     cuda: CudaOptions = field(default_factory=CudaOptions)
     ort: OrtOptions = field(default_factory=OrtOptions)
@@ -58,6 +64,9 @@ class Runtime:
     onnx_precision_for: dict = {"fp32": "fp32", "fp16": "fp16"}
     #: int8 activation type of the QDQ file this runtime runs best ("auto" resolves to it)
     int8_activations: str = "int8"
+    #: the family's typed settings (:mod:`.settings`): what ``describe`` records, read back by
+    #: the report and ``deploy``
+    settings_type: type[RuntimeSettings] = RuntimeSettings
 
     def __init__(self, options: RuntimeOptions | None = None):
         self.options = options or RuntimeOptions()
@@ -135,6 +144,10 @@ class Runtime:
     def describe(self) -> dict:
         """Settings in effect, for the result row (providers, optimization level, TF32...)."""
         return dict(self.load_info)
+
+    def settings(self) -> RuntimeSettings:
+        """:meth:`describe` as the family's typed settings (what a worker's ``Finished`` carries)."""
+        return self.settings_type.from_info(self.describe())
 
     def __enter__(self):
         return self

@@ -24,8 +24,11 @@ call that was measured.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .base import Runtime
-from ._common import dist_version, module_present
+from .packages import dist_version, module_present
+from .settings import RuntimeSettings, py
 
 #: row precision -> OpenVINO element type name of INFERENCE_PRECISION_HINT
 HINT_FOR = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": "f32"}
@@ -38,6 +41,37 @@ CAPABILITY_FOR = {"bf16": "BF16", "fp16": "FP16"}
 #: properties read back from the compiled model (what the row records)
 READ_BACK = ("INFERENCE_PRECISION_HINT", "PERFORMANCE_HINT", "NUM_STREAMS",
              "INFERENCE_NUM_THREADS", "OPTIMAL_NUMBER_OF_INFER_REQUESTS", "EXECUTION_MODE_HINT")
+
+
+@dataclass
+class OpenVinoSettings(RuntimeSettings):
+    """A model compiled by OpenVINO: the properties passed to ``compile_model`` and those the
+    compiled model reports back (``INFERENCE_PRECISION_HINT``: what really ran)."""
+
+    ov_device: str | None = None
+    compile_config: dict | None = None
+    compiled_properties: dict | None = None
+    infer_requests: int | None = None
+    input_dtype: str | None = None
+    inference_precision: str | None = None
+
+    SUMMARY = ("compile_config", "inference_precision", "infer_requests")
+
+    def code(self, row) -> str:
+        """The ``compile_model`` call with the properties the measured run passed, and the
+        precision the compiled model reported."""
+        cfg = {k: v for k, v in (self.compile_config or {}).items() if k != "CACHE_DIR"}
+        lines = ["import openvino as ov", "", "core = ov.Core()",
+                 f"compiled = core.compile_model({py(row.onnx_path)}, {py(self.ov_device or 'CPU')}, {cfg!r})"]
+        if self.inference_precision:
+            lines.append(f"# measured with INFERENCE_PRECISION_HINT read back as {self.inference_precision}")
+        n = self.infer_requests or 1
+        if n > 1:
+            lines += [f"queue = ov.AsyncInferQueue(compiled, {n})  # {n} requests in flight, as measured",
+                      "# queue.start_async({0: images}); queue.wait_all()"]
+        else:
+            lines.append("request = compiled.create_infer_request()  # request.infer({0: images})")
+        return "\n".join(lines)
 
 
 def precision_name(value) -> str:
@@ -104,6 +138,7 @@ class OpenVinoRuntime(Runtime):
     onnx_precision_for = {"fp32": "fp32", "bf16": "fp32", "fp16": "fp32", "int8": "int8"}
     int8_activations = "uint8"  # the same QDQ file as ort-cpu (OpenVINO runs either)
     ov_device = "CPU"
+    settings_type = OpenVinoSettings
 
     @classmethod
     def available(cls):

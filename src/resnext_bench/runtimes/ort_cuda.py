@@ -21,9 +21,10 @@ from __future__ import annotations
 from functools import lru_cache
 
 from ..config import OrtOptions
-from ._common import (cuda_major_mismatch, cuda_status, describe_ort_build, import_onnxruntime,
-                      module_present, ort_build, probe_provider)
-from .ort_cpu import OrtSessionRuntime, ort_versions
+from .cuda_probe import cuda_major_mismatch, cuda_status
+from .ort_build import describe_ort_build, import_onnxruntime, ort_build, probe_provider
+from .ort_session import OrtSessionRuntime, ort_versions
+from .packages import module_present
 
 #: ORT run-config entry: do not synchronize the provider's stream at the end of ``run``
 NO_SYNC_ENTRY = "disable_synchronize_execution_providers"

@@ -25,9 +25,14 @@ from __future__ import annotations
 
 import json
 
-from ._common import dist_version, import_onnxruntime, module_present
+from dataclasses import dataclass
+
 from .openvino_native import compile_config, executed_label
+from .ort_build import import_onnxruntime
 from .ort_cpu import OrtCpuRuntime
+from .ort_session import OrtSettings
+from .packages import dist_version, module_present
+from .settings import py
 
 EP_NAME = "OpenVINOExecutionProvider"
 _REGISTRATION = "resnext_bench_openvino_ep"
@@ -106,6 +111,32 @@ def precision_from_probe(y) -> str:
     return "bf16"
 
 
+@dataclass
+class OrtOpenVinoSettings(OrtSettings):
+    """An ORT session on the OpenVINO EP plugin: the provider options given to
+    ``add_provider_for_devices`` and the precision the numerical probe found."""
+
+    provider_options: dict | None = None
+    cpu_ep_fallback: str | None = None
+    inference_precision: str | None = None
+    inference_precision_method: str | None = None
+
+    SUMMARY = ("graph_optimization_level", "providers", "provider_options", "input_dtype",
+               "inference_precision", "inference_precision_method", "cpu_ep_fallback")
+
+    def code(self, row) -> str:
+        return "\n".join([
+            "import onnxruntime as ort", "import onnxruntime_ep_openvino as ov_ep", "",
+            'ort.register_execution_provider_library("openvino", ov_ep.get_library_path())',
+            "cpu = next(d for d in ort.get_ep_devices()",
+            '           if d.ep_name == ov_ep.get_ep_name() and d.ep_metadata.get("ov_device") == "CPU")',
+            *self._session_lines(row),
+            *([] if (self.session_options or {}).get("config_entries") else  # an older row
+              ['so.add_session_config_entry("session.disable_cpu_ep_fallback", "1")']),
+            f"so.add_provider_for_devices([cpu], {(self.provider_options or {})!r})",
+            f"session = ort.InferenceSession({py(row.onnx_path)}, so)"])
+
+
 class OrtOpenVinoRuntime(OrtCpuRuntime):
     name = "ort-openvino"
     providers = []  # chosen through add_provider_for_devices
@@ -113,6 +144,7 @@ class OrtOpenVinoRuntime(OrtCpuRuntime):
     precisions = ("fp32", "bf16", "fp16", "int8")
     onnx_precision_for = {"fp32": "fp32", "bf16": "fp32", "fp16": "fp32", "int8": "int8"}
     int8_activations = "uint8"
+    settings_type = OrtOpenVinoSettings
 
     @classmethod
     def available(cls):
@@ -144,7 +176,7 @@ class OrtOpenVinoRuntime(OrtCpuRuntime):
 
     def _session_options(self, ort):
         so = super()._session_options(ort)
-        so.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
+        self._config_entry(so, "session.disable_cpu_ep_fallback", "1")
         device = cpu_device(register_plugin(ort))
         so.add_provider_for_devices([device], provider_options(self.options))
         return so

@@ -17,8 +17,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ._common import ORT_TRT_MAJOR, module_present
 from .ort_cuda import OrtCudaRuntime, cuda_provider_options, ort_gpu_status, stream_provider_options
+from .packages import module_present
+
+#: TensorRT major that onnxruntime-gpu 1.2x-1.31's TensorRT provider links (libnvinfer.so.10)
+ORT_TRT_MAJOR = 10
 
 
 def tensorrt_libraries_status() -> tuple[bool, str]:
@@ -101,3 +104,4 @@ class OrtTrtRuntime(OrtCudaRuntime):
         self.load_info["trt_options"] = {k: v for k, v in self._trt_options.items()
                                          if k not in ("device_id", "user_compute_stream")}
         self.load_info["tf32"] = self.options.precision == "fp32" and tf32_enabled()
+        self.load_info["profile_max_batch"] = self.options.profile_max_batch

@@ -24,14 +24,51 @@ import json
 import time
 from pathlib import Path
 
+from dataclasses import dataclass
+
 from ..core.fileio import atomic_path, file_digest
 from .base import Runtime
-from ._common import cuda_status, dist_version, module_present
+from .cuda_probe import cuda_status
+from .packages import dist_version, module_present
+from .settings import RuntimeSettings
 
 
 #: TensorRT ``DataType`` names -> torch dtype attribute names (I/O tensors of an engine)
 TRT_TO_TORCH = {"FLOAT": "float32", "HALF": "float16", "BF16": "bfloat16", "INT8": "int8",
                 "INT32": "int32", "INT64": "int64", "BOOL": "bool", "UINT8": "uint8"}
+
+
+@dataclass
+class TensorRTSettings(RuntimeSettings):
+    """A TensorRT engine as built: its optimization profile, the builder settings, TF32 and
+    CUDA graphs."""
+
+    engine_path: str | None = None
+    input_name: str | None = None
+    profile_min_opt_max: list | None = None
+    precision: str | None = None
+    strongly_typed: bool | None = None
+    workspace_mb: int | None = None
+    builder_opt_level: int | None = None
+    image_size: int | None = None
+    tf32: bool | None = None
+    cuda_graph: bool | None = None
+
+    SUMMARY = ("tf32", "cuda_graph", "builder_opt_level", "workspace_mb", "profile_min_opt_max")
+
+    def code(self, row) -> str:
+        """The ``trtexec`` line that builds the same engine."""
+        size = row.image_size
+        lo, opt, hi = self.profile_min_opt_max or (1, row.batch, row.batch)
+        name = self.input_name or "input"
+        args = ["trtexec", f"--onnx={row.onnx_path}",
+                f"--saveEngine={Path(str(row.onnx_path)).stem}.engine",
+                f"--minShapes={name}:{lo}x3x{size}x{size}", f"--optShapes={name}:{opt}x3x{size}x{size}",
+                f"--maxShapes={name}:{hi}x3x{size}x{size}",
+                f"--memPoolSize=workspace:{self.workspace_mb or 4096}M",
+                f"--builderOptimizationLevel={3 if self.builder_opt_level is None else self.builder_opt_level}"]
+        args.append("--stronglyTyped" if row.precision == "fp16" else "--noTF32")
+        return " ".join(args)
 
 
 def torch_dtype_for(torch, trt_dtype) -> object:
@@ -46,6 +83,7 @@ def torch_dtype_for(torch, trt_dtype) -> object:
 class TensorRTRuntime(Runtime):
     name = "tensorrt"
     devices = ("cuda",)
+    settings_type = TensorRTSettings
 
     @classmethod
     def available(cls):
@@ -126,7 +164,8 @@ class TensorRTRuntime(Runtime):
             "builder_opt_level": opts.tensorrt.builder_opt_level,
             "image_size": opts.image_size,
         }
-        key = self._engine_key(file_digest(onnx_path), trt, f"{gpu}-{cc}", profile, settings)
+        digest = opts.artifact_sha256 or file_digest(onnx_path)  # verified by the prepare step
+        key = self._engine_key(digest, trt, f"{gpu}-{cc}", profile, settings)
         engine_path = cache / f"{onnx_path.stem}-{key}.engine"
         timing_path = cache / f"timing-trt{trt.__version__}-{cc}.cache"
         build_s, cache_hit, tf32_cleared = 0.0, engine_path.exists(), None

@@ -16,7 +16,7 @@ import os
 import shutil
 import time
 
-from ._common import module_present
+from .packages import module_present
 from .torch_eager import TorchRuntime
 
 

@@ -7,9 +7,12 @@ for both matmul and cuDNN, and the row records it.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 from .base import Runtime
-from ._common import cuda_status, module_present
+from .cuda_probe import cuda_status
+from .packages import module_present
+from .settings import RuntimeSettings, py
 
 _DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
@@ -36,9 +39,44 @@ def fp32_ieee(torch):
     return restore
 
 
+@dataclass
+class TorchSettings(RuntimeSettings):
+    """torch eager / torch.compile as run: memory format, the TF32 and cuDNN flags set, CUDA
+    graphs, and the compile call's mode and backend."""
+
+    channels_last: bool | None = None
+    tf32: bool | None = None
+    cudnn_benchmark: bool | None = None
+    cuda_graph: bool | None = None
+    compile_mode: str | None = None
+    compile_backend: str | None = None
+
+    SUMMARY = ("compile_backend", "compile_mode", "channels_last", "tf32", "cudnn_benchmark",
+               "cuda_graph")
+    always = ("tf32", "cudnn_benchmark")
+
+    def code(self, row) -> str:
+        weights = "None" if not row.weights or row.weights == "calibrated-default" else py(row.weights)
+        # the default and the trained reference are built once and cached: name the cache
+        cache = ', cache_dir="artifacts"' if weights == "None" or row.weights == "digits" else ""
+        dtype = _DTYPES[row.precision]
+        lines = ["import torch", "from resnext_bench.models import build_model", "",
+                 f"model = build_model({py(row.arch)}, form={py(row.form)}, seed={row.seed or 0}, "
+                 f"weights={weights}{cache}).eval().to({py(row.device)}, torch.{dtype})"]
+        if self.channels_last:
+            lines.append("model = model.to(memory_format=torch.channels_last)")
+        if row.threads:
+            lines.insert(1, f"torch.set_num_threads({row.threads})")
+        if self.compile_backend or row.runtime == "torch-compile":
+            lines.append(f"model = torch.compile(model, mode={py(self.compile_mode or 'default')}, "
+                         f"backend={py(self.compile_backend or 'inductor')}, dynamic=False)")
+        return "\n".join(lines)
+
+
 class TorchRuntime(Runtime):
     name = "torch"
     input_kind = "module"
+    settings_type = TorchSettings
     devices = ("cpu", "cuda")
     precisions = ("fp32", "fp16", "bf16")
 

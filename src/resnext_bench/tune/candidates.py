@@ -85,7 +85,7 @@ def candidates(arch: str, *, objective: str = "latency", batch: int | str | None
 
         flags = cpu_flags()
     if cuda is None:
-        from ..runtimes._common import cuda_status
+        from ..runtimes.cuda_probe import cuda_status
 
         cuda = cuda_status()[0]
     cpus = cpus or cpu_quota()

@@ -48,10 +48,9 @@ def _measure_fn(base: RunConfig, out_dir: Path, on_event):
     def measure(combos, timing: dict) -> list[ResultRow]:
         cfg = base.replace(rounds=timing["rounds"], min_time=timing["min_time"],
                            iters=timing["iters"], warmup=timing["warmup"])
-        runner = Runner(cfg, out_dir)
+        runner = Runner(cfg, out_dir, extra={"tune_stage": stage["n"]})
         if stage["n"] == 0:
             runner.write_env()
-        runner.row_extra = {"tune_stage": stage["n"]}
         stage["n"] += 1
         return runner.run(combos, on_event=on_event)
 

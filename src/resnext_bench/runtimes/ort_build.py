@@ -1,5 +1,5 @@
-"""Helpers shared by runtime modules: package versions, the CUDA/torch probe, and the ONNX
-Runtime build that is *actually imported* (with a probe that proves a provider loads).
+"""The ONNX Runtime build that is *actually imported*, with a probe that proves a provider
+loads.
 
 Two facts shape this module:
 
@@ -22,52 +22,13 @@ import importlib.util
 import io
 import os
 import re
-import tempfile
+
+from .fdcapture import captured_fds
+from .packages import dist_version, module_present
 
 #: distributions that install the ``onnxruntime`` module
 ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino",
                      "onnxruntime-directml", "ort-nightly", "ort-nightly-gpu", "onnxruntime-training")
-#: TensorRT major that onnxruntime-gpu 1.2x-1.31's TensorRT provider links (libnvinfer.so.10)
-ORT_TRT_MAJOR = 10
-
-
-def dist_version(name: str) -> str | None:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def module_present(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def process_thread_count() -> int | None:
-    """Threads of this process (``/proc/self/task``), or None where there is no procfs.
-
-    ONNX Runtime does not say how many intra-op threads its default pool got (the physical
-    cores, within the affinity mask, depending on the version); counting the threads a session
-    creation adds tells it: the pool's threads plus the caller, which runs a share itself."""
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        return None
-
-
-def cuda_status() -> tuple[bool, str]:
-    """Whether torch sees a usable CUDA GPU (GPU runtimes use torch for buffers, streams, events)."""
-    if not module_present("torch"):
-        return False, "torch is not installed (needed for CUDA buffers and events)"
-    import torch
-
-    if torch.version.cuda is None:
-        return False, f"torch {torch.__version__} is a CPU-only build"
-    if not torch.cuda.is_available():
-        return False, f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no CUDA GPU"
-    return True, f"{torch.cuda.get_device_name(0)}, torch CUDA {torch.version.cuda}"
 
 
 def onnxruntime_packages() -> list[str]:
@@ -107,7 +68,7 @@ def _nvidia_libs_dir() -> str | None:
 def import_onnxruntime():
     """Import onnxruntime after torch when torch is present and a GPU-capable ONNX Runtime
     distribution is installed (not the plain CPU ``onnxruntime``): torch's CUDA packages ship the
-    CUDA/cuDNN libraries that onnxruntime-gpu's CUDA provider loads (DESIGN.md). A GPU build
+    CUDA/cuDNN libraries that onnxruntime-gpu's CUDA provider loads. A GPU build
     also preloads them from the ``nvidia`` wheels beside torch (``preload_dlls``), which matters
     when the GPU wheel was installed into another folder than those wheels."""
     if module_present("torch") and any(n != "onnxruntime" for n in onnxruntime_packages()):
@@ -166,33 +127,6 @@ def probe_model_bytes() -> bytes:
     return model.SerializeToString()
 
 
-@contextlib.contextmanager
-def captured_fds():
-    """Capture what C++ code writes to file descriptors 1 and 2 (ORT's loader logs there)."""
-    import sys
-
-    saved = []
-    with tempfile.TemporaryFile(mode="w+b") as sink:
-        holder = {"text": ""}
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        for fd in (1, 2):
-            saved.append((fd, os.dup(fd)))
-            os.dup2(sink.fileno(), fd)
-        try:
-            yield holder
-        finally:
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(Exception):
-                    stream.flush()
-            for fd, copy in saved:
-                os.dup2(copy, fd)
-                os.close(copy)
-            sink.seek(0)
-            holder["text"] = sink.read().decode(errors="replace")
-
-
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -227,16 +161,3 @@ def probe_provider(ort, provider: str, options: dict | None = None) -> tuple[boo
         return True, f"{provider} loads"
     return False, error or loader_reason(out["text"])
 
-
-def cuda_major_mismatch(ort_cuda: str | None) -> str | None:
-    """A note when onnxruntime-gpu's CUDA major differs from torch's (torch loads the CUDA
-    libraries ORT then uses, so the two should agree)."""
-    if not ort_cuda or not module_present("torch"):
-        return None
-    import torch
-
-    torch_cuda = torch.version.cuda
-    if torch_cuda and ort_cuda.split(".")[0] != torch_cuda.split(".")[0]:
-        return (f"onnxruntime-gpu is built for CUDA {ort_cuda} but torch ships CUDA {torch_cuda}: "
-                f"install the onnxruntime-gpu build for CUDA {torch_cuda.split('.')[0]}")
-    return None
