@@ -2,7 +2,7 @@
 # One command for a GPU machine:  bash scripts/gpu-check.sh WHEEL_DIR OUT_DIR
 #
 # For a machine with a CUDA GPU, its own CUDA torch, no package registry, and a folder holding
-# the onnxruntime-gpu wheel (DEVELOPERS.md / issue 11 say how the wheel gets there). It
+# the onnxruntime-gpu wheel (split into parts that each fit one device call, reassembled there). It
 #   1. installs resnext-bench without network (scripts/setup.sh: the machine's torch, the wheel);
 #   2. runs `resnext-bench doctor` and the GPU tests (pytest -m gpu);
 #   3. benchmarks resnext50_32x4d on torch and ort-cuda, fp32 (TF32 off) and fp16, batch 1 and 32,

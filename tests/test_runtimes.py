@@ -92,7 +92,7 @@ def test_bench_rows_schema_and_parity(cpu_rows):
     assert [r["config_key"] for r in on_disk] == [r.config_key for r in rows]
     env = json.loads((out / "env.json").read_text())
     for d, r in zip(on_disk, rows):
-        for k in SCHEMA:  # DESIGN.md's flat keys, in every JSON line
+        for k in SCHEMA:  # the schema's flat keys, in every JSON line
             assert k in d, (k, r.runtime)
         assert d["schema_version"] == 3 and d["settings"] == {} and d["env_fingerprint"] == env["fingerprint"]
         assert r.status == "ok", r.error

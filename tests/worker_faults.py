@@ -38,3 +38,24 @@ def reports_torch_import(conn, job, artifact=None):
         out = os.environ.get("RESNEXT_BENCH_TEST_IMPORTS")
         if out:
             Path(out, f"{job.combo.runtime}-{os.getpid()}").write_text(str("torch" in sys.modules))
+
+
+def refuses_to_reverify(conn, job, artifact=None):
+    """The plain worker, in which exporting, hashing or checking an ONNX file raises: a measuring
+    worker must load the prepare step's verified artifact as it is."""
+    import onnx.checker
+
+    import resnext_bench.core.fileio as fileio
+    import resnext_bench.exporters.onnx_export as onnx_export
+    import resnext_bench.exporters.quantize as quantize
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a measuring worker exported, hashed or checked its artifact again")
+
+    for module, names in ((onnx_export, ("export_onnx", "_verify_cached", "onnx_provenance",
+                                         "file_digest", "read_metadata")),
+                          (quantize, ("quantize_onnx", "file_digest")), (fileio, ("file_digest",)),
+                          (onnx.checker, ("check_model",))):
+        for name in names:
+            setattr(module, name, refuse)
+    worker_main(conn, job, artifact)

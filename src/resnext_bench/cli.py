@@ -591,7 +591,8 @@ def ab(base, new, artifacts, base_set, new_set, threshold, out_dir, fmt, quiet,
     Both sides are measured round by round on this machine, each in its own worker, so drift of
     a shared machine hits them alike; the verdict uses the per-round ratios new/base. Exit 0: no
     regression; 1: NEW is slower beyond --threshold and significantly, fails parity, or failed;
-    2: usage error; 3: with --fail-on-inconclusive, the verdict could not be reached. This is the gate for CI; `compare` is for history. --runtime defaults to
+    2: usage error; 3: with --fail-on-inconclusive, the verdict could not be reached (busy host,
+    a change within the noise, or BASE failed: nothing to compare NEW with). This is the gate for CI; `compare` is for history. --runtime defaults to
     ort-cpu here (the files are what differs), and each side must come to one configuration.
     """
     from .bench.api import run_ab
@@ -606,7 +607,7 @@ def ab(base, new, artifacts, base_set, new_set, threshold, out_dir, fmt, quiet,
     click.echo(render_ab(res, fmt))
     if res.is_regression:
         sys.exit(1)
-    if fail_on_inconclusive and res.verdict.verdict == "inconclusive":
+    if fail_on_inconclusive and res.inconclusive:
         sys.exit(INCONCLUSIVE_EXIT)
 
 

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from .. import __version__
+from ..core.rundir import FINGERPRINT_KEYS
 from ..core.isa import ISA_FLAGS
 from ..runtimes import describe_runtimes
 from ..runtimes.ort_build import onnxruntime_packages
@@ -121,9 +122,6 @@ def capture_env() -> dict:
     return env
 
 
-#: what must be equal for two measurements to be comparable as they stand
-FINGERPRINT_KEYS = ("cpu", "cpu_flags", "affinity_cpus", "gpu", "driver", "python", "packages",
-                    "onnxruntime_packages", "tensorrt", "torch_cuda")
 
 
 def fingerprint(env: dict) -> str:

@@ -22,6 +22,13 @@ from .errors import UsageError
 from .fileio import append_jsonl, ensure_dir, finite_json, read_jsonl, write_json_atomic
 from .schema import ResultRow, SchemaError, row_from_json
 
+#: env.json keys that must be equal for two measurements to be comparable as they stand (the
+#: machine and the software that decide the numbers): what the rows' ``env_fingerprint``
+#: hashes, and what ``compare`` warns about (with the torch thread default, :data:`ENV_COMPARE_KEYS`)
+FINGERPRINT_KEYS = ("cpu", "cpu_flags", "affinity_cpus", "gpu", "driver", "python", "packages",
+                    "onnxruntime_packages", "tensorrt", "torch_cuda")
+ENV_COMPARE_KEYS = FINGERPRINT_KEYS + ("torch_threads",)
+
 RESULTS = "results.jsonl"
 ENV = "env.json"
 ENV_HISTORY = 20

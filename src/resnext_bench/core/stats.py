@@ -32,6 +32,15 @@ def throughput_ips(batch: int, mean_ms: float | None) -> float | None:
     return batch / (mean_ms / 1000.0)
 
 
+def spread(values) -> float:
+    """(max - min) / median: how far the same configuration moved between rounds (a run's
+    ``round_spread``, the noise a verdict must see past); 0 for fewer than two values."""
+    v = np.asarray([x for x in values if x is not None], dtype=np.float64)
+    if v.size < 2:
+        return 0.0
+    return float((v.max() - v.min()) / np.median(v))
+
+
 def round_stats(round_samples: list[list[float]]) -> dict:
     """Per-round medians and the spread between them, from the samples of each round.
 
@@ -45,7 +54,7 @@ def round_stats(round_samples: list[list[float]]) -> dict:
     return {
         "rounds": len(medians),
         "round_medians_ms": [round(m, 6) for m in medians],
-        "round_spread": (max(medians) - min(medians)) / mid if medians and mid else None,
+        "round_spread": spread(medians) if medians and mid else None,
         "latency_cv": float(allv.std(ddof=1) / allv.mean()) if allv.size > 1 and allv.mean() else None,
     }
 

@@ -19,13 +19,80 @@ processes held CPUs the row's thread pool needed) is ``inconclusive``: the bias 
 worker, so neither rule sees it as noise.
 
 Ratios are new / base of latency: above 1 is slower.
+
+What a comparison concludes is an :class:`Outcome`; which outcomes are regressions
+(:data:`REGRESSIONS`, exit 1 for ``compare`` and ``ab``) and which finding wins when several
+apply (:func:`settle`) are defined here once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 import numpy as np
+
+from .stats import spread
+
+
+class Outcome(str, Enum):
+    """The verdict on one configuration compared across two sides (a string: JSON and text
+    print it as its value)."""
+
+    REGRESSION = "regression"
+    P99_REGRESSION = "p99_regression"
+    THROUGHPUT_REGRESSION = "throughput_regression"
+    PARITY_BREAK = "parity_break"
+    FAILED = "failed"  # ok before, failed now (ab: the new side failed)
+    SKIPPED_NOW = "skipped_now"  # ok before, skipped now
+    MISSING = "missing"  # in the base run, not in the new one
+    IMPROVEMENT = "improvement"
+    UNCHANGED = "unchanged"
+    INCONCLUSIVE = "inconclusive"  # the verdict was not reached (noise, busy host, base failed)
+    MODEL_CHANGED = "model_changed"  # params / MACs differ: timings of two networks
+    SETTINGS_CHANGED = "settings_changed"  # the same config under other runtime settings
+    NEW = "new"
+    SKIPPED = "skipped"  # not ok on either side
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_regression(self) -> bool:
+        return self in REGRESSIONS
+
+
+#: the outcomes that fail a gate (exit 1)
+REGRESSIONS = frozenset({Outcome.REGRESSION, Outcome.P99_REGRESSION, Outcome.THROUGHPUT_REGRESSION,
+                         Outcome.PARITY_BREAK, Outcome.FAILED, Outcome.SKIPPED_NOW, Outcome.MISSING})
+#: the verdicts that come from timings (a busy host makes them inconclusive)
+LATENCY_VERDICTS = frozenset({Outcome.REGRESSION, Outcome.IMPROVEMENT, Outcome.UNCHANGED,
+                              Outcome.P99_REGRESSION, Outcome.THROUGHPUT_REGRESSION})
+#: the timing regressions (a settings change explains them: ``settings_changed``)
+TIMING_REGRESSIONS = frozenset({Outcome.REGRESSION, Outcome.P99_REGRESSION,
+                                Outcome.THROUGHPUT_REGRESSION})
+
+
+def settle(latency: Outcome, *, gates=(), busy: bool = False, model_changed: bool = False,
+           parity_broke: bool = False) -> Outcome:
+    """The one precedence between findings on one configuration, strongest first:
+
+    1. parity broke (``parity_break``): the new side computes something else, whatever its speed;
+    2. the network changed (``model_changed``): timings of two networks are not a regression;
+    3. a side timed on a busy host makes any timing verdict ``inconclusive``;
+    4. the latency regression, then the extra gates (p99, throughput) in the order given;
+    5. the latency verdict (improvement, unchanged, or inconclusive for too few rounds).
+    """
+    if parity_broke:
+        return Outcome.PARITY_BREAK
+    if model_changed:
+        return Outcome.MODEL_CHANGED
+    timing = latency
+    if latency is not Outcome.REGRESSION and gates:
+        timing = Outcome(gates[0])
+    if busy and timing in LATENCY_VERDICTS:
+        return Outcome.INCONCLUSIVE
+    return timing
 
 BOOTSTRAP = 2000
 CONFIDENCE = 0.95
@@ -34,20 +101,12 @@ MIN_ROUNDS = 3
 
 @dataclass
 class Verdict:
-    verdict: str  # regression | improvement | unchanged | inconclusive
+    verdict: Outcome  # regression | improvement | unchanged | inconclusive
     ratio: float | None = None
     ci_low: float | None = None
     ci_high: float | None = None
     noise: float | None = None  # relative between-round spread that a change must exceed
     notes: list[str] = field(default_factory=list)
-
-
-def spread(values) -> float:
-    """(max - min) / median; 0 for fewer than two values."""
-    v = np.asarray([x for x in values if x is not None], dtype=np.float64)
-    if v.size < 2:
-        return 0.0
-    return float((v.max() - v.min()) / np.median(v))
 
 
 def _interval(boots) -> tuple[float, float]:
@@ -66,13 +125,13 @@ def ratio_ci(base, new, n_boot: int = BOOTSTRAP, seed: int = 0) -> tuple[float, 
     return (ratio, *_interval(mn / mb))
 
 
-def _classify(ratio: float, low: float, high: float, threshold: float, noise: float) -> str:
+def _classify(ratio: float, low: float, high: float, threshold: float, noise: float) -> Outcome:
     band = max(threshold, noise)
     if ratio > 1 + band and low > 1:
-        return "regression"
+        return Outcome.REGRESSION
     if ratio < 1 / (1 + band) and high < 1:
-        return "improvement"
-    return "unchanged"
+        return Outcome.IMPROVEMENT
+    return Outcome.UNCHANGED
 
 
 def unpaired_verdict(base_samples, new_samples, base_rounds, new_rounds, threshold: float) -> Verdict:
@@ -80,16 +139,16 @@ def unpaired_verdict(base_samples, new_samples, base_rounds, new_rounds, thresho
     ratio = float(np.median(new_samples) / np.median(base_samples))
     rounds = min(len(base_rounds or []), len(new_rounds or []))
     if rounds < MIN_ROUNDS:
-        v = Verdict("unchanged", ratio)
+        v = Verdict(Outcome.UNCHANGED, ratio)
         if abs(np.log(ratio)) > np.log(1 + threshold):
-            v.verdict = "inconclusive"
+            v.verdict = Outcome.INCONCLUSIVE
         v.notes.append(f"{rounds} round(s) on one side: no between-round noise estimate "
                        f"(re-measure with --rounds {MIN_ROUNDS} or more)")
         return v
     noise = max(spread(base_rounds), spread(new_rounds))
     _, low, high = ratio_ci(base_rounds, new_rounds)
     v = Verdict(_classify(ratio, low, high, threshold, noise), ratio, low, high, noise)
-    if noise > threshold and v.verdict == "unchanged" and abs(np.log(ratio)) > np.log(1 + threshold):
+    if noise > threshold and v.verdict is Outcome.UNCHANGED and abs(np.log(ratio)) > np.log(1 + threshold):
         v.notes.append(f"beyond the {threshold:.0%} threshold but within the runs' "
                        f"{noise:.0%} between-round noise")
     return v
@@ -105,7 +164,8 @@ def paired_verdict(base_rounds, new_rounds, threshold: float, n_boot: int = BOOT
     q = n / b
     ratio = float(np.median(q))
     if q.size < MIN_ROUNDS:
-        v = Verdict("inconclusive" if abs(np.log(ratio)) > np.log(1 + threshold) else "unchanged", ratio)
+        v = Verdict(Outcome.INCONCLUSIVE if abs(np.log(ratio)) > np.log(1 + threshold)
+                    else Outcome.UNCHANGED, ratio)
         v.notes.append(f"only {q.size} round(s): use --rounds {MIN_ROUNDS} or more")
         return v
     rng = np.random.default_rng(seed)
@@ -146,18 +206,17 @@ def contention(row) -> str | None:
             "machine, or with --threads fitting the free CPUs)")
 
 
-LATENCY_VERDICTS = ("regression", "improvement", "unchanged", "p99_regression",
-                    "throughput_regression")
+def contended(sides) -> list[str]:
+    """One note per side (``(label, row)`` pairs) timed on a busy host."""
+    return [f"{label}: {note}" for label, row in sides if (note := contention(row))]
 
 
-def busy_host(verdict: str, sides) -> tuple[str, list[str]]:
+def busy_host(verdict, sides) -> tuple[Outcome, list[str]]:
     """A latency verdict measured on a busy host is ``inconclusive``, whichever way it went (the
     bias can fake a change or hide one); ``sides``: (label, row) pairs. Returns the verdict and
-    one note per contended side."""
-    notes = [f"{label}: {note}" for label, row in sides if (note := contention(row))]
-    if notes and verdict in LATENCY_VERDICTS:
-        return "inconclusive", notes
-    return verdict, notes
+    one note per contended side (:func:`settle`'s rule 3)."""
+    notes = contended(sides)
+    return settle(Outcome(verdict), busy=bool(notes)), notes
 
 
 def describe_ratio(ratio: float) -> str:

@@ -4,9 +4,11 @@ Both sides were measured interleaved, round by round, in one job on one machine,
 machine's drift hits them alike: the verdict (:func:`~resnext_bench.core.verdict.paired_verdict`)
 works on the per-round ratios new/base. Exit codes as ``compare``: 0 no regression, 1 a
 regression (slower beyond the threshold and significant, parity broken, the new side failed).
-A side timed on a busy host, or a change the rounds cannot tell from noise, makes the verdict
-``inconclusive`` (exit 0, or 3 with ``--fail-on-inconclusive``; the first line says why): see
-:func:`~resnext_bench.core.verdict.contention`. When the sides differ in more than the file
+A side timed on a busy host, a change the rounds cannot tell from noise, or a *base* side that
+failed (there is nothing to compare the new side with; the new side is not at fault) makes the
+verdict ``inconclusive`` (exit 0, or 3 with ``--fail-on-inconclusive``; the first line says
+why): see :func:`~resnext_bench.core.verdict.contention`. Which finding wins is
+:func:`~resnext_bench.core.verdict.settle`'s one precedence. When the sides differ in more than the file
 (image size, runtime settings, threads, ...), a note names each difference.
 """
 
@@ -16,10 +18,8 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from ..core.schema import ResultRow
-from ..core.verdict import Verdict, busy_host, describe_ratio, paired_verdict
+from ..core.verdict import Outcome, Verdict, contended, describe_ratio, paired_verdict, settle
 from .tables import markdown_table, text_table
-
-REGRESSIONS = ("regression", "parity_break", "failed")
 
 
 @dataclass
@@ -32,20 +32,29 @@ class ABResult:
 
     @property
     def is_regression(self) -> bool:
-        return self.verdict.verdict in REGRESSIONS
+        return Outcome(self.verdict.verdict).is_regression
+
+    @property
+    def inconclusive(self) -> bool:
+        return self.verdict.verdict is Outcome.INCONCLUSIVE
 
 
 def ab_verdict(base: ResultRow, new: ResultRow, threshold: float = 0.05) -> ABResult:
-    if not base.ok:
-        return ABResult(base, new, threshold, Verdict("failed", notes=[f"base {base.status}: {base.error}"]))
+    """The one rule for failures: the new side's failure (or skip) is a regression, whatever
+    the base did; a base side that failed leaves the verdict unreached."""
     if not new.ok:
-        return ABResult(base, new, threshold, Verdict("failed", notes=[f"new {new.status}: {new.error}"]))
+        return ABResult(base, new, threshold, Verdict(Outcome.FAILED, notes=[f"new {new.status}: {new.error}"]))
+    if not base.ok:
+        return ABResult(base, new, threshold, Verdict(
+            Outcome.INCONCLUSIVE, notes=[f"base {base.status}: {base.error} -- nothing to compare "
+                                         "the new side with"]))
     v = paired_verdict(base.round_medians_ms, new.round_medians_ms, threshold)
     res = ABResult(base, new, threshold, v)
-    v.verdict, busy = busy_host(v.verdict, (("base", base), ("new", new)))
+    busy = contended((("base", base), ("new", new)))
     v.notes += busy
-    if base.parity_passed is not False and new.parity_passed is False:
-        v.verdict = "parity_break"
+    parity_broke = base.parity_passed is not False and new.parity_passed is False
+    v.verdict = settle(v.verdict, busy=bool(busy), parity_broke=parity_broke)
+    if parity_broke:
         v.notes.append(f"new side fails parity: max_rel_err {new.parity_max_rel_err:.3g}, "
                        f"top-1 {new.parity_top1_agreement}")
     res.notes += side_differences(base, new)
@@ -91,7 +100,7 @@ def render_ab(res: ABResult, fmt: str) -> str:
     v = res.verdict
     change = "-" if v.ratio is None else describe_ratio(v.ratio)
     ci = "-" if v.ci_low is None else f"[{v.ci_low:.3f}, {v.ci_high:.3f}]"
-    headline = (f"{v.verdict.upper() if res.is_regression else v.verdict}: new is {change} than base "
+    headline = (f"{v.verdict.value.upper() if res.is_regression else v.verdict.value}: new is {change} than base "
                 f"(median of {len(res.base.round_medians_ms or [])} per-round ratios, 95% CI {ci}, "
                 f"threshold {res.threshold:.0%})")
     if fmt == "json":
@@ -108,7 +117,7 @@ def render_ab(res: ABResult, fmt: str) -> str:
              str(r.rounds or "-"), {True: "pass", False: "FAIL", None: "-"}[r.parity_passed]]
             for side, r in (("base", res.base), ("new", res.new))]
     notes = v.notes + res.notes
-    if v.verdict == "inconclusive":
+    if res.inconclusive:
         why = v.notes[0] if v.notes else "the change is within the measured noise"
         headline = f"VERDICT NOT REACHED ({why}). {headline}"
     if fmt == "md":

@@ -26,23 +26,19 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from ..core.rundir import RunData, latest
+from ..core.rundir import ENV_COMPARE_KEYS, RunData, latest
 from ..core.schema import ResultRow
 from ..core.stats import min_samples_for
-from ..core.verdict import busy_host, describe_ratio, geometric_mean, unpaired_verdict
+from ..core.verdict import (TIMING_REGRESSIONS, Outcome, contended, describe_ratio, geometric_mean,
+                            settle, unpaired_verdict)
 from .tables import markdown_table, text_table
 
-REGRESSIONS = ("regression", "p99_regression", "throughput_regression", "parity_break", "failed",
-               "skipped_now", "missing")
-#: env.json keys whose difference makes two runs' numbers not comparable as they stand
-ENV_KEYS = ("cpu", "cpu_flags", "affinity_cpus", "gpu", "driver", "torch_threads", "packages",
-            "onnxruntime_packages", "tensorrt")
 
 
 @dataclass
 class RowComparison:
     key: str
-    verdict: str  # one of REGRESSIONS, or improvement | unchanged | inconclusive | model_changed | new | skipped
+    verdict: Outcome
     ratio: float | None = None
     ci_low: float | None = None
     ci_high: float | None = None
@@ -53,7 +49,7 @@ class RowComparison:
 
     @property
     def is_regression(self) -> bool:
-        return self.verdict in REGRESSIONS
+        return Outcome(self.verdict).is_regression
 
 
 @dataclass
@@ -68,11 +64,11 @@ class Comparison:
 
     @property
     def inconclusive(self) -> list[RowComparison]:
-        return [c for c in self.rows if c.verdict == "inconclusive"]
+        return [c for c in self.rows if c.verdict is Outcome.INCONCLUSIVE]
 
     @property
     def geomean(self) -> float | None:
-        return geometric_mean(c.ratio for c in self.rows if c.verdict != "model_changed")
+        return geometric_mean(c.ratio for c in self.rows if c.verdict is not Outcome.MODEL_CHANGED)
 
 
 def _samples(row: ResultRow):
@@ -81,13 +77,13 @@ def _samples(row: ResultRow):
     return [row.latency_p50_ms] if row.latency_p50_ms is not None else None
 
 
-def _gate(c: RowComparison, name: str, ratio: float, threshold: float | None, noise: float,
-          what: str) -> None:
+def _gate(c: RowComparison, gates: list, name: Outcome, ratio: float, threshold: float | None,
+          noise: float, what: str) -> None:
     """An extra gate (p99, throughput): slower by more than its threshold and the noise."""
-    if threshold is None or c.is_regression:
+    if threshold is None or c.verdict is Outcome.REGRESSION or gates:
         return
     if ratio > 1 + max(threshold, noise):
-        c.verdict = name
+        gates.append(name)
         c.notes.append(f"{what} {describe_ratio(ratio)} (gate {threshold:.0%}, noise {noise:.0%})")
 
 
@@ -96,13 +92,15 @@ def compare_pair(key: str, b: ResultRow, n: ResultRow, threshold: float, *,
                  throughput_threshold: float | None = None) -> RowComparison:
     if not n.ok:
         if b.ok:
-            verdict = "failed" if n.status == "failed" else "skipped_now"
+            verdict = Outcome.FAILED if n.status == "failed" else Outcome.SKIPPED_NOW
             return RowComparison(key, verdict, notes=[f"now {n.status}: {n.error}"])
-        return RowComparison(key, "skipped", notes=[f"base {b.status}, new {n.status}"])
+        return RowComparison(key, Outcome.SKIPPED, notes=[f"base {b.status}, new {n.status}"])
     if not b.ok:
-        return RowComparison(key, "new", notes=[f"base {b.status}, now ok"])
-    c = RowComparison(key, "unchanged", base_p50_ms=b.latency_p50_ms, new_p50_ms=n.latency_p50_ms)
+        return RowComparison(key, Outcome.NEW, notes=[f"base {b.status}, now ok"])
+    c = RowComparison(key, Outcome.UNCHANGED, base_p50_ms=b.latency_p50_ms, new_p50_ms=n.latency_p50_ms)
     bs, ns = _samples(b), _samples(n)
+    gates: list[Outcome] = []
+    busy: list[str] = []
     if bs and ns:
         v = unpaired_verdict(bs, ns, b.round_medians_ms, n.round_medians_ms, threshold)
         c.verdict, c.ratio, c.ci_low, c.ci_high, c.noise = v.verdict, v.ratio, v.ci_low, v.ci_high, v.noise
@@ -113,17 +111,20 @@ def compare_pair(key: str, b: ResultRow, n: ResultRow, threshold: float, *,
                 c.notes.append(f"p99 not gated: fewer than {min_samples_for(99)} samples "
                                "(a p99 that close to the maximum is noise)")
             else:
-                _gate(c, "p99_regression", n.latency_p99_ms / b.latency_p99_ms, p99_threshold, noise, "p99")
+                _gate(c, gates, Outcome.P99_REGRESSION, n.latency_p99_ms / b.latency_p99_ms,
+                      p99_threshold, noise, "p99")
         if throughput_threshold is not None and b.throughput_ips and n.throughput_ips:
-            _gate(c, "throughput_regression", b.throughput_ips / n.throughput_ips,
+            _gate(c, gates, Outcome.THROUGHPUT_REGRESSION, b.throughput_ips / n.throughput_ips,
                   throughput_threshold, noise, "throughput")
-        c.verdict, busy = busy_host(c.verdict, (("base", b), ("new", n)))
+        busy = contended((("base", b), ("new", n)))
         c.notes += busy
-    if (b.params, b.macs) != (n.params, n.macs):
-        c.verdict = "model_changed"  # timings of two different networks: not a regression
+    model_changed = (b.params, b.macs) != (n.params, n.macs)
+    if model_changed:  # timings of two different networks: not a regression
         c.notes.append(f"complexity changed: params {b.params} -> {n.params}, MACs {b.macs} -> {n.macs}")
-    if b.parity_passed is True and n.parity_passed is False:
-        c.verdict = "parity_break"
+    parity_broke = b.parity_passed is True and n.parity_passed is False
+    c.verdict = settle(c.verdict, gates=gates, busy=bool(busy), model_changed=model_changed,
+                       parity_broke=parity_broke)
+    if parity_broke:
         c.notes.append(f"parity broke: max_rel_err {b.parity_max_rel_err:.3g} -> "
                        f"{n.parity_max_rel_err:.3g}, top-1 {b.parity_top1_agreement} -> "
                        f"{n.parity_top1_agreement}")
@@ -173,18 +174,17 @@ def compare_rows(base_rows: list[ResultRow], new_rows: list[ResultRow], threshol
         c = compare_pair(b.base_key, b, n, threshold)
         c.notes.insert(0, f"settings changed: {settings_difference(b, n)} (the timing change is "
                           "the settings', not a regression)")
-        if not c.is_regression or c.verdict in ("regression", "p99_regression",
-                                                "throughput_regression"):
-            c.verdict = "settings_changed"
+        if not c.is_regression or c.verdict in TIMING_REGRESSIONS:
+            c.verdict = Outcome.SETTINGS_CHANGED
         out.append(c)
     for key in sorted(set(base) | set(new)):
         b, n = base.get(key), new.get(key)
         if n is None:
-            out.append(RowComparison(key, "unchanged" if allow_missing else "missing",
+            out.append(RowComparison(key, Outcome.UNCHANGED if allow_missing else Outcome.MISSING,
                                      notes=["in base, not in new run"
                                             + (" (allowed)" if allow_missing else "")]))
         elif b is None:
-            out.append(RowComparison(key, "new", notes=["not in base run"]))
+            out.append(RowComparison(key, Outcome.NEW, notes=["not in base run"]))
         else:
             out.append(compare_pair(key, b, n, threshold, p99_threshold=p99_threshold,
                                     throughput_threshold=throughput_threshold))
@@ -194,7 +194,7 @@ def compare_rows(base_rows: list[ResultRow], new_rows: list[ResultRow], threshol
 def env_differences(base_env: dict, new_env: dict) -> list[str]:
     """One line per environment setting that differs between two runs."""
     out = []
-    for k in ENV_KEYS:
+    for k in ENV_COMPARE_KEYS:
         a, b = base_env.get(k), new_env.get(k)
         if a != b and (a is not None or b is not None):
             out.append(f"{k}: {a} -> {b}")
@@ -207,7 +207,7 @@ def compare_runs(base: RunData, new: RunData, threshold: float = 0.05, **kw) -> 
 
 
 def _cells(c: RowComparison) -> list[str]:
-    return [c.key, c.verdict.upper() if c.is_regression else c.verdict,
+    return [c.key, c.verdict.value.upper() if c.is_regression else c.verdict.value,
             "-" if c.base_p50_ms is None else f"{c.base_p50_ms:.3f}",
             "-" if c.new_p50_ms is None else f"{c.new_p50_ms:.3f}",
             "-" if c.ratio is None else describe_ratio(c.ratio),
@@ -241,7 +241,7 @@ def inconclusive_line(cmp: Comparison) -> str | None:
 
 
 def render(cmp: Comparison, fmt: str, *, hide_unchanged: bool = False) -> str:
-    shown = [c for c in cmp.rows if not (hide_unchanged and c.verdict == "unchanged")]
+    shown = [c for c in cmp.rows if not (hide_unchanged and c.verdict is Outcome.UNCHANGED)]
     warning = ("WARNING: the runs' environments differ, so ratios mix the code with the machine: "
                + "; ".join(cmp.env_differences)) if cmp.env_differences else None
     not_reached = inconclusive_line(cmp)
@@ -253,7 +253,7 @@ def render(cmp: Comparison, fmt: str, *, hide_unchanged: bool = False) -> str:
                           indent=2)
     summary = summary_line(cmp)
     if fmt == "md":
-        changed = [c for c in cmp.rows if c.verdict != "unchanged"]
+        changed = [c for c in cmp.rows if c.verdict is not Outcome.UNCHANGED]
         out = ([f"**{not_reached}**", ""] if not_reached else []) + [
             "## resnext-bench compare", "", f"**{summary}**", ""]
         if warning:

@@ -68,14 +68,19 @@ class OrtSettings(RuntimeSettings):
     SUMMARY = ("graph_optimization_level", "providers", "input_dtype", "tf32",
                "cudnn_conv_algo_search", "profile_max_batch")
 
-    def _session_lines(self, row) -> list[str]:
+    def session_dict(self, row) -> dict:
+        """The session options as created, by ORT's names (``graph_optimization_level:
+        ORT_ENABLE_ALL``, ``intra_op_num_threads``, ``config_entries``)."""
         so = dict(self.session_options or {})
         if not so:  # a row recorded before the session options were: its configuration's
             so = {"graph_optimization_level": GRAPH_OPT_LEVELS.get(self.graph_optimization_level or "all")}
             if row.threads:
                 so["intra_op_num_threads"] = row.threads
+        return so
+
+    def _session_lines(self, row) -> list[str]:
         lines = ["so = ort.SessionOptions()"]
-        for key, value in so.items():
+        for key, value in self.session_dict(row).items():
             if key == "graph_optimization_level":
                 lines.append(f"so.graph_optimization_level = ort.GraphOptimizationLevel.{value}")
             elif key == "config_entries":

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..core.fileio import ensure_dir, file_digest, write_json_atomic, write_text_atomic
 from ..core.schema import ResultRow
-from ..reports.deploy import ORT_LEVELS
+from ..reports.deploy import runtime_settings
 
 TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
@@ -41,9 +41,11 @@ def inference_config(r: ResultRow, artifact_name: str | None) -> dict:
            "input_name": "input", "input_shape": [r.batch, 3, r.image_size, r.image_size],
            "input_dtype": "float16" if fp16_file and r.runtime != "torch" else "float32"}
     if r.runtime.startswith("ort-"):
+        so = runtime_settings(r).session_dict(r)  # as the measured session was created
         cfg["onnxruntime"] = {
-            "graph_optimization_level": ORT_LEVELS.get(info.get("graph_optimization_level", "all")),
-            "intra_op_num_threads": r.threads, "providers": info.get("providers") or ["CPUExecutionProvider"]}
+            "graph_optimization_level": so["graph_optimization_level"],
+            "intra_op_num_threads": so.get("intra_op_num_threads"),
+            "providers": info.get("providers") or ["CPUExecutionProvider"]}
     elif r.runtime == "openvino":
         cfg["openvino"] = {"device": info.get("ov_device", "CPU"),
                            "config": {k: v for k, v in (info.get("compile_config") or {}).items()

@@ -28,7 +28,8 @@ import time
 from dataclasses import dataclass, field
 
 from ..core.schema import ResultRow
-from ..core.verdict import contention, ratio_ci, spread
+from ..core.stats import spread
+from ..core.verdict import contention, ratio_ci
 from ..reports.recommend import DEPENDENCY_RANK  # the tie-break recommend states, reused
 
 #: the screening stage: short, but with enough rounds for a noise estimate

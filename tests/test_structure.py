@@ -1,0 +1,145 @@
+"""The engine's typed insides: one definition of a regression and of precedence, the rule for a
+failed side of ``ab``, runtime settings read back as the runtime recorded them, the TensorRT
+profile as a setting of the configuration, and worker messages that cross a spawn pipe."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from conftest import run_config
+from resnext_bench.core.schema import ResultRow
+from resnext_bench.core.verdict import REGRESSIONS, Outcome, settle
+
+
+def _row(**kw) -> ResultRow:
+    values = dict(arch="resnet18", form="c", runtime="ort-cpu", device="cpu", precision="fp32",
+                  batch=1, threads=None, image_size=224, params=10, macs=20,
+                  round_medians_ms=[10.0, 10.1, 9.9, 10.0, 10.05], parity_passed=True)
+    values.update(kw)
+    return ResultRow(**values)
+
+
+# -------------------------------------------------------------------------------- verdicts
+def test_one_precedence_between_findings():
+    assert settle(Outcome.REGRESSION, parity_broke=True) is Outcome.PARITY_BREAK
+    assert settle(Outcome.REGRESSION, model_changed=True, busy=True) is Outcome.MODEL_CHANGED
+    assert settle(Outcome.REGRESSION, busy=True) is Outcome.INCONCLUSIVE
+    assert settle(Outcome.UNCHANGED, gates=[Outcome.P99_REGRESSION]) is Outcome.P99_REGRESSION
+    assert settle(Outcome.REGRESSION, gates=[Outcome.P99_REGRESSION]) is Outcome.REGRESSION
+    assert settle(Outcome.UNCHANGED, gates=[Outcome.P99_REGRESSION], busy=True) is Outcome.INCONCLUSIVE
+    assert settle(Outcome.INCONCLUSIVE) is Outcome.INCONCLUSIVE
+    assert Outcome.FAILED.is_regression and not Outcome.INCONCLUSIVE.is_regression
+    assert Outcome.REGRESSION == "regression" and f"{Outcome.PARITY_BREAK}" == "parity_break"
+    assert {o.value for o in REGRESSIONS} == {"regression", "p99_regression", "throughput_regression",
+                                              "parity_break", "failed", "skipped_now", "missing"}
+
+
+def test_ab_fails_on_the_new_side_only():
+    """The new side's failure is a regression (exit 1); a failed base leaves the verdict
+    unreached (exit 0, or 3 with --fail-on-inconclusive), whatever the new side did."""
+    from resnext_bench.reports.ab import ab_verdict, render_ab
+
+    ok, broken = _row(), _row(status="failed", error="RuntimeError: boom", round_medians_ms=None)
+    res = ab_verdict(broken, ok)
+    assert not res.is_regression and res.inconclusive and "base failed" in res.verdict.notes[0]
+    assert render_ab(res, "text").startswith("VERDICT NOT REACHED (base failed")
+    for base in (ok, broken):
+        res = ab_verdict(base, broken)
+        assert res.is_regression and res.verdict.verdict is Outcome.FAILED
+    assert ab_verdict(ok, _row()).verdict.verdict is Outcome.UNCHANGED
+
+
+def test_ab_cli_exit_codes_follow_the_rule(cli, monkeypatch, tmp_path):
+    from resnext_bench.bench import api
+
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"x")
+    sides = {}
+
+    def fake_run_ab(base, new, common, **kw):
+        return sides["base"], sides["new"], tmp_path / "results.jsonl"
+
+    monkeypatch.setattr(api, "run_ab", fake_run_ab)
+    ok, broken = _row(), _row(status="failed", error="RuntimeError: boom", round_medians_ms=None)
+    for base, new, code, strict in ((broken, ok, 0, False), (broken, ok, 3, True), (ok, broken, 1, False),
+                                    (ok, ok, 0, True)):
+        sides.update(base=base, new=new)
+        args = ["ab", onnx, onnx, "--out", tmp_path / "ab"] + (["--fail-on-inconclusive"] if strict else [])
+        assert cli(*args).exit_code == code, (base.status, new.status, strict)
+
+
+# ----------------------------------------------------------------------- runtime settings
+def test_deploy_prints_the_session_as_the_runtime_created_it():
+    """ORT's snippet comes from the recorded session options and provider list (the CUDA
+    provider's options as passed, the stream pointer left out), not from a re-derivation."""
+    from resnext_bench.reports.deploy import deployment, runtime_settings
+
+    cuda_opts = {"device_id": "0", "cudnn_conv_algo_search": "HEURISTIC", "use_tf32": "0",
+                 "do_copy_in_default_stream": "1", "has_user_compute_stream": "1",
+                 "user_compute_stream": "139872"}
+    info = {"providers": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+            "graph_optimization_level": "basic",
+            "session_options": {"graph_optimization_level": "ORT_ENABLE_BASIC", "intra_op_num_threads": 3},
+            "provider_list": [["CUDAExecutionProvider", cuda_opts]], "onnxruntime_version": "1.31"}
+    row = _row(runtime="ort-cuda", device="cuda", onnx_path="/m.onnx", runtime_info=info)
+    code = deployment(row)["runtime_code"]
+    assert "GraphOptimizationLevel.ORT_ENABLE_BASIC" in code and "so.intra_op_num_threads = 3" in code
+    assert "'cudnn_conv_algo_search': 'HEURISTIC'" in code and "'use_tf32': '0'" in code
+    assert "user_compute_stream" not in code
+    settings = runtime_settings(row)
+    assert settings.to_info() == info  # read back and written again: the same keys and values
+    assert settings.summary()["graph_optimization_level"] == "basic"
+
+
+@pytest.mark.parametrize("runtime, info", [
+    ("torch", {"torch_version": "2.13", "channels_last": True, "tf32": None, "threads_effective": 2,
+               "cudnn_benchmark": None}),
+    ("openvino", {"openvino_version": "2026.4", "ov_device": "CPU", "compile_config": {"NUM_STREAMS": "1"},
+                  "compiled_properties": {}, "compile_seconds": 0.5, "infer_requests": 1,
+                  "input_dtype": "float32", "inference_precision": "f32", "threads_effective": 2}),
+    ("tensorrt", {"tensorrt_version": "10", "engine_path": "/e.engine", "input_name": "input",
+                  "profile_min_opt_max": [1, 8, 32], "workspace_mb": 512, "builder_opt_level": 3,
+                  "tf32": False, "cuda_graph": False, "precision": "fp32", "strongly_typed": False,
+                  "image_size": 224, "engine_bytes": 10}),
+])
+def test_every_family_reads_back_what_it_recorded(runtime, info):
+    from resnext_bench.reports.deploy import runtime_settings
+
+    row = _row(runtime=runtime, runtime_info=info, onnx_path="/m.onnx")
+    settings = runtime_settings(row)
+    assert type(settings).__name__ != "RuntimeSettings" and settings.to_info() == info
+    code = settings.code(row)
+    assert {"torch": "build_model", "openvino": "compile_model", "tensorrt": "--maxShapes=input:32x3x224x224"}[runtime] in code
+
+
+# ---------------------------------------------------------------- configuration, messages
+def test_profile_max_batch_comes_from_the_configuration_not_the_invocation():
+    """A shard or resume that measures only batch 1 of a batches=1,8 plan builds the profile
+    the whole plan would (8); an explicit setting wins and is part of the key."""
+    from resnext_bench.bench.plan import combos
+    from resnext_bench.bench.protocol import Job
+
+    config = run_config(archs="resnet18", runtimes="ort-trt", batches="1,8", device="cuda")
+    one = [c for c in combos(config, strict=False) if c.batch == 1][0]
+    assert Job.for_combo(config, one).profile_max_batch == 8
+    asked = run_config(archs="resnet18", runtimes="ort-trt", batches="1,8", device="cuda",
+                       profile_max_batch=16)
+    (c16,) = [c for c in combos(asked, strict=False) if c.batch == 1]
+    assert Job.for_combo(asked, c16).profile_max_batch == 16 and "profile_max_batch=16" in c16.key
+    assert "profile_max_batch" not in one.key
+
+
+def test_worker_messages_cross_a_pipe():
+    from resnext_bench.bench.protocol import Block, Command, Failed, Finished, Loaded, Prepared, Refused
+    from resnext_bench.exporters.artifact import Artifact
+    from resnext_bench.runtimes.ort_session import OrtSettings
+
+    artifact = Artifact(path="/m.onnx", sha256="ab", bytes=4, precision="fp32",
+                        complexity={"params": 1, "macs": 2, "flops": 4})
+    for msg in (Command.LOAD, Prepared(artifact, artifact.complexity), Loaded(0.5),
+                Block([1.0], []), Finished(OrtSettings(graph_optimization_level="all"), None, {}),
+                Failed("RuntimeError: x", ["tb"]), Refused("bad")):
+        assert pickle.loads(pickle.dumps(msg)) == msg
+    assert artifact.row_fields()["onnx_sha256"] == "ab"
