@@ -4,8 +4,10 @@
 parts a measurement produces -- the identity (:class:`RunIdentity` + combo), the prepare step's
 :class:`~.protocol.Prepared` (complexity, artifact), the worker's :class:`~.protocol.Loaded`,
 the timing of its blocks with the busy-host probe, and :class:`~.protocol.Finished` (memory,
-the runtime's own settings, parity) -- or marks it skipped or failed. The row is nested in
-memory while it is built and flat when written (its JSON keys are the schema's).
+the runtime's own settings, parity) -- or marks it skipped or failed. The parts stay typed up to
+here; the row they fill is the schema's flat one (its JSON keys unchanged), and a consumer that
+needs a part typed again reads it back (``runtime_info`` as the runtime family's settings:
+:func:`resnext_bench.reports.deploy.runtime_settings`).
 
 :class:`RowSink` is where finished rows go, the same for a local run, a Ray sweep and ``ab``:
 appended whole to the run dir (none for ``parity``), recorded for the time estimates, and

@@ -58,7 +58,8 @@ def runtime_settings(r: ResultRow):
 
 def deployment(r: ResultRow) -> dict:
     """The winner as a deployment: artifact, how to re-create it, how to run it, what it measured."""
-    engine = r.runtime_info.get("engine_path")
+    settings = runtime_settings(r)
+    engine = getattr(settings, "engine_path", None)
     artifact = engine or r.onnx_path
     out = {
         "arch": r.arch, "form": r.form, "runtime": r.runtime, "device": r.device,
@@ -67,7 +68,7 @@ def deployment(r: ResultRow) -> dict:
         "artifact": None if artifact is None else {
             "path": artifact, "exists": Path(artifact).is_file(),
             "sha256": None if engine else r.onnx_sha256,
-            "bytes": r.runtime_info.get("engine_bytes") if engine else r.onnx_bytes},
+            "bytes": settings.extra.get("engine_bytes") if engine else r.onnx_bytes},
         "export_command": export_command(r),
         "measured": {"latency_p50_ms": r.latency_p50_ms, "latency_p90_ms": r.latency_p90_ms,
                      "latency_p99_ms": r.latency_p99_ms, "throughput_ips": r.throughput_ips,
@@ -85,5 +86,5 @@ def deployment(r: ResultRow) -> dict:
             "images": r.accuracy_images},
         "quantization": r.quantization, "note": r.note,
     }
-    out["runtime_code"] = runtime_settings(r).code(r)
+    out["runtime_code"] = settings.code(r)
     return out

@@ -26,13 +26,15 @@ class RuntimeSettings:
 
     threads_effective: int | None = None
     extra: dict = field(default_factory=dict)
+    #: the fields the runtime recorded (a None among them is written back as None)
+    recorded: tuple = field(default=(), repr=False, compare=False)
 
     #: the fields the report's runtime-options table shows (the rest is in the JSON)
     SUMMARY: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in dataclasses.fields(cls) if f.name != "extra")
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name not in ("extra", "recorded"))
 
     @classmethod
     def from_info(cls, info: dict | None) -> "RuntimeSettings":
@@ -40,19 +42,16 @@ class RuntimeSettings:
         info = dict(info or {})
         names = cls.field_names()
         known = {k: info.pop(k) for k in names if k in info}
-        return cls(**known, extra=info)
+        return cls(**known, extra=info, recorded=tuple(known))
 
     def to_info(self) -> dict:
         """The flat ``runtime_info`` of the row: ``extra`` first, then the settings."""
         out = dict(self.extra)
         for name in self.field_names():
             value = getattr(self, name)
-            if value is not None or name in self.always:
+            if value is not None or name in self.recorded:
                 out[name] = value
         return out
-
-    #: fields written even when None (a None that means "not applicable here", e.g. tf32 on CPU)
-    always: ClassVar[tuple[str, ...]] = ()
 
     def summary(self) -> dict[str, Any]:
         """The settings the report's runtime-options table prints, by name."""

@@ -53,7 +53,6 @@ class TorchSettings(RuntimeSettings):
 
     SUMMARY = ("compile_backend", "compile_mode", "channels_last", "tf32", "cudnn_benchmark",
                "cuda_graph")
-    always = ("tf32", "cudnn_benchmark")
 
     def code(self, row) -> str:
         weights = "None" if not row.weights or row.weights == "calibrated-default" else py(row.weights)

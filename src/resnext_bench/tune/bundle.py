@@ -32,7 +32,7 @@ TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 def inference_config(r: ResultRow, artifact_name: str | None) -> dict:
     """What the bundle's ``run.py`` reads: the measured configuration, nothing re-derived."""
-    info = r.runtime_info or {}
+    settings = runtime_settings(r)  # as the measured runtime recorded them
     fp16_file = (r.onnx_precision or r.precision) == "fp16"
     cfg = {"arch": r.arch, "runtime": r.runtime, "precision": r.precision,
            "precision_executed": r.precision_executed, "batch": r.batch, "threads": r.threads,
@@ -41,23 +41,23 @@ def inference_config(r: ResultRow, artifact_name: str | None) -> dict:
            "input_name": "input", "input_shape": [r.batch, 3, r.image_size, r.image_size],
            "input_dtype": "float16" if fp16_file and r.runtime != "torch" else "float32"}
     if r.runtime.startswith("ort-"):
-        so = runtime_settings(r).session_dict(r)  # as the measured session was created
+        so = settings.session_dict(r)  # as the measured session was created
         cfg["onnxruntime"] = {
             "graph_optimization_level": so["graph_optimization_level"],
             "intra_op_num_threads": so.get("intra_op_num_threads"),
-            "providers": info.get("providers") or ["CPUExecutionProvider"]}
+            "providers": settings.providers or ["CPUExecutionProvider"]}
     elif r.runtime == "openvino":
-        cfg["openvino"] = {"device": info.get("ov_device", "CPU"),
-                           "config": {k: v for k, v in (info.get("compile_config") or {}).items()
+        cfg["openvino"] = {"device": settings.ov_device or "CPU",
+                           "config": {k: v for k, v in (settings.compile_config or {}).items()
                                       if k != "CACHE_DIR"},
-                           "infer_requests": info.get("infer_requests") or 1,
-                           "inference_precision_read_back": info.get("inference_precision")}
+                           "infer_requests": settings.infer_requests or 1,
+                           "inference_precision_read_back": settings.inference_precision}
     else:  # torch, torch-compile
         cfg["torch"] = {"form": r.form, "seed": r.seed or 0,
                         "weights": None if r.weights in (None, "calibrated-default") else r.weights,
                         "dtype": TORCH_DTYPES.get(r.precision, "float32"), "device": r.device,
-                        "channels_last": bool(info.get("channels_last")),
-                        "compile_mode": info.get("compile_mode") if r.runtime == "torch-compile" else None}
+                        "channels_last": bool(settings.channels_last),
+                        "compile_mode": settings.compile_mode if r.runtime == "torch-compile" else None}
     return cfg
 
 
