@@ -9,7 +9,7 @@ recommendation.
 The objective ranks what is left (``latency``: lowest p50; ``throughput``: highest images/s).
 Configurations whose difference from the best is within the measured noise (the larger
 between-round spread of the two rows) are a **tie**, settled by the stated tie-break: fewer
-threads, then smaller batch, then fewer runtime dependencies (:data:`DEPENDENCY_RANK`). The
+threads, then smaller batch, then fewer runtime dependencies (:func:`dependency_rank`). The
 winner comes as a deployment (:mod:`.deploy`): artifact with sha256, the export command, the
 runtime settings as code, and what was measured. When nothing is left, the answer says how many
 rows each constraint excluded.
@@ -27,9 +27,20 @@ from .deploy import deployment
 
 LATENCY_METRICS = ("p50", "p90", "p95", "p99")
 OBJECTIVES = ("latency", "throughput")
-#: what a deployment needs beside the model file: fewer is better in a tie
-DEPENDENCY_RANK = {"ort-cpu": 0, "openvino": 1, "torch": 1, "ort-openvino": 2, "torch-compile": 2,
-                   "ort-cuda": 2, "ort-trt": 3, "tensorrt": 3}
+
+
+def dependency_rank(runtime: str) -> int:
+    """What a deployment needs beside the model file, fewer is better in a tie (the runtime
+    class's ``dependency_rank``; 9 for a runtime this version does not know)."""
+    from ..core.errors import UsageError
+    from ..runtimes.registry import get_runtime_class
+
+    try:
+        return get_runtime_class(runtime).dependency_rank
+    except UsageError:
+        return 9
+
+
 TIE_BREAK = ("fewer threads, then smaller batch, then fewer runtime dependencies "
              "(ort-cpu < openvino, torch < ort-openvino, torch-compile; ort-cuda < ort-trt, tensorrt)")
 
@@ -60,7 +71,7 @@ def _noise(r: ResultRow) -> float:
 
 def _tie_key(r: ResultRow) -> tuple:
     return (r.threads if r.threads is not None else math.inf, r.batch,
-            DEPENDENCY_RANK.get(r.runtime, 9))
+            dependency_rank(r.runtime))
 
 
 def rank(cands: list[ResultRow], objective: str) -> tuple[list[ResultRow], list[ResultRow]]:

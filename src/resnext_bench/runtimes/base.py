@@ -67,6 +67,12 @@ class Runtime:
     #: the family's typed settings (:mod:`.settings`): what ``describe`` records, read back by
     #: the report and ``deploy``
     settings_type: type[RuntimeSettings] = RuntimeSettings
+    #: what a deployment needs beside the model file (``recommend``'s and ``tune``'s tie-break:
+    #: fewer is better): 0 ONNX Runtime's CPU wheel, 1 one more library, 2 a plugin or a
+    #: compiler toolchain, 3 TensorRT
+    dependency_rank: int = 9
+    #: options a ``tune`` tries besides the defaults: (settings, why) pairs
+    search_options: tuple = ()
 
     def __init__(self, options: RuntimeOptions | None = None):
         self.options = options or RuntimeOptions()

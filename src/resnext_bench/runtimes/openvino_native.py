@@ -132,6 +132,8 @@ def default_inference_precision(core=None, device: str = "CPU") -> str:
 
 class OpenVinoRuntime(Runtime):
     name = "openvino"
+    dependency_rank = 1
+    search_options = ()  # the hint follows the objective (latency / throughput)
     devices = ("cpu",)
     precisions = ("fp32", "bf16", "fp16", "int8")
     #: bf16/fp16 are the plugin's own lowering of the fp32 graph; int8 runs the QDQ file

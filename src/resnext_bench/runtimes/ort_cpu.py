@@ -14,6 +14,9 @@ from .packages import module_present
 
 class OrtCpuRuntime(OrtSessionRuntime):
     name = "ort-cpu"
+    dependency_rank = 0
+    search_options = (({"graph_opt_level": "extended"}, "graph level extended (all adds layout "
+                       "transforms that are not always faster)"),)
     int8_activations = "uint8"  # U8S8: the CPU provider's fast path on x86 without VNNI
     providers = ["CPUExecutionProvider"]
     required_provider = "CPUExecutionProvider"

@@ -67,6 +67,7 @@ def cuda_provider_options(ort: OrtOptions, stream_handle: int, device_id: int = 
 
 class OrtCudaRuntime(OrtSessionRuntime):
     name = "ort-cuda"
+    dependency_rank = 2
     devices = ("cuda",)
     required_provider = "CUDAExecutionProvider"
 

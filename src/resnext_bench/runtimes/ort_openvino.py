@@ -139,6 +139,8 @@ class OrtOpenVinoSettings(OrtSettings):
 
 class OrtOpenVinoRuntime(OrtCpuRuntime):
     name = "ort-openvino"
+    dependency_rank = 2
+    search_options = ()
     providers = []  # chosen through add_provider_for_devices
     required_provider = EP_NAME
     precisions = ("fp32", "bf16", "fp16", "int8")

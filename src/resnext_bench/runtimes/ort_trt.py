@@ -68,6 +68,7 @@ def trt_provider_options(opts, input_name: str, cache_dir: Path, stream_handle: 
 
 class OrtTrtRuntime(OrtCudaRuntime):
     name = "ort-trt"
+    dependency_rank = 3
     required_provider = "TensorrtExecutionProvider"
     onnx_precision_for = {"fp32": "fp32", "fp16": "fp32", "int8": "int8"}  # int8: explicit QDQ
 

@@ -82,6 +82,8 @@ def torch_dtype_for(torch, trt_dtype) -> object:
 
 class TensorRTRuntime(Runtime):
     name = "tensorrt"
+    dependency_rank = 3
+    search_options = (({"cuda_graph": True}, "CUDA graph replay: less launch overhead at batch 1"),)
     devices = ("cuda",)
     settings_type = TensorRTSettings
 

@@ -40,6 +40,8 @@ def toolchain_problem(device: str) -> str | None:
 
 class TorchCompileRuntime(TorchRuntime):
     name = "torch-compile"
+    dependency_rank = 2
+    search_options = ()  # max-autotune compiles for minutes per shape on a CPU: not in a budget
 
     @classmethod
     def available(cls):

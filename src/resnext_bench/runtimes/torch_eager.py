@@ -76,6 +76,8 @@ class TorchRuntime(Runtime):
     name = "torch"
     input_kind = "module"
     settings_type = TorchSettings
+    dependency_rank = 1
+    search_options = (({"channels_last": True}, "channels_last: oneDNN's preferred layout for convs"),)
     devices = ("cpu", "cuda")
     precisions = ("fp32", "fp16", "bf16")
 

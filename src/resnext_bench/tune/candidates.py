@@ -5,7 +5,7 @@ precisions the ISA makes pay (:func:`resnext_bench.core.isa.precisions_worth_try
 AMX or AVX-512 BF16, int8 with VNNI / AMX or a GPU, fp16 on GPUs) and that each runtime runs,
 thread counts up to the CPUs this process may use (the cgroup CPU quota and the affinity mask,
 not the host's count), batch sizes for the throughput objective, and per runtime the options
-that change its speed (:data:`OPTION_AXES`). The default configuration (ORT CPU fp32, batch 1,
+that change its speed (:func:`option_axes`). The default configuration (ORT CPU fp32, batch 1,
 the runtime's default threads and settings) is always a candidate: the answer is stated against
 it.
 """
@@ -20,19 +20,14 @@ from ..core.isa import precisions_worth_trying
 from ..core.schema import Combo
 from ..models.spec import parse_arch
 
-#: per runtime, the options a search tries besides the defaults, with why
-OPTION_AXES: dict[str, list[tuple[dict, str]]] = {
-    "torch": [({"channels_last": True}, "channels_last: oneDNN's preferred layout for convs")],
-    "torch-compile": [],  # max-autotune compiles for minutes per shape on a CPU: not in a budget
-    "ort-cpu": [({"graph_opt_level": "extended"}, "graph level extended (all adds layout "
-                 "transforms that are not always faster)")],
-    "openvino": [],  # the hint follows the objective (latency / throughput)
-    "ort-openvino": [],
-    "ort-cuda": [],
-    "ort-trt": [],
-    "tensorrt": [({"cuda_graph": True}, "CUDA graph replay: less launch overhead at batch 1")],
-}
-assert set(OPTION_AXES) == set(RUNTIME_NAMES)
+def option_axes(runtime: str) -> list[tuple[dict, str]]:
+    """The options a search tries for ``runtime`` besides the defaults, with why (the runtime
+    class's own ``search_options``)."""
+    from ..runtimes.registry import get_runtime_class
+
+    return list(get_runtime_class(runtime).search_options)
+
+
 #: runtimes whose every candidate costs a long load: tried at all usable CPUs only
 EXPENSIVE_LOADS = {"torch-compile": "each thread count is a fresh inductor compile (20-60 s "
                                     "here); tried at all usable CPUs only"}
@@ -121,7 +116,7 @@ def candidates(arch: str, *, objective: str = "latency", batch: int | str | None
                 out.excluded.append((f"{name} {precision} threads {','.join(map(str, threads[:-1]))}",
                                      EXPENSIVE_LOADS[name]))
                 threads = threads[-1:]
-            options = [({}, "defaults")] + OPTION_AXES.get(name, [])
+            options = [({}, "defaults")] + option_axes(name)
             if name == "openvino" and objective == "throughput":
                 options = [({"ov_hint": "throughput"}, "THROUGHPUT hint")]
             for b in batches:

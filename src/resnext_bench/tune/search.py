@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from ..core.schema import ResultRow
 from ..core.stats import spread
 from ..core.verdict import contention, ratio_ci
-from ..reports.recommend import DEPENDENCY_RANK  # the tie-break recommend states, reused
+from ..reports.recommend import dependency_rank  # the tie-break recommend states, reused
 
 #: the screening stage: short, but with enough rounds for a noise estimate
 SCREEN = {"rounds": 3, "min_time": 0.6, "iters": 6, "warmup": 3}
@@ -96,7 +96,7 @@ def metric(row: ResultRow, objective: str) -> float:
 
 def tie_key(row: ResultRow) -> tuple:
     return (row.threads if row.threads is not None else math.inf, row.batch,
-            DEPENDENCY_RANK.get(row.runtime, 9), len(row.settings or {}))
+            dependency_rank(row.runtime), len(row.settings or {}))
 
 
 TIE_BREAK = ("the lower measured median (the intervals do not separate them, the point estimate "
