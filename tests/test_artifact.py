@@ -13,7 +13,7 @@ def test_measuring_workers_never_export_hash_or_check_again(artifacts, tmp_path)
     """With exporting, hashing and the ONNX checker made to raise inside every measuring worker
     (and each respawn: two processes), the rows still measure: the workers loaded the verified
     artifact they were given. The row's artifact fields are the prepare step's."""
-    config = run_config(archs="wrn10_1", runtimes="ort-cpu,openvino", precisions="fp32,int8",
+    config = run_config(archs="wrn10_1", runtimes="ort-cpu", precisions="fp32,int8",
                         image_sizes=32, warmup=1, iters=4, rounds=2, processes=2,
                         parity_images=4, calib_count=4, artifacts=str(artifacts))
     rows = Runner(config, tmp_path, worker_target=worker_faults.refuses_to_reverify).run(

@@ -174,6 +174,12 @@ def test_a_real_small_tune_writes_a_bundle_whose_snippet_runs(cli, artifacts, tm
                          text=True, timeout=120)
     assert run.returncode == 0 and "output [1, 1000]" in run.stdout, run.stderr
     assert cli("report", out, "--format", "md").exit_code == 0
+    # a pick that measured slower than the default says so (it once read "0.80x faster")
+    from resnext_bench.tune.run import render_answer
+
+    slower = dict(data, vs_default=dict(data["vs_default"], times_faster=0.8, ci=[0.54, 0.92]))
+    text = render_answer(slower)
+    assert "1.25x slower than the default" in text and "keep the default" in text, text
 
 
 def test_a_busy_host_row_is_not_judged_on():

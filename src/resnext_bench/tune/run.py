@@ -219,10 +219,16 @@ def render_answer(result: dict) -> str:
                  f"{p['top1_agreement']:.3f} on {p['weights']}")
     v = result.get("vs_default")
     if v:
-        what = "faster" if result["objective"] == "latency" else "more throughput"
-        sure = ("" if v["ci"][0] > 1 else "; not distinguishable from the default within the "
+        latency = result["objective"] == "latency"
+        if v["times_faster"] >= 1:
+            how = f"{v['times_faster']:.2f}x {'faster' if latency else 'more throughput'}"
+        else:  # the pick measured worse than the default: said so, not as "0.80x faster"
+            how = f"{1 / v['times_faster']:.2f}x {'slower' if latency else 'less throughput'}"
+        sure = ("" if v["ci"][0] > 1 else
+                "; the default measured better beyond the noise in this stage: keep the default"
+                if v["ci"][1] < 1 else "; not distinguishable from the default within the "
                 "measured noise")
-        lines.append(f"  {v['times_faster']:.2f}x {what} than the default configuration "
+        lines.append(f"  {how} than the default configuration "
                      f"({v['default']}: p50 {v['default_p50_ms']:.2f} ms) under the constraints "
                      f"(ratio of round medians, 95% CI [{v['ci'][0]:.2f}, {v['ci'][1]:.2f}]{sure})"
                      + ("" if v["same_stage"] else " (measured in different stages)"))
