@@ -30,7 +30,7 @@ def record_time(artifacts: str | Path, row: ResultRow) -> None:
     that cannot be written costs the next estimate, never the run)."""
     if not row.ok or not row.latency_mean_ms:
         return
-    entry = {"node": platform.node(), "device_model": row.device_model, "key": row.config_key,
+    entry = {"node": row.node or platform.node(), "device_model": row.device_model, "key": row.config_key,
              "runtime": row.runtime, "precision": row.precision, "device": row.device,
              "batch": row.batch, "flops": row.flops, "mean_ms": row.latency_mean_ms,
              "gflops": row.achieved_gflops, "load_seconds": row.load_seconds,

@@ -25,10 +25,6 @@ from ..core.parity import compare_logits, tolerance_for
 from ..exporters.artifact import COMPLEXITY_FIELDS, Artifact
 from .protocol import Block, Finished, Job, Loaded, Prepared
 
-#: said in every int8 row (and the report) instead of loosening the int8 tolerance
-INT8_NOTE = ("int8 parity depends on the weights and the calibration data: on the default "
-             "(untrained, calibrated) weights it describes the architecture, not a trained "
-             "checkpoint (--weights FILE, or --weights digits for the trained reference)")
 #: synthetic parity inputs when no --images folder is given
 DEFAULT_PARITY_IMAGES = 32
 TIMING_SEED = 1234
