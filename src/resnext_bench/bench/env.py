@@ -32,8 +32,6 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-
-
 def cpu_flags() -> list[str]:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -120,8 +118,6 @@ def capture_env() -> dict:
     env.update(_nvidia_smi())
     env["runtimes"] = describe_runtimes()
     return env
-
-
 
 
 def fingerprint(env: dict) -> str:

@@ -64,10 +64,6 @@ class RowBuilder:
             env_fingerprint=run.env_fingerprint, seed=ex.seed,
             weights=ex.weights or "calibrated-default", extra=dict(run.extra))
 
-    @property
-    def ok(self) -> bool:
-        return self.row.status == "ok"
-
     def skipped(self, reason: str) -> "RowBuilder":
         self.row.update({"status": "skipped", "error": reason})
         return self

@@ -34,7 +34,6 @@ from ..core.verdict import (TIMING_REGRESSIONS, Outcome, contended, describe_rat
 from .tables import markdown_table, text_table
 
 
-
 @dataclass
 class RowComparison:
     key: str

@@ -19,7 +19,6 @@ def cuda_status() -> tuple[bool, str]:
     return True, f"{torch.cuda.get_device_name(0)}, torch CUDA {torch.version.cuda}"
 
 
-
 def cuda_major_mismatch(ort_cuda: str | None) -> str | None:
     """A note when onnxruntime-gpu's CUDA major differs from torch's (torch loads the CUDA
     libraries ORT then uses, so the two should agree)."""

@@ -20,6 +20,7 @@ from ..core.isa import precisions_worth_trying
 from ..core.schema import Combo
 from ..models.spec import parse_arch
 
+
 def option_axes(runtime: str) -> list[tuple[dict, str]]:
     """The options a search tries for ``runtime`` besides the defaults, with why (the runtime
     class's own ``search_options``)."""

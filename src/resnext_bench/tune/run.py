@@ -21,6 +21,7 @@ from ..core.verdict import ratio_ci
 from .candidates import CandidateSet, candidates
 from .search import SearchResult, metric, search
 
+
 def check_tune_args(objective, budget_minutes, batch, max_latency_ms, min_throughput,
                     max_accuracy_drop) -> None:
     """The constraints as ``recommend`` checks them, plus the budget and ``--batch auto``."""
