@@ -58,7 +58,7 @@ class Job:
     def for_combo(cls, config: RunConfig, combo: Combo, *, timed: bool = True) -> "Job":
         pinned = config.pinned(combo.settings)
         asked = pinned.tensorrt.profile_max_batch
-        largest = max([combo.batch, *pinned.plan.batches]) if asked is None else asked
+        largest = max(pinned.plan.batches) if asked is None else asked
         return cls(pinned, combo, timed, max(combo.batch, largest))
 
 

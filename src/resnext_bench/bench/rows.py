@@ -7,7 +7,7 @@ the timing of its blocks with the busy-host probe, and :class:`~.protocol.Finish
 the runtime's own settings, parity) -- or marks it skipped or failed. The parts stay typed up to
 here; the row they fill is the schema's flat one (its JSON keys unchanged), and a consumer that
 needs a part typed again reads it back (``runtime_info`` as the runtime family's settings:
-:func:`resnext_bench.reports.deploy.runtime_settings`).
+:func:`resnext_bench.runtimes.registry.settings_of`).
 
 :class:`RowSink` is where finished rows go, the same for a local run, a Ray sweep and ``ab``:
 appended whole to the run dir (none for ``parity``), recorded for the time estimates, and

@@ -45,15 +45,9 @@ def export_command(r: ResultRow) -> str | None:
 def runtime_settings(r: ResultRow):
     """The row's runtime settings, typed by the runtime's own family (:mod:`resnext_bench.
     runtimes.settings`): what the measured runtime recorded, not a re-derivation."""
-    from ..core.errors import UsageError
-    from ..runtimes.registry import get_runtime_class
-    from ..runtimes.settings import RuntimeSettings
+    from ..runtimes.registry import settings_of
 
-    try:
-        family = get_runtime_class(r.runtime).settings_type
-    except UsageError:  # a runtime this version does not know
-        family = RuntimeSettings
-    return family.from_info(r.runtime_info)
+    return settings_of(r.runtime, r.runtime_info)
 
 
 def deployment(r: ResultRow) -> dict:

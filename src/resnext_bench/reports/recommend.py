@@ -32,13 +32,10 @@ OBJECTIVES = ("latency", "throughput")
 def dependency_rank(runtime: str) -> int:
     """What a deployment needs beside the model file, fewer is better in a tie (the runtime
     class's ``dependency_rank``; 9 for a runtime this version does not know)."""
-    from ..core.errors import UsageError
+    from ..config import RUNTIME_NAMES
     from ..runtimes.registry import get_runtime_class
 
-    try:
-        return get_runtime_class(runtime).dependency_rank
-    except UsageError:
-        return 9
+    return get_runtime_class(runtime).dependency_rank if runtime in RUNTIME_NAMES else 9
 
 
 TIE_BREAK = ("fewer threads, then smaller batch, then fewer runtime dependencies "

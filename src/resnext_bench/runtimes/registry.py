@@ -37,6 +37,15 @@ def check_available(name: str) -> tuple[bool, str]:
         return False, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
 
 
+def settings_of(name: str, info: dict | None):
+    """A stored ``runtime_info`` read back as runtime ``name``'s typed settings (the base
+    :class:`~.settings.RuntimeSettings` for a runtime this version does not know)."""
+    from .settings import RuntimeSettings
+
+    family = get_runtime_class(name).settings_type if name in _RUNTIMES else RuntimeSettings
+    return family.from_info(info)
+
+
 def get_runtime(name: str, options=None, *, require_available: bool = True):
     """An instance of runtime ``name``; a runtime unusable here raises :class:`RuntimeUnavailable`."""
     cls = get_runtime_class(name)

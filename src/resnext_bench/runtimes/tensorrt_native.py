@@ -26,6 +26,7 @@ from pathlib import Path
 
 from dataclasses import dataclass
 
+from ..config import TensorRTOptions
 from ..core.fileio import atomic_path, file_digest
 from .base import Runtime
 from .cuda_probe import cuda_status
@@ -65,8 +66,9 @@ class TensorRTSettings(RuntimeSettings):
                 f"--saveEngine={Path(str(row.onnx_path)).stem}.engine",
                 f"--minShapes={name}:{lo}x3x{size}x{size}", f"--optShapes={name}:{opt}x3x{size}x{size}",
                 f"--maxShapes={name}:{hi}x3x{size}x{size}",
-                f"--memPoolSize=workspace:{self.workspace_mb or 4096}M",
-                f"--builderOptimizationLevel={3 if self.builder_opt_level is None else self.builder_opt_level}"]
+                f"--memPoolSize=workspace:{self.workspace_mb or TensorRTOptions.workspace_mb}M",
+                "--builderOptimizationLevel="
+                f"{TensorRTOptions.builder_opt_level if self.builder_opt_level is None else self.builder_opt_level}"]
         args.append("--stronglyTyped" if row.precision == "fp16" else "--noTF32")
         return " ".join(args)
 

@@ -14,7 +14,8 @@ from .cuda_probe import cuda_status
 from .packages import module_present
 from .settings import RuntimeSettings, py
 
-_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+#: the row's precision -> torch dtype name (the runtime, its deploy snippet and the tune bundle)
+TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
 def fp32_ieee(torch):
@@ -58,7 +59,7 @@ class TorchSettings(RuntimeSettings):
         weights = "None" if not row.weights or row.weights == "calibrated-default" else py(row.weights)
         # the default and the trained reference are built once and cached: name the cache
         cache = ', cache_dir="artifacts"' if weights == "None" or row.weights == "digits" else ""
-        dtype = _DTYPES[row.precision]
+        dtype = TORCH_DTYPES[row.precision]
         lines = ["import torch", "from resnext_bench.models import build_model", "",
                  f"model = build_model({py(row.arch)}, form={py(row.form)}, seed={row.seed or 0}, "
                  f"weights={weights}{cache}).eval().to({py(row.device)}, torch.{dtype})"]
@@ -103,7 +104,7 @@ class TorchRuntime(Runtime):
 
         opts = self.options
         self._torch = torch
-        self.dtype = getattr(torch, _DTYPES[opts.precision])
+        self.dtype = getattr(torch, TORCH_DTYPES[opts.precision])
         if opts.threads and opts.device == "cpu":
             torch.set_num_threads(opts.threads)
         self.device = torch.device(opts.device)

@@ -26,8 +26,7 @@ from pathlib import Path
 from ..core.fileio import ensure_dir, file_digest, write_json_atomic, write_text_atomic
 from ..core.schema import ResultRow
 from ..reports.deploy import runtime_settings
-
-TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+from ..runtimes.torch_eager import TORCH_DTYPES
 
 
 def inference_config(r: ResultRow, artifact_name: str | None) -> dict:
