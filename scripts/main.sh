@@ -2,14 +2,14 @@
 # The main job: set up, export resnext50_32x4d to a checked ONNX file, benchmark it on every
 # runtime this machine has (OpenVINO included where its wheels install) at batch 1 and 8, in the
 # precisions this machine's ISA makes worth trying (fp32; bf16 with AMX or AVX-512 BF16; int8
-# with VNNI, AMX or a GPU; fp16 on a GPU), check parity on the built-in real photos, write the
+# wherever ORT or OpenVINO have int8 kernels: AVX2 and up, NEON, a GPU; fp16 on a GPU), check parity on the built-in real photos, write the
 # markdown and HTML reports, then `tune`: the staged search for the configuration to deploy on
 # this machine (TUNE_MINUTES of budget, default 4.5), its answer against the default
 # configuration and its bundle. RUN_DIR, ARCH, PREC (a comma list) and TUNE_MINUTES may be
 # overridden.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh "${ORT_EXTRA:-cpu},openvino" || bash scripts/setup.sh "${ORT_EXTRA:-cpu}"
+bash scripts/setup.sh "${ORT_EXTRA:-cpu},openvino,nncf,reference" || bash scripts/setup.sh "${ORT_EXTRA:-cpu}"
 RB=.venv/bin/resnext-bench
 ARCH=${ARCH:-resnext50_32x4d}
 RUN_DIR=${RUN_DIR:-runs/main-$(date +%Y%m%d-%H%M%S)}

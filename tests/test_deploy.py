@@ -1,94 +1,14 @@
-"""Deployment choices: int8 quantization, torch.compile, and a recommendation one can ship."""
+"""Deployment choices: torch.compile, and a recommendation one can ship (int8: test_int8.py)."""
 
 import json
 import shutil
 
-import numpy as np
-import onnx
 import pytest
 
 from conftest import run_config
-from resnext_bench.config import QuantOptions
-from resnext_bench.core.fileio import read_jsonl
 from resnext_bench.core.schema import row_from_json
 
 
-# ------------------------------------------------------------------------------------ int8
-@pytest.fixture(scope="module")
-def fp32_file(artifacts):
-    from resnext_bench.exporters.onnx_export import ExportConfig, export_onnx
-
-    return export_onnx(ExportConfig("resnext29_2x4d"), artifacts).path
-
-
-def test_quantized_file_is_qdq_and_cached_by_its_key(fp32_file, tmp_path):
-    from resnext_bench.exporters.onnx_export import read_metadata
-    from resnext_bench.exporters.quantize import quantize_onnx
-
-    q = quantize_onnx(fp32_file, QuantOptions(calib_count=8), tmp_path)
-    assert not q.cache_hit and q.path.is_file()
-    ops = {n.op_type for n in onnx.load(str(q.path)).graph.node}
-    assert {"QuantizeLinear", "DequantizeLinear"} <= ops and q.summary["qdq_nodes"] > 10
-    meta = read_metadata(q.path)
-    assert meta["resnext_bench.precision"] == "int8" and meta["resnext_bench.arch"] == "resnext29_2x4d"
-    key = json.loads(meta["resnext_bench.quantization"])
-    assert key["fp32_sha256"] and key["method"] == "minmax" and key["count"] == 8
-    assert quantize_onnx(fp32_file, QuantOptions(calib_count=8), tmp_path).cache_hit
-    other_count = quantize_onnx(fp32_file, QuantOptions(calib_count=4), tmp_path)
-    other_method = quantize_onnx(fp32_file, QuantOptions(calib_count=8, calib_method="percentile"), tmp_path)
-    symmetric = quantize_onnx(fp32_file, QuantOptions(calib_count=8, quant_activations="int8"), tmp_path)
-    assert len({q.path, other_count.path, other_method.path, symmetric.path}) == 4
-    assert q.summary["quantization"]["activations"] == "uint8 asymmetric"  # auto: the CPU's U8S8
-    assert symmetric.summary["quantization"]["activations"] == "int8 symmetric"
-
-
-def test_int8_rows_record_quantization_and_parity(cli, fp32_file, artifacts, tmp_path):
-    res = cli("bench", "--onnx", fp32_file, "--runtime", "ort-cpu", "--precision", "fp32,int8",
-              "--iters", 4, "--rounds", 2, "--warmup", 1, "--parity-images", 8, "--calib-count", 8,
-              "--artifacts", artifacts, "--out", tmp_path / "run", "-q")
-    assert res.exit_code in (0, 1), res.output  # 1 when int8 misses its tolerance: said, not hidden
-    rows = {r["precision"]: row_from_json(r) for r in read_jsonl(tmp_path / "run" / "results.jsonl")[0]}
-    q = rows["int8"]
-    assert q.ok and q.onnx_precision == "int8" and "_int8_" in q.onnx_path
-    assert q.quantization["method"] == "minmax" and q.quantization["count"] == 8
-    assert q.quantization["activations"] == "uint8 asymmetric"  # ort-cpu's int8 file
-    assert q.parity_tolerance == {"rtol": 0.15, "min_cosine": 0.99, "min_top1": 0.9}
-    assert q.parity_cosine is not None and q.parity_top1_agreement is not None
-    assert "untrained" in q.note and rows["fp32"].note is None
-    assert (res.exit_code == 1) == (q.parity_passed is False)
-
-
-@pytest.mark.parametrize("make,msg", [
-    (lambda p: p / "none", "no such directory"),
-    (lambda p: (p / "empty").mkdir() or p / "empty", "no image files"),
-])
-def test_bad_calibration_folder_is_exit_2(cli, tmp_path, make, msg):
-    folder = make(tmp_path)
-    res = cli("export", "--arch", "resnext29_2x4d", "--precision", "int8", "--calib-images", folder,
-              "--out", tmp_path / "out")
-    assert res.exit_code == 2 and msg in res.stderr and res.stderr.startswith("error: --calib-images")
-    res = cli("quantize", "--onnx", tmp_path / "missing.onnx")
-    assert res.exit_code == 2 and "no such file" in res.stderr
-
-
-def test_quantize_command_calibrates_on_real_images(cli, fp32_file, tmp_path):
-    from PIL import Image
-
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-    res = cli("quantize", "--onnx", fp32_file, "--calib-images", folder, "--calib-method", "entropy",
-              "--out", tmp_path / "q", "--json")
-    assert res.exit_code == 0, res.output
-    data = json.loads(res.output)
-    q = data["quantization"]  # the count says what the calibration saw: the folder has 4
-    assert q["source"].startswith("images:") and q["count"] == 4 and q["asked_count"] == 32
-    assert data["quantization"]["method"] == "entropy" and data["path"].endswith(".onnx")
-
-
-# ------------------------------------------------------------------------- torch.compile
 def test_torch_compile_runs_with_parity_and_compile_time_in_load(tmp_path, artifacts):
     from resnext_bench.bench.plan import combos
     from resnext_bench.bench.runner import Runner
@@ -174,81 +94,3 @@ def test_recommend_cli_json_and_nothing_fits(cli, tmp_path):
     assert data["winner"]["arch"] == "resnet50" and data["winner"]["artifact"]["exists"] is False
     res = cli("recommend", run, "--max-latency-ms", "0.001")
     assert res.exit_code == 1 and res.output.count("no configuration meets") == 3
-
-
-def test_export_int8_from_the_cli(cli, fp32_file, artifacts):
-    res = cli("export", "--arch", "resnext29_2x4d", "--precision", "int8", "--calib-count", 4,
-              "--out", artifacts)
-    assert res.exit_code == 0, res.output
-    assert "_int8_uint8_minmax_" in res.output and "int8 QDQ" in res.output
-    assert "calibration: minmax on 4 images (random crops of builtin:" in res.output  # photos by default
-
-
-# ------------------------------------------------------------------------ int8 accuracy control
-def test_default_calibration_is_photo_crops_disjoint_from_parity(cli, fp32_file, artifacts, tmp_path):
-    from resnext_bench.exporters.quantize import calibration_source
-
-    assert calibration_source(QuantOptions()).startswith("random crops of builtin:")
-    assert calibration_source(QuantOptions(calib_images="synthetic")) == "synthetic seed 777"
-    res = cli("bench", "--onnx", fp32_file, "--runtime", "ort-cpu", "--precision", "int8",
-              "--iters", 2, "--rounds", 1, "--warmup", 1, "--images", "builtin", "--calib-count", 8,
-              "--artifacts", artifacts, "--out", tmp_path / "run", "-q")
-    assert res.exit_code in (0, 1), res.output
-    (row,) = [row_from_json(r) for r in read_jsonl(tmp_path / "run" / "results.jsonl")[0]]
-    assert row.quantization["source"].startswith("random crops of builtin:")
-    assert row.parity_inputs.startswith("builtin")  # the centre crops: not the calibration inputs
-
-
-def test_a_target_plain_int8_misses_is_met_by_fallback_and_cached(fp32_file, tmp_path):
-    from resnext_bench.exporters.quantize import quantize_onnx
-
-    base = QuantOptions(calib_count=8)
-    q = QuantOptions(calib_count=8, int8_target="cosine:0.9999")
-    res = quantize_onnx(fp32_file, q, tmp_path)
-    fb = res.summary["quantization"]["fallback"]
-    steps = {s["float_nodes"]: s for s in fb["steps"]}
-    assert steps[0]["met"] is False  # plain int8 misses a 0.9999 cosine
-    chosen = len(fb["float_nodes"])
-    assert chosen > 0 and steps[chosen]["met"] and steps[chosen]["cosine"] >= 0.9999
-    assert all(not s["met"] for k, s in steps.items() if k < chosen)  # the fewest tried that meet it
-    assert res.summary["quantization"]["float_nodes"] == chosen
-    assert fb["ranking"][0]["sqnr_drop_db"] >= fb["ranking"][-1]["sqnr_drop_db"]
-    # cached: the same target finds the record; another target, or none, is another answer
-    again = quantize_onnx(fp32_file, q, tmp_path)
-    assert again.path == res.path and again.cache_hit
-    other = quantize_onnx(fp32_file, QuantOptions(calib_count=8, int8_target="cosine:0.99"), tmp_path)
-    plain = quantize_onnx(fp32_file, base, tmp_path)
-    assert "fallback" not in plain.summary["quantization"]
-    assert other.summary["quantization"]["fallback"]["target"] == {"cosine": 0.99}
-
-
-def test_an_unreachable_target_names_the_best_reached(cli, fp32_file, tmp_path):
-    res = cli("quantize", "--onnx", fp32_file, "--out", tmp_path, "--calib-count", 4,
-              "--int8-target", "cosine:0.999999", "--int8-max-float", "0.05")
-    assert res.exit_code == 2 and "cannot be met" in res.output and "best reached" in res.output
-    assert "--int8-max-float 0.05" in res.output
-    assert "Traceback" not in res.output
-
-
-def test_a_bad_int8_target_is_exit_2(cli, fp32_file, tmp_path):
-    res = cli("quantize", "--onnx", fp32_file, "--out", tmp_path, "--int8-target", "speed:2")
-    assert res.exit_code == 2 and "int8 target" in res.output
-
-
-def test_an_accuracy_drop_target_needs_labels_and_measures_the_drop(cli, fp32_file, tmp_path):
-    from PIL import Image
-
-    from resnext_bench.exporters.quantize import quantize_onnx
-
-    rng = np.random.default_rng(0)
-    for c in ("0", "1"):
-        (tmp_path / "labeled" / c).mkdir(parents=True)
-        for i in range(4):
-            Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "labeled" / c / f"{i}.png")
-    q = QuantOptions(calib_images=str(tmp_path / "labeled"), calib_count=8, int8_target="drop:100")
-    res = quantize_onnx(fp32_file, q, tmp_path / "out")
-    (step,) = res.summary["quantization"]["fallback"]["steps"]
-    assert step["met"] and "drop" in step and "accuracy" in step and step["float_nodes"] == 0
-    assert res.summary["quantization"]["fallback"]["control"].startswith("labeled centre crops of images:")
-    bad = cli("quantize", "--onnx", fp32_file, "--out", tmp_path / "out2", "--int8-target", "drop:1")
-    assert bad.exit_code == 2 and "needs a labeled calibration folder" in bad.output

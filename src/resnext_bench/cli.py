@@ -216,7 +216,7 @@ def _export_batch(value: str) -> int | None:
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 def export(arch, out_dir, form, batch, precision, image_size, artifacts, force, as_json, **settings):
     """Export an arch to a checked ONNX file (cached by config hash); --precision int8 also
-    quantizes it (ONNX Runtime static quantization, QDQ)."""
+    quantizes it (QDQ, by NNCF or ONNX Runtime: --quantizer)."""
     from dataclasses import fields
 
     from .config import QuantOptions, build_section, check_setting
@@ -257,12 +257,21 @@ def _echo_quantized(res) -> None:
     q = res.summary["quantization"]
     how = "cache hit" if res.cache_hit else f"calibrated in {q['calibration_seconds']:.1f} s"
     click.echo(f"{res.path}  ({how})")
-    click.echo(f"  int8 QDQ ({q['weights']} weights, {q['activations']} activations) of "
+    rr = ", reduce_range" if q.get("reduce_range") else ""
+    click.echo(f"  int8 QDQ by {q.get('library', q.get('quantizer'))} {q.get('library_version', '')} "
+               f"({q['weights']} weights, {q['activations']} activations{rr}) of "
                f"{res.summary['fp32_path']}")
     asked = (f" (--calib-count {q['asked_count']}: the source has {q['count']})"
              if q.get("asked_count") not in (None, q["count"]) else "")
     click.echo(f"  calibration: {q['method']} on {q['count']} images{asked} ({q['source']}); "
                f"{res.summary['qdq_nodes']} Q/DQ nodes, file {res.summary['bytes'] / 1e6:.1f} MB")
+    control = q.get("accuracy_control") or q.get("fallback")
+    if control and control.get("measured"):
+        from .exporters.int8_fallback import describe_best
+
+        click.echo(f"  accuracy control ({control.get('library') or control.get('method')}): target "
+                   f"{control['target_spec']} met on {control['control_images']} held-out images: "
+                   f"{describe_best(control['measured'])}; {q.get('float_nodes', 0)} layer(s) in float")
 
 
 @main.command()
@@ -272,11 +281,12 @@ def _echo_quantized(res) -> None:
 @click.option("--force", is_flag=True, help="Rebuild even if an identical file is cached.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 def quantize(onnx_path, out_dir, force, as_json, **settings):
-    """Write the int8 (QDQ, per-channel) file of an fp32 ONNX file, for deploying elsewhere."""
+    """Write the int8 (QDQ, per-channel) file of an fp32 ONNX file, for deploying elsewhere
+    (--quantizer nncf, the default, or ort; --int8-target for accuracy control)."""
     from .config import build_section
-    from .exporters.quantize import quantize_onnx
+    from .exporters.int8 import make_int8
 
-    res = quantize_onnx(onnx_path, build_section("quant", settings), out_dir, force=force)
+    res = make_int8(onnx_path, build_section("quant", settings), out_dir, force=force)
     if as_json:
         _print_json(res.to_json())
     else:
@@ -627,7 +637,7 @@ def ab(base, new, artifacts, base_set, new_set, threshold, out_dir, fmt, quiet,
               help="Wall-clock budget of the search (exports and int8 calibration included).")
 @click.option("--runtime", "runtimes", default=None, help="Only these runtimes (default: every one usable here).")
 @click.option("--image-size", type=int, default=None, help="Input size (default: the arch's own).")
-@setting_options("parity", exclude=("parity", "rtol", "min_cosine", "min_top1"))
+@setting_options("parity", exclude=("parity", "rtol", "min_cosine", "min_top1", "max_accuracy_drop_pct"))
 @setting_options("export", exclude=("onnx", "opset", "exporter"))
 @click.option("--out", "out_dir", default=None, help="Run dir (default runs/tune-<timestamp>).")
 @click.option("--dry-run", is_flag=True, help="List the candidates, each with why it is in or out.")

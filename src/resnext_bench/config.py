@@ -39,11 +39,14 @@ GPU_RUNTIMES = ("ort-cuda", "ort-trt", "tensorrt")
 #: runtimes that run where ``device`` says (cpu or cuda)
 TORCH_RUNTIMES = ("torch", "torch-compile")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
-#: what `export` writes: int8 is ONNX Runtime static quantization (QDQ) of the fp32 export
+#: what `export` writes: int8 is the QDQ file a quantizer (NNCF or ONNX Runtime) makes of the fp32 export
 EXPORT_PRECISIONS = ("fp32", "fp16", "int8")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 CALIB_METHODS = ("minmax", "entropy", "percentile")
 QUANT_ACTIVATIONS = ("auto", "uint8", "int8")
+#: int8 quantizers (exporters/quantizers.py): NNCF's ``nncf.quantize`` (ONNX backend) and ONNX
+#: Runtime's ``quantize_static``; the first is the default
+QUANTIZERS = ("nncf", "ort")
 EXPORTERS = ("dynamo", "torchscript")
 DEVICES = ("auto", "cpu", "cuda")
 GRAPH_OPT_LEVELS = ("disable", "basic", "extended", "all")
@@ -68,7 +71,7 @@ RUNTIME_SETTINGS: dict[str, tuple[str, ...]] = {
 }
 #: settings that make another int8 artifact (any runtime, int8 rows only); the calibration
 #: folder is recorded in the row's ``quantization``, not in the key (a path is not portable)
-INT8_SETTINGS = ("calib_method", "calib_count", "calib_crops", "quant_activations",
+INT8_SETTINGS = ("quantizer", "calib_method", "calib_count", "calib_crops", "quant_activations",
                  "int8_target", "int8_max_float")
 #: settings that only a CUDA device reads, whatever the runtime
 CUDA_ONLY_SETTINGS = ("cuda_graph",)
@@ -299,6 +302,10 @@ class ParityConfig(Section):
                                        kind="float", min=-1.0, max=1.0)
     min_top1: float | None = setting(None, "Minimum top-1 agreement (default per precision).",
                                      kind="float", min=0.0, max=1.0)
+    max_accuracy_drop_pct: float | None = setting(
+        None, "Largest top-1 accuracy drop on labeled --images, in % of the fp32 accuracy "
+        "(default: 1 for bf16, fp16 and int8 -- MLPerf's 99 % rule; fp32 must match anyway).",
+        kind="float", min=0.0, max=100.0)
 
 
 @dataclass(frozen=True)
@@ -320,7 +327,14 @@ class ExportOptions(Section):
 
 @dataclass(frozen=True)
 class QuantOptions(Section):
-    """int8: ONNX Runtime static quantization (QDQ, per-channel int8 weights) of the fp32 export."""
+    """int8: a QDQ file (per-channel int8 weights) of the fp32 export, made by a quantizer:
+    NNCF (default) or ONNX Runtime's ``quantize_static``, on the same calibration data."""
+
+    quantizer: str = setting("nncf", "int8 quantizer: nncf (nncf.quantize, ONNX backend: symmetric "
+                             "int8 activations, fast bias correction; accuracy control by "
+                             "nncf.quantize_with_accuracy_control) or ort (onnxruntime's "
+                             "quantize_static, QDQ; reduce_range where this CPU has no VNNI).",
+                             kind="str", choices=QUANTIZERS)
 
     calib_images: str | None = setting(None, "Images to calibrate int8 on: a folder (ImageNet "
                                        "preprocessing), 'builtin', 'digits-train', or 'synthetic' "
@@ -332,12 +346,15 @@ class QuantOptions(Section):
                                "mirrored half the time) instead of centre crops: auto = when "
                                "the calibration images are the parity images or the default.",
                                kind="str", choices=("auto", "on", "off"))
-    int8_target: str | None = setting(None, "int8 accuracy control: 'tolerance' (the int8 parity "
-                                      "tolerance: cosine >= 0.99, top-1 >= 0.9) or a list such "
-                                      "as 'cosine:0.995,top1:0.95'. When plain int8 misses it on "
-                                      "a held-out control set, the most sensitive layers (per-tensor "
-                                      "SQNR, onnxruntime's qdq_loss_debug) stay in float, as few as "
-                                      "the target allows.", kind="str", check=_check_int8_target)
+    int8_target: str | None = setting(None, "int8 accuracy control: 'drop:X' (top-1 accuracy drop "
+                                      "of at most X points on a labeled calibration folder), "
+                                      "'drop:X%' (X % of the fp32 accuracy, relative), 'tolerance' "
+                                      "(the int8 parity tolerance) or 'cosine:0.995,top1:0.95'. "
+                                      "When plain int8 misses it on a held-out control set, the "
+                                      "layers that hurt most stay in float, as few as the target "
+                                      "allows: nncf.quantize_with_accuracy_control for the nncf "
+                                      "quantizer, an SQNR-ranked bisection for ort.",
+                                      kind="str", check=_check_int8_target)
     int8_max_float: float = setting(1.0, "With --int8-target: the largest share of the quantized "
                                     "nodes that may stay in float (beyond it int8 stops paying); "
                                     "a target that needs more is an error naming the best reached.",

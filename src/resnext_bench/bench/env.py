@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..core.rundir import FINGERPRINT_KEYS
-from ..core.isa import ISA_FLAGS
+from ..core.isa import cpu_flags  # noqa: F401 (re-exported: bench.env.cpu_flags)
 from ..runtimes import describe_runtimes
 from ..runtimes.ort_build import onnxruntime_packages
 from ..runtimes.packages import dist_version
@@ -30,17 +30,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def cpu_flags() -> list[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                have = set(line.split(":", 1)[1].split())
-                return [f for f in ISA_FLAGS if f in have]
-    except OSError:
-        pass
-    return []
 
 
 def _mem_total_gb() -> float | None:

@@ -88,9 +88,9 @@ class ComboSession:
             from ..exporters.onnx_export import read_metadata
 
             if precision == "int8" and read_metadata(ex.onnx).get("resnext_bench.precision") != "int8":
-                from ..exporters.quantize import quantize_onnx  # the given fp32 file, quantized
+                from ..exporters.int8 import make_int8  # the given fp32 file, quantized
 
-                return quantize_onnx(ex.onnx, self.quant_options(), self.artifacts).artifact(precision)
+                return make_int8(ex.onnx, self.quant_options(), self.artifacts).artifact(precision)
             from ..exporters.onnx_export import onnx_provenance
 
             sha, size = onnx_provenance(ex.onnx)  # graph and external data files together
@@ -228,7 +228,7 @@ class ComboSession:
         buffers), and agreement of the end-to-end path (``run_host``) with it."""
         import numpy as np
 
-        from ..core.parity import accuracy_fields
+        from ..core.parity import PATHS_RTOL, accuracy_fields, accuracy_misses
         from ..models.weightsource import weights_label
 
         rt, b = self.rt, self.combo.batch
@@ -246,11 +246,12 @@ class ComboSession:
                 host_diff = float(np.abs(host.astype(np.float64) - timed).max())
             outs.append(timed[:n])
         par = self.config.parity
-        tol = tolerance_for(rt.parity_tolerance_key(), par.rtol, par.min_cosine, par.min_top1)
+        tol = tolerance_for(rt.parity_tolerance_key(), par.rtol, par.min_cosine, par.min_top1,
+                            par.max_accuracy_drop_pct)
         out = np.concatenate(outs)
         fields = compare_logits(ref, out, tol).to_row()
         fields["parity_paths_max_abs_diff"] = host_diff
-        if host_diff > tol.rtol * float(np.abs(ref).max()):
+        if host_diff > (tol.rtol if tol.rtol is not None else PATHS_RTOL) * float(np.abs(ref).max()):
             fields["parity_passed"] = False  # the end-to-end path computes something else
             fields["parity_failed"] = (fields["parity_failed"] or []) + [
                 f"end-to-end path differs from the timed path by {host_diff:.3g}"]
@@ -259,6 +260,10 @@ class ComboSession:
         fields["parity_weights"] = weights_label(self.config.export.weights, self.config.export.seed)
         if labels is not None:
             fields.update(accuracy_fields(ref, out, labels))
+            missed = accuracy_misses(fields, tol)
+            if missed:  # accuracy gates where labels exist (bf16, fp16, int8)
+                fields["parity_passed"] = False
+                fields["parity_failed"] = (fields["parity_failed"] or []) + missed
         return fields
 
 

@@ -1,4 +1,6 @@
-"""int8 accuracy control: keep the layers that hurt in float, as few as the target allows.
+"""int8 accuracy control for the ``ort`` quantizer: keep the layers that hurt in float, as few
+as the target allows. (The ``nncf`` quantizer uses NNCF's own
+``quantize_with_accuracy_control`` instead; :mod:`.int8` chooses.)
 
 NNCF's ``quantize_with_accuracy_control`` and Intel Neural Compressor's tuning loop return the
 worst layers to float until the accuracy drop is within a limit; ONNX Runtime's
@@ -52,23 +54,9 @@ class Int8TargetUnreachable(UsageError):
     """No number of float nodes meets the target; the message names the best reached."""
 
 
-def _session(path):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-
-
-def _outputs(path, images):
-    import numpy as np
-
-    s = _session(path)
-    name = s.get_inputs()[0].name
-    return np.concatenate([s.run(None, {name: images[i:i + 8]})[0] for i in range(0, len(images), 8)])
-
-
 def control_metrics(ref, out, labels=None) -> dict:
+    """What a target is judged on: cosine, top-1 agreement and max_rel_err against the fp32
+    logits ``ref``; with labels, the accuracy, the fp32 accuracy and the drop in points."""
     from ..core.parity import DEFAULT_TOLERANCES, accuracy_fields, compare_logits
 
     r = compare_logits(ref, out, DEFAULT_TOLERANCES["int8"])
@@ -76,26 +64,10 @@ def control_metrics(ref, out, labels=None) -> dict:
                "max_rel_err": round(r.max_rel_err, 5)}
     if labels is not None:
         acc = accuracy_fields(ref, out, labels)
-        metrics |= {"accuracy": round(acc["accuracy_top1"], 4), "drop": round(acc["accuracy_top1_drop"], 3)}
+        metrics |= {"accuracy": round(acc["accuracy_top1"], 4),
+                    "ref_accuracy": round(acc["accuracy_ref_top1"], 4),
+                    "drop": round(acc["accuracy_top1_drop"], 3)}
     return metrics
-
-
-def control_set(quant: QuantOptions, size: int, target: dict):
-    """(images, labels or None) the target is measured on: crops of the calibration images with
-    another seed; for an accuracy-drop target, the labeled calibration folder's centre crops
-    (the calibration itself takes random crops of them)."""
-    from .quantize import CALIB_SEED, calibration_images, calibration_plan
-
-    if "drop" not in target:
-        return calibration_images(quant, size, seed=CALIB_SEED + CONTROL_SEED_OFFSET), None
-    from ..models.imagefiles import labeled_classes
-    from ..models.inputs import labeled_folder_images
-
-    folder, _ = calibration_plan(quant)
-    if folder is None or labeled_classes(folder) is None:
-        raise UsageError("--int8-target drop:X needs a labeled calibration folder (class subfolders, "
-                         "e.g. --calib-images digits-train)")
-    return labeled_folder_images(folder, size, limit=CONTROL_LABELED_IMAGES)
 
 
 def sensitivity_ranking(fp32_pre: Path, qdq: Path, images, input_name: str) -> list[dict]:
@@ -109,7 +81,7 @@ def sensitivity_ranking(fp32_pre: Path, qdq: Path, images, input_name: str) -> l
                                                          create_activation_matching,
                                                          modify_model_output_intermediate_tensors)
 
-    from .quantize import _reader
+    from .calibration import ort_reader as _reader
 
     with tempfile.TemporaryDirectory() as tmp:
         aug_f, aug_q = Path(tmp) / "float.onnx", Path(tmp) / "qdq.onnx"
@@ -149,29 +121,25 @@ def sensitivity_ranking(fp32_pre: Path, qdq: Path, images, input_name: str) -> l
     return sorted(ranked, key=lambda r: -r["sqnr_drop_db"])
 
 
-def quantize_to_target(fp32_path, quant: QuantOptions, out_dir=None, *, force: bool = False):
-    """The QDQ file of ``fp32_path`` that meets ``quant.int8_target`` with the fewest nodes in
-    float (see the module docstring); a :class:`~.quantize.ExportResult` whose summary's
+def quantize_to_target(fp32, quant: QuantOptions, out_dir, control, target: dict, *,
+                       force: bool = False):
+    """The QDQ file of ``fp32`` (:class:`~.calibration.Fp32File`) that meets ``target`` on
+    ``control`` (:class:`~.quantize.ControlSet`) with the fewest nodes in float (see the module
+    docstring); a :class:`~.artifact.ExportResult` whose summary's
     ``quantization.fallback`` records the target, the float nodes and every step tried."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from ..core.parity import parse_int8_target, target_misses
-    from .quantize import CALIB_SEED, calibration_source, quantize_onnx, read_fp32
+    from ..core.parity import target_misses
+    from .calibration import calibration_source, ort_outputs
+    from .quantize import quantize_onnx
 
-    target = parse_int8_target(quant.int8_target)
     plain_quant = replace(quant, int8_target=None)
-    fp32_path = Path(fp32_path)
+    fp32_path, input_name = fp32.path, fp32.input_name
     out_dir = ensure_dir(out_dir or fp32_path.parent)
-    fp32 = read_fp32(fp32_path)  # parsed and hashed once for every quantization below
-    size, input_name = fp32.image_size, fp32.input_name
-    control_seed = CALIB_SEED + CONTROL_SEED_OFFSET
     key = {"fp32_sha256": fp32.sha256, "calibration": calibration_source(quant),
            "method": quant.calib_method, "count": quant.calib_count,
-           "activations": quant.quant_activations, "target": target,
-           "control": (calibration_source(quant, control_seed) if "drop" not in target else
-                       f"labeled centre crops of {calibration_source(replace(quant, calib_crops='off'))}"),
-           "max_float": quant.int8_max_float,
-           "version": FALLBACK_VERSION}
+           "activations": quant.quant_activations, "target": target, "control": control.source,
+           "max_float": quant.int8_max_float, "version": FALLBACK_VERSION}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     record_path = out_dir / f"{fp32_path.stem}_int8target_{digest}.json"
     if record_path.is_file() and not force:
@@ -183,13 +151,12 @@ def quantize_to_target(fp32_path, quant: QuantOptions, out_dir=None, *, force: b
         except (OSError, ValueError, KeyError):
             pass  # damaged: search again
 
-    control, labels = control_set(quant, size, target)
-    ref = _outputs(fp32_path, control)
+    images, labels, ref = control.images, control.labels, control.reference
     steps = []
 
     def attempt(exclude: tuple[str, ...]):
         res = quantize_onnx(fp32_path, plain_quant, out_dir, force=force, exclude=exclude, fp32=fp32)
-        metrics = control_metrics(ref, _outputs(res.path, control), labels)
+        metrics = control_metrics(ref, ort_outputs(res.path, images), labels)
         misses = target_misses(metrics, target)
         steps.append({"float_nodes": len(exclude), "path": str(res.path), **metrics, "met": not misses})
         return res, misses
@@ -200,7 +167,7 @@ def quantize_to_target(fp32_path, quant: QuantOptions, out_dir=None, *, force: b
         with tempfile.TemporaryDirectory() as tmp:
             pre = Path(tmp) / "pre.onnx"
             quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-            ranking = sensitivity_ranking(pre, res.path, control[:8], input_name)
+            ranking = sensitivity_ranking(pre, res.path, images[:8], input_name)
         names = [r["node"] for r in ranking]
         cap = int(quant.int8_max_float * len(names) + 1e-9)
         full, full_misses = attempt(tuple(names[:cap])) if cap > 0 else (res, misses)
@@ -209,8 +176,8 @@ def quantize_to_target(fp32_path, quant: QuantOptions, out_dir=None, *, force: b
             raise Int8TargetUnreachable(
                 f"int8 target {quant.int8_target!r} cannot be met on the control set with at most {cap} of "
                 f"{len(names)} quantized nodes in float (--int8-max-float {quant.int8_max_float:g}): the best "
-                f"reached is cosine {best['cosine']:.4f}, top-1 {best['top1']:.3f} with {best['float_nodes']} "
-                f"in float ({'; '.join(full_misses)})")
+                f"reached is {describe_best(best)} with {best['float_nodes']} in float "
+                f"({'; '.join(full_misses)})")
         lo, hi, best_res = 0, cap, full  # lo misses, hi meets
         while hi - lo > 1:
             mid = (lo + hi) // 2
@@ -222,13 +189,22 @@ def quantize_to_target(fp32_path, quant: QuantOptions, out_dir=None, *, force: b
         res, chosen = best_res, names[:hi]
     else:
         chosen = []
-    record = {"target": target, "target_spec": quant.int8_target, "float_nodes": chosen,
+    record = {"method": "SQNR-ranked bisection (resnext-bench, onnxruntime quantize_static)",
+              "target": target, "target_spec": quant.int8_target, "float_nodes": chosen,
               "quantized_nodes": len(ranking) or None, "control": key["control"],
-              "control_images": int(len(control)), "steps": sorted(steps, key=lambda s: s["float_nodes"]),
+              "control_images": int(len(images)), "measured": next(
+                  s for s in steps if s["float_nodes"] == len(chosen)),
+              "steps": sorted(steps, key=lambda s: s["float_nodes"]),
               "ranking": ranking[:max(len(chosen), 10)], "ranking_method":
               "qdq_loss_debug xmodel SQNR lost across each node (input minus output, dB), largest first"}
     write_json_atomic(record_path, record)
     return _with_record(res, record)
+
+
+def describe_best(m: dict) -> str:
+    """``cosine 0.9912, top-1 0.938, accuracy drop 1.20 points``."""
+    text = f"cosine {m['cosine']:.4f}, top-1 {m['top1']:.3f}"
+    return text + (f", accuracy drop {m['drop']:.2f} points" if "drop" in m else "")
 
 
 def _with_record(res, record: dict):

@@ -39,6 +39,8 @@ from ..core.fileio import atomic_path, ensure_dir, file_digest, write_json_atomi
 from ..core.parity import compare_logits, tolerance_for
 from ..models.spec import ArchSpec, parse_arch
 from .artifact import ExportResult
+from .onnxfile import (external_data_files, load_user_onnx, metadata_of,  # noqa: F401 (re-exported)
+                       onnx_provenance, read_metadata, verify_cached)
 
 CHECK_BATCHES = (1, 3)
 CHECK_SEED = 20240611
@@ -214,81 +216,6 @@ def honour_opset(proto, opset: int, exporter: str):
     return converted
 
 
-def external_data_files(path: str | Path) -> list[Path]:
-    """The data files an ONNX file's initializers point to (external data), in sorted order."""
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    names = set()
-    for t in model.graph.initializer:
-        if t.data_location == onnx.TensorProto.EXTERNAL:
-            names.update(e.value for e in t.external_data if e.key == "location")
-    return [Path(path).parent / n for n in sorted(names)]
-
-
-def onnx_provenance(path: str | Path) -> tuple[str, int]:
-    """(sha256, bytes) covering the graph file *and* its external data files: zeroing a data
-    file changes what runs, so it must change the recorded hash. Without external data: the
-    file's own sha256."""
-    import hashlib
-
-    data = external_data_files(path)
-    if not data:
-        return file_digest(path), Path(path).stat().st_size
-    h = hashlib.sha256()
-    total = 0
-    for f in [Path(path)] + data:
-        if not f.is_file():
-            raise UsageError(f"{path}: its external data file {f.name} is missing")
-        h.update(f.name.encode() + b"\0" + file_digest(f).encode())
-        total += f.stat().st_size
-    return h.hexdigest(), total
-
-
-def read_metadata(path: str | Path) -> dict:
-    """The ``metadata_props`` of an ONNX file (external weight files are not read)."""
-    import onnx
-
-    return metadata_of(onnx.load(str(path), load_external_data=False))
-
-
-def metadata_of(model) -> dict:
-    return {p.key: p.value for p in model.metadata_props}
-
-
-def load_user_onnx(path: str | Path, flag: str = "--onnx"):
-    """An ONNX file the user named, parsed once (external weight files not read); a missing or
-    unreadable file is a one-line :class:`UsageError` naming ``flag``."""
-    import onnx
-
-    if not Path(path).is_file():
-        raise UsageError(f"{flag} {path}: no such file")
-    try:
-        return onnx.load(str(path), load_external_data=False)
-    except Exception as exc:
-        raise UsageError(f"{flag} {path}: not a readable ONNX file ({type(exc).__name__})") from None
-
-
-def _verify_cached(path: Path, sidecar: Path, digest: str) -> dict | None:
-    """The cached summary if ``path`` is intact and belongs to ``digest``; None to rebuild."""
-    import onnx
-
-    if not path.is_file() or not sidecar.is_file():
-        return None
-    try:
-        summary = json.loads(sidecar.read_text())
-        if summary.get("config_hash") != digest or summary.get("sha256") != file_digest(path):
-            return None
-        model = onnx.load(str(path))  # one parse for the checker and the metadata (< 2 GB files)
-        onnx.checker.check_model(model, full_check=True)
-        meta = {p.key: p.value for p in model.metadata_props}
-        if meta.get("resnext_bench.config_hash") != digest:
-            return None
-        return summary
-    except Exception:
-        return None
-
-
 def check_against_torch(onnx_path: Path, model_fp32, cfg: ExportConfig, size: int) -> list[dict]:
     """Run the file on ORT CPU at :data:`CHECK_BATCHES` and compare with torch fp32 eager."""
     import numpy as np
@@ -325,8 +252,8 @@ def export_onnx(cfg: ExportConfig, out_dir: str | Path = ExportOptions.artifacts
                 cache_dir: str | Path | None = None) -> ExportResult:
     """Export ``cfg`` under ``out_dir`` (cache hit when an intact identical export exists).
 
-    ``precision = "int8"``: the checked fp32 export, quantized (:mod:`.quantize`, settings
-    ``quant``). Its parity is what `bench` / `parity` measure; it does not gate the export,
+    ``precision = "int8"``: the checked fp32 export, quantized (:mod:`.int8`, settings
+    ``quant``: the quantizer, its calibration and accuracy target). Its parity is what `bench` / `parity` measure; it does not gate the export,
     since an int8 model differs from fp32 by design.
 
     ``cache_dir``: where the intermediate files go -- the form-c graph a form-a or form-b file
@@ -337,10 +264,10 @@ def export_onnx(cfg: ExportConfig, out_dir: str | Path = ExportOptions.artifacts
     if cfg.precision == "int8":
         from dataclasses import replace
 
-        from .quantize import quantize_onnx
+        from .int8 import make_int8
 
         fp32 = export_onnx(replace(cfg, precision="fp32"), between, force=force)
-        q = quantize_onnx(fp32.path, quant or QuantOptions(), out_dir, force=force)
+        q = make_int8(fp32.path, quant or QuantOptions(), out_dir, force=force)
         summary = {k: v for k, v in fp32.summary.items() if k not in ("sha256", "bytes", "checks",
                                                                      "config", "metadata")}
         summary |= q.summary | {"export_seconds": fp32.summary.get("export_seconds"),
@@ -353,7 +280,7 @@ def export_onnx(cfg: ExportConfig, out_dir: str | Path = ExportOptions.artifacts
     path = out_dir / artifact_name(cfg, spec, size, digest)
     sidecar = path.with_suffix(".json")
     if not force:
-        cached = _verify_cached(path, sidecar, digest)
+        cached = verify_cached(path, sidecar, digest)
         if cached is not None:
             return ExportResult(path, True, cached)
 

@@ -45,18 +45,23 @@ def _format(v, spec: str) -> str:
 
 def rows_table(rows: list[ResultRow], columns=BENCH_COLUMNS) -> str:
     columns = list(columns)
-    if any(r.settings for r in rows) and F.threads in [c[0] for c in columns]:
-        columns.insert([c[0] for c in columns].index(F.threads) + 1, SETTINGS_COLUMN)
+    keys = [c[0] for c in columns]
+    if any(r.settings for r in rows):  # after threads (bench) or batch (parity): rows differ there
+        anchor = F.threads if F.threads in keys else F.batch
+        columns.insert(keys.index(anchor) + 1, SETTINGS_COLUMN)
     if any(r.accuracy_top1 is not None for r in rows):
         at = [c[0] for c in columns].index(F.parity_passed)
         columns[at:at] = ACCURACY_COLUMNS
     body = [[cell(r, key, lambda v, spec=spec: _format(v, spec)) for key, _, spec in columns]
             for r in rows]
-    notes = [f"  {r.runtime} {r.precision} b{r.batch}: {r.status}: {r.error}"
+    def who(r):
+        return f"{r.runtime} {r.precision} b{r.batch}" + (f" {settings_suffix(r.settings)}" if r.settings else "")
+
+    notes = [f"  {who(r)}: {r.status}: {r.error}"
              for r in rows if not r.ok and r.error]
-    notes += [f"  {r.runtime} {r.precision} b{r.batch}: ran as {r.precision_executed} (the engine's "
+    notes += [f"  {who(r)}: ran as {r.precision_executed} (the engine's "
               f"report), judged with that precision's tolerance" for r in rows if r.precision_executed]
-    notes += [f"  {r.runtime} {r.precision} b{r.batch}: parity FAIL: {'; '.join(r.parity_failed)}"
+    notes += [f"  {who(r)}: parity FAIL: {'; '.join(r.parity_failed)}"
               + (f" (weights: {r.parity_weights})" if r.parity_weights else "")
               for r in rows if r.parity_passed is False and r.parity_failed]
     if any(c[0] == F.latency_p99_ms for c in columns):

@@ -2,7 +2,7 @@
 
 Read from the machine, never assumed: the runtimes usable here (``check_available``), the
 precisions the ISA makes pay (:func:`resnext_bench.core.isa.precisions_worth_trying`: bf16 with
-AMX or AVX-512 BF16, int8 with VNNI / AMX or a GPU, fp16 on GPUs) and that each runtime runs,
+AMX or AVX-512 BF16, int8 wherever ORT or OpenVINO have int8 kernels: AVX2 and up, NEON, a GPU; fp16 on GPUs) and that each runtime runs,
 thread counts up to the CPUs this process may use (the cgroup CPU quota and the affinity mask,
 not the host's count), batch sizes for the throughput objective, and per runtime the options
 that change its speed (:func:`option_axes`). The default configuration (ORT CPU fp32, batch 1,

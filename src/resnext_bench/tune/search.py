@@ -109,15 +109,22 @@ def out_reason(row: ResultRow, *, max_latency_ms=None, min_throughput=None,
     """Why a measured candidate cannot be the answer, whatever more rounds would say."""
     if not row.ok:
         return f"{row.status}: {row.error}"
-    if row.parity_passed is False:
-        return "parity FAIL: " + "; ".join(row.parity_failed or ["outside its tolerance"])
     if row.parity_passed is None:
         return "parity not checked"
+    failed = row.parity_failed or ["outside its tolerance"]
     if max_accuracy_drop is not None:
+        # the user's accuracy bound decides, not logit error: a row that keeps the accuracy on
+        # labeled images is in even where its logits miss a fidelity threshold; broken outputs
+        # and a path that computes something else stay out
         if row.accuracy_top1_drop is None:
             return "no accuracy measured (needs a labeled --images folder)"
         if row.accuracy_top1_drop > max_accuracy_drop:
             return f"top-1 accuracy drop {row.accuracy_top1_drop:.2f} > {max_accuracy_drop} points"
+        broken = [f for f in failed if "not finite" in f or "end-to-end path" in f]
+        if row.parity_passed is False and broken:
+            return "parity FAIL: " + "; ".join(broken)
+    elif row.parity_passed is False:
+        return "parity FAIL: " + "; ".join(failed)
     if max_latency_ms is not None and (row.latency_p50_ms or math.inf) > max_latency_ms:
         return f"p50 {row.latency_p50_ms:.2f} ms already over the {max_latency_ms} ms budget"
     if min_throughput is not None and row.throughput_ips is not None and row.round_spread is not None:
