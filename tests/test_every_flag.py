@@ -27,7 +27,8 @@ from resnext_bench.cli import main
 ARCH = "wrn10_1"
 #: values for settings whose default is None (nothing to pass)
 SAMPLES = {"duration": 0.2, "warmup_time": 0.05, "parity_images": 4, "images": "builtin",
-           "rtol": 0.01, "min_cosine": 0.99, "min_top1": 0.5, "calib_images": "builtin",
+           "rtol": 0.01, "min_cosine": 0.99, "min_top1": 0.5, "max_accuracy_drop_pct": 1.0,
+           "calib_images": "builtin", "quantizer": "ort",
            "int8_target": "tolerance", "profile_max_batch": 2, "threads": 1, "image_size": 32,
            "calib_count": 4, "int8_max_float": 0.1, "iters": 4, "rounds": 3, "warmup": 1,
            "weights": "WEIGHTS", "onnx": "ONNX", "image_sizes": 32, "ov_streams": 1, "archs": ARCH}

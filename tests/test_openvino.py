@@ -108,7 +108,7 @@ def test_openvino_rows_run_the_precision_they_say(cli, small_onnx, artifacts, tm
     if "bf16" in rows:
         b = rows["bf16"]
         assert b.ok and b.runtime_info["inference_precision"] == "bf16" and b.onnx_precision == "fp32"
-        assert b.parity_tolerance["min_cosine"] == 0.99  # bf16's tolerance
+        assert b.parity_tolerance["min_cosine"] == 0.995  # bf16's tolerance
     # recommend prints the compile_model call that was measured
     rec = cli("recommend", tmp_path / "run", "--runtime", "openvino", "--json")
     code = json.loads(rec.output)["winner"]["runtime_code"]

@@ -21,27 +21,45 @@ def _digits_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("RESNEXT_BENCH_CACHE", str(tmp_path_factory.getbasetemp() / "rb-cache"))
 
 
-# ------------------------------------------------------------------------- calibration v3
-def test_v3_scales_every_residual_branch_and_keeps_varied_predictions(artifacts):
+# ------------------------------------------------------------------------- calibration v4
+def test_v4_keeps_small_residual_branches_and_varied_predictions(artifacts):
     import torch
 
     from resnext_bench.models import build_model
     from resnext_bench.models.blocks import BasicBlock
     from resnext_bench.models.versions import CALIBRATION_VERSION
-    from resnext_bench.models.weights import RESIDUAL_GAMMA, prediction_spread
+    from resnext_bench.models.weights import RESIDUAL_GAMMA
 
-    assert CALIBRATION_VERSION == 3
+    assert CALIBRATION_VERSION == 4
     model = build_model("resnet18", cache_dir=artifacts)
     blocks = [m for m in model.modules() if isinstance(m, BasicBlock)]
     assert len(blocks) == 8
     assert all(torch.allclose(b.bn2.weight, torch.full_like(b.bn2.weight, RESIDUAL_GAMMA)) for b in blocks)
-    spread = prediction_spread(model, 64)
+
+
+def test_v4_is_confident_on_photos_like_a_trained_net(artifacts):
+    """The issue's figures on a small ResNeXt-50 relative: on the photos and their crops the
+    median top-1 probability >= 0.6 and the median top-1/top-2 gap >= 1 logit std (v3: 0.28
+    and 0.17 on resnext50_32x4d); >= 12 / 8 / 6 distinct classes over 16 photos, smooth and
+    white noise (resnext50_32x4d itself: reports/cpu/default-weights/summary.md)."""
+    import torch
+
+    from resnext_bench.models import build_model
+    from resnext_bench.models.weights import prediction_spread
+
+    model = build_model("resnext50_2x8d", cache_dir=artifacts)
+    with torch.no_grad():
+        spread = prediction_spread(model, 96)
+    for kind in ("photos", "photo crops"):
+        assert spread[kind]["median_top1_prob"] >= 0.6, (kind, spread[kind])
+        assert spread[kind]["median_gap_std"] >= 1.0, (kind, spread[kind])
+    for kind, least in (("photos", 12), ("smooth noise", 8), ("white noise", 6)):
+        assert spread[kind]["distinct_top1"] >= least, (kind, spread[kind])
     for kind, s in spread.items():
-        assert s["distinct_top1"] >= 8, (kind, s)
         assert 1.0 <= s["logit_std"] <= 10.0, (kind, s)
 
 
-def test_v3_reduced_precision_is_in_the_trained_regime(artifacts):
+def test_v4_reduced_precision_is_in_the_trained_regime(artifacts):
     """bf16 on the built-in photos: the targets of the default-weights issue (the v2 weights
     missed them by far on the deeper nets: cosine 0.90 on resnext50_32x4d)."""
     import torch
@@ -145,7 +163,7 @@ def test_labeled_folder_gives_accuracy_columns(cli, artifacts, tmp_path):
     for r in rows:
         assert r.accuracy_images == 6 and r.accuracy_top1 is not None
         assert r.accuracy_ref_top1 is not None and len(r.accuracy_top1_drop_ci) == 2
-        assert r.parity_weights.startswith("default (calibration v3")
+        assert r.parity_weights.startswith("default (calibration v4")
     plain = cli("parity", "--arch", "resnet18", "--image-size", 32, "--runtime", "torch",
                 "--images", "builtin", "--artifacts", artifacts)
     assert plain.exit_code == 0, plain.output
@@ -186,8 +204,10 @@ def test_a_fail_names_its_criterion_threshold_and_distance():
     res = compare_logits(ref, out, DEFAULT_TOLERANCES["fp16"])
     assert not res.passed and res.failures
     text = "; ".join(res.failures)
-    assert "max_rel_err" in text and "> 0.03" in text and "x the limit" in text
-    assert "cosine" in text and "< 0.999 (short by" in text
+    assert "max_rel_err" not in text  # reported, not gated, for the reduced precisions
+    assert "cosine" in text and "< 0.999 (short by" in text and "top1_agreement" in text
+    fp32 = compare_logits(ref, out, DEFAULT_TOLERANCES["fp32"])
+    assert "max_rel_err" in fp32.failures[0] and "> 0.001" in fp32.failures[0] and "x the limit" in fp32.failures[0]
     assert res.to_row()["parity_failed"] == list(res.failures)
     ok = compare_logits(ref, ref, DEFAULT_TOLERANCES["fp32"])
     assert ok.passed and ok.to_row()["parity_failed"] is None
@@ -198,4 +218,7 @@ def test_export_passes_every_quant_flag(cli, artifacts):
     res = cli("export", "--arch", "resnext29_2x4d", "--precision", "int8", "--quant-activations",
               "uint8", "--calib-count", 4, "--out", artifacts)
     assert res.exit_code == 0, res.output
-    assert "uint8 asymmetric" in res.output
+    assert "asymmetric (MIXED preset)" in res.output  # NNCF's preset for uint8 activations
+    res = cli("export", "--arch", "resnext29_2x4d", "--precision", "int8", "--quant-activations",
+              "uint8", "--quantizer", "ort", "--calib-count", 4, "--out", artifacts)
+    assert res.exit_code == 0 and "uint8 asymmetric" in res.output, res.output

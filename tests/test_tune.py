@@ -42,15 +42,20 @@ def test_candidates_come_from_the_isa_and_the_cpus():
     assert any(c.combo.settings == {"channels_last": True} for c in cs.candidates)
     out = dict(cs.excluded)
     assert "no fast path" in out["precision fp16"] and "not here" in out["tensorrt"]
-    # AVX2 only (Zen 3): no bf16, no int8 worth trying
+    # AVX2 only (Zen 3): no bf16, but int8 (measured 2x there on OpenVINO), by both quantizers
     plain = fake_candidates(flags=["avx2", "fma"])
-    assert {c.combo.precision for c in plain.candidates} == {"fp32"}
+    assert {c.combo.precision for c in plain.candidates} == {"fp32", "int8"}
+    assert {c.combo.settings.get("quantizer") for c in plain.candidates
+            if c.combo.precision == "int8"} == {None, "ort"}  # None: the default, NNCF
     assert "in   resnet18|c|ort-cpu|cpu|fp32|1||32" in render_candidates(plain)
+    only = fake_candidates(flags=["avx2", "fma"], precisions=["int8"])
+    assert {c.combo.precision for c in only.candidates[1:]} == {"int8"}
+    assert only.candidates[0].baseline  # the default is still measured, to answer against
     assert thread_counts(6) == [1, 2, 4, 6]
     # throughput: batch sizes, OpenVINO's throughput hint
     tp = fake_candidates(flags=flags, objective="throughput")
     assert {c.combo.batch for c in tp.candidates[1:]} == {1, 4, 16}
-    assert all(c.combo.settings == {"ov_hint": "throughput"} for c in tp.candidates
+    assert all(c.combo.settings.get("ov_hint") == "throughput" for c in tp.candidates
                if c.combo.runtime == "openvino")
 
 
@@ -160,7 +165,7 @@ def test_tune_cli_refuses_bad_input(cli, tmp_path):
 def test_a_real_small_tune_writes_a_bundle_whose_snippet_runs(cli, artifacts, tmp_path):
     out = tmp_path / "tune"
     res = cli("tune", "--arch", "resnet18", "--image-size", 32, "--runtime", "ort-cpu",
-              "--budget-minutes", 3, "--parity-images", 2, "--artifacts", artifacts, "-q",
+              "--budget-minutes", 1, "--parity-images", 2, "--artifacts", artifacts, "-q",
               "--json", "--out", out)
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
@@ -177,9 +182,14 @@ def test_a_real_small_tune_writes_a_bundle_whose_snippet_runs(cli, artifacts, tm
     # a pick that measured slower than the default says so (it once read "0.80x faster")
     from resnext_bench.tune.run import render_answer
 
-    slower = dict(data, vs_default=dict(data["vs_default"], times_faster=0.8, ci=[0.54, 0.92]))
-    text = render_answer(slower)
-    assert "1.25x slower than the default" in text and "keep the default" in text, text
+    paired = {"paired": True, "rounds": 7, "default": "ort-cpu fp32, batch 1, default threads",
+              "default_p50_ms": 1.0, "notes": []}
+    data["winner_is_default"] = False
+    for v, says in (({"ratio": 0.8, "ci": [0.7, 0.9], "verdict": "slower"}, "1.25x slower than the default"),
+                    ({"ratio": 1.0, "ci": [0.97, 1.03], "verdict": "same"}, "no measurable difference"),
+                    ({"ratio": 1.5, "ci": [1.4, 1.6], "verdict": "faster"}, "1.50x faster than the default")):
+        text = render_answer(dict(data, vs_default=paired | v))
+        assert says in text and ("keep the default" in text) == (v["verdict"] != "faster"), text
 
 
 def test_a_busy_host_row_is_not_judged_on():
@@ -201,3 +211,72 @@ def test_a_busy_host_row_is_not_judged_on():
     res = search(combos, busy_once, budget_s=3600, clock=m.clock, baseline=keys[0])
     assert slow in m.calls[1]  # measured again at stage 1, then beaten on a fair row
     assert res.standings[slow].status == "beaten" and res.standings[slow].stage == 1
+
+
+# ------------------------------------------------------------------------- the pick vs the default
+def _pair(pick_ms, default_ms=20.0, noise=0.02):
+    combos = _combos({"default": default_ms, "pick": pick_ms})
+    keys = list(combos)
+    m = FakeMachine({keys[0]: default_ms, keys[1]: pick_ms}, noise=noise)
+    return combos[keys[1]], combos[keys[0]], m
+
+
+def test_the_confirmation_says_same_for_1x_and_faster_for_1_5x():
+    """One group, interleaved rounds, ab's noise rule: the headline's ratio, interval and
+    verdict come from this stage only."""
+    from resnext_bench.tune.run import confirm, describe_vs_default
+
+    pick, default, m = _pair(20.0)
+    same = confirm(m.measure, pick, default, "latency", left_s=600, per_round_s=1.0)
+    assert m.calls[-1] == [default.key, pick.key]  # measured together, in one call
+    assert same["verdict"] == "same" and same["paired"] and 5 <= same["rounds"] <= 15
+    assert "no measurable difference" in describe_vs_default(same)
+    assert "faster" not in describe_vs_default(same)
+    pick, default, m = _pair(20.0 / 1.5)
+    fast = confirm(m.measure, pick, default, "latency", left_s=600, per_round_s=1.0)
+    assert fast["verdict"] == "faster" and fast["ci"][0] > 1 and abs(fast["ratio"] - 1.5) < 0.1
+    assert describe_vs_default(fast).startswith("1.5")
+    pick, default, m = _pair(30.0)
+    assert confirm(m.measure, pick, default, "latency", 600, 1.0)["verdict"] == "slower"
+    # rounds follow the budget left: at least 5, at most 15
+    assert confirm(m.measure, pick, default, "latency", 2, 1.0)["rounds"] == 5
+
+
+def test_a_pick_identical_in_effect_to_the_default_is_the_default():
+    """The default (threads left to ORT, which resolved them to 2) and 'ort-cpu fp32 threads
+    2' are one configuration: the answer says so instead of '1.17x faster'."""
+    from resnext_bench.tune.run import render_answer, same_in_effect
+
+    combos = _combos({"default": 20.0, "ort-cpu": 20.0})
+    keys = list(combos)
+    base = ResultRow(**combos[keys[0]].__dict__, status="ok",
+                     runtime_info={"threads_effective": 2})
+    pick = ResultRow(**dict(combos[keys[0]].__dict__, threads=2), status="ok")
+    assert same_in_effect(pick, base)
+    assert not same_in_effect(ResultRow(**dict(combos[keys[0]].__dict__, threads=1), status="ok"), base)
+    # through the search and the answer, with a fake machine (the pick measured 1.17x by noise)
+    combos = {}
+    for threads in (None, 2):
+        c = Combo("resnet18", "c", "ort-cpu", "cpu", "fp32", 1, threads, 32)
+        combos[c.key] = c
+    keys = list(combos)
+
+    class Machine(FakeMachine):
+        def measure(self, cs, timing):
+            rows = super().measure(cs, timing)
+            for r in rows:
+                r.runtime_info = {"threads_effective": 2}
+            return rows
+
+    m = Machine({keys[0]: 23.4, keys[1]: 20.0})
+    from resnext_bench.tune.run import answer
+    from resnext_bench.tune.candidates import Candidate, CandidateSet
+
+    res = search(combos, m.measure, budget_s=600, clock=m.clock, baseline=keys[0])
+    cs = CandidateSet([Candidate(combos[keys[0]], "default", baseline=True),
+                       Candidate(combos[keys[1]], "threads 2")])
+    out = answer(res, cs, "latency", {})
+    assert out["winner_is_default"] and out["vs_default"]["verdict"] == "same"
+    text = render_answer(out)
+    assert "keep the default" in text and "x faster" not in text
+    assert "the default configuration" in text.splitlines()[1]

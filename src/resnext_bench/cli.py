@@ -636,15 +636,20 @@ def ab(base, new, artifacts, base_set, new_set, threshold, out_dir, fmt, quiet,
 @click.option("--budget-minutes", type=float, default=10.0, show_default=True,
               help="Wall-clock budget of the search (exports and int8 calibration included).")
 @click.option("--runtime", "runtimes", default=None, help="Only these runtimes (default: every one usable here).")
+@click.option("--precision", "precisions", default=None, help="Only these precisions (default: every "
+              "one worth trying here); the default configuration (ort-cpu fp32) is measured anyway.")
 @click.option("--image-size", type=int, default=None, help="Input size (default: the arch's own).")
 @setting_options("parity", exclude=("parity", "rtol", "min_cosine", "min_top1", "max_accuracy_drop_pct"))
+@setting_options("quant", exclude=("quantizer", "int8_target", "int8_max_float", "calib_method",
+                                   "quant_activations"))
 @setting_options("export", exclude=("onnx", "opset", "exporter"))
 @click.option("--out", "out_dir", default=None, help="Run dir (default runs/tune-<timestamp>).")
 @click.option("--dry-run", is_flag=True, help="List the candidates, each with why it is in or out.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 @click.option("--json", "as_json", is_flag=True, help="The answer as JSON.")
 def tune(arch, objective, max_latency_ms, min_throughput, max_accuracy_drop, batch,
-         budget_minutes, runtimes, image_size, out_dir, dry_run, quiet, as_json, **settings):
+         budget_minutes, runtimes, precisions, image_size, out_dir, dry_run, quiet, as_json,
+         **settings):
     """Find the configuration to deploy on this machine: candidates from its ISA and runtimes,
     a staged search in the budget (screening with parity, then successive halving by the
     measured noise), the answer against the default configuration, and a bundle.
@@ -661,6 +666,16 @@ def tune(arch, objective, max_latency_ms, min_throughput, max_accuracy_drop, bat
         bad = [n for n in names if n not in RUNTIME_NAMES]
         if bad:
             raise UsageError(f"--runtime {','.join(bad)}: must be among {', '.join(RUNTIME_NAMES)}")
+    precs = [p.strip() for p in precisions.split(",") if p.strip()] if precisions else None
+    if precs:
+        from .config import PRECISIONS
+
+        bad = [p for p in precs if p not in PRECISIONS]
+        if bad:
+            raise UsageError(f"--precision {','.join(bad)}: must be among {', '.join(PRECISIONS)}")
+    if max_accuracy_drop is not None and not settings.get("images"):
+        raise UsageError("--max-accuracy-drop needs a labeled --images folder (class subfolders, "
+                         "e.g. --images digits): accuracy cannot be measured without labels")
     if objective == "throughput" and batch is None:
         batch = "auto"
     out_dir = out_dir or _default_run_dir().replace("runs/", "runs/tune-")
@@ -675,7 +690,7 @@ def tune(arch, objective, max_latency_ms, min_throughput, max_accuracy_drop, bat
     res = run_tune(arch, out_dir, objective=objective, budget_minutes=budget_minutes, batch=batch,
                    max_latency_ms=max_latency_ms, min_throughput=min_throughput,
                    max_accuracy_drop=max_accuracy_drop, runtimes=names, settings=settings,
-                   dry_run=dry_run, on_event=progress, on_stage=on_stage)
+                   dry_run=dry_run, on_event=progress, on_stage=on_stage, precisions=precs)
     if dry_run:
         click.echo(render_candidates(res["candidate_set"]))
         return

@@ -69,7 +69,8 @@ class CandidateSet:
 def candidates(arch: str, *, objective: str = "latency", batch: int | str | None = None,
                available=None, runtime_class=None, flags: list[str] | None = None,
                cuda: bool | None = None, cpus: int | None = None,
-               runtimes: list[str] | None = None, image_size: int | None = None) -> CandidateSet:
+               runtimes: list[str] | None = None, image_size: int | None = None,
+               precisions: list[str] | None = None) -> CandidateSet:
     """Every configuration worth trying for ``arch`` here. The keyword arguments after
     ``batch`` replace what is read from the machine (tests pass fake runtimes and an ISA)."""
     from ..runtimes.registry import check_available, get_runtime_class
@@ -88,13 +89,18 @@ def candidates(arch: str, *, objective: str = "latency", batch: int | str | None
     spec = parse_arch(arch)
     size = spec.resolve_image_size(image_size)
     worth = precisions_worth_trying(flags, cuda=cuda)
+    not_here = [p for p in precisions or () if p not in worth]
+    if precisions:  # --precision: only these are searched (the default is still measured)
+        worth = {p: why for p, why in worth.items() if p in precisions}
     if objective == "throughput" and batch in (None, "auto"):
         batches = list(AUTO_BATCHES)
     else:
         batches = [1 if batch in (None, "auto") else int(batch)]
     out = CandidateSet([], precisions=worth, cpus=cpus)
+    out.excluded += [(f"precision {p}", "asked for with --precision, but no runtime here has a "
+                      "fast path for it on this ISA") for p in not_here]
     for p in ("fp16", "bf16", "int8"):
-        if p not in worth:
+        if p not in worth and not precisions:
             out.excluded.append((f"precision {p}", "this machine has no fast path for it "
                                  f"(ISA: {', '.join(f for f in flags if f.startswith(('avx', 'amx'))) or 'none recorded'})"))
     for name in runtimes or RUNTIME_NAMES:
@@ -120,18 +126,42 @@ def candidates(arch: str, *, objective: str = "latency", batch: int | str | None
             options = [({}, "defaults")] + option_axes(name)
             if name == "openvino" and objective == "throughput":
                 options = [({"ov_hint": "throughput"}, "THROUGHPUT hint")]
+            if precision == "int8" and name not in GPU_RUNTIMES:
+                options = quantizer_axis(options, out)
             for b in batches:
                 for t in threads:
                     for settings, why in options:
                         combo = Combo(spec.name, "c", name, device, precision, b, t, size,
                                       dict(settings))
                         out.candidates.append(Candidate(combo, f"{precision} ({worth[precision]}); {why}"))
-    if not any(c.combo.runtime == DEFAULT_RUNTIME for c in out.candidates):
+    if not available(DEFAULT_RUNTIME)[0]:
         return out  # no ORT CPU here: the answer is stated without a default to beat
     base = Combo(spec.name, "c", DEFAULT_RUNTIME, "cpu", DEFAULT_PRECISION, 1, None, size, {})
     out.candidates.insert(0, Candidate(base, "the default configuration (what the answer is "
                                              "compared with)", baseline=True))
     return out
+
+
+def quantizer_axis(options: list[tuple[dict, str]], out: CandidateSet) -> list[tuple[dict, str]]:
+    """The int8 options times the quantizers: the default one (NNCF) with every option, each
+    other installed one with the first option (the runtime's defaults, or the objective's hint) -- the int8 file is the quantizer's, so
+    each makes its own speed and parity (measured: ORT's U8S8 minmax file and NNCF's symmetric
+    one differ in both). A quantizer not installed here is excluded, with why."""
+    from ..config import QuantOptions
+    from ..exporters.quantizers import QUANTIZERS
+
+    default = QuantOptions.quantizer
+    usable = {n: q for n, q in QUANTIZERS.items() if q.available()[0]}
+    for n, q in QUANTIZERS.items():
+        if n not in usable and (f"quantizer {n}", q.available()[1]) not in out.excluded:
+            out.excluded.append((f"quantizer {n}", q.available()[1]))
+    result = []
+    if default in usable:
+        result += [(s, f"{why}; int8 by {usable[default].library}") for s, why in options]
+    first, why_first = options[0]  # the runtime's defaults (or the objective's hint)
+    result += [(dict(first, quantizer=n), f"{why_first}; int8 by {q.library}")
+               for n, q in usable.items() if n != default]
+    return result
 
 
 def render_candidates(cs: CandidateSet) -> str:

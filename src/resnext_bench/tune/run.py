@@ -58,6 +58,61 @@ def _measure_fn(base: RunConfig, out_dir: Path, on_event):
     return measure
 
 
+#: the share of the budget kept for the confirmation stage (the pick against the default)
+CONFIRM_SHARE = 0.2
+#: the confirmation's rounds: at least (a verdict needs them), at most
+CONFIRM_ROUNDS = (5, 15)
+#: a difference smaller than this is "the same", whatever the interval (ab's default threshold)
+CONFIRM_THRESHOLD = 0.05
+
+
+def same_in_effect(pick: ResultRow, base: ResultRow) -> bool:
+    """Whether the pick is the default configuration in effect: the same runtime, precision,
+    batch and settings, with the threads the default resolved to (read back after load)."""
+    if (pick.runtime, pick.precision, pick.batch, pick.settings or {}) != \
+            (base.runtime, base.precision, base.batch, base.settings or {}):
+        return False
+    resolved = (base.runtime_info or {}).get("threads_effective") or base.threads
+    return pick.threads is None or pick.threads == resolved
+
+
+def confirm(measure, pick, base, objective: str, left_s: float, per_round_s: float) -> dict:
+    """The pick against the default in one group, interleaved round by round as ``ab``
+    measures, with as many rounds as fit in ``left_s`` (5 to 15): the headline's ratio, its
+    interval and its verdict come from this stage only. Verdict: ``faster`` / ``slower`` when
+    the paired interval lies beyond 1 and the ratio beyond ab's 5 % threshold, ``same``
+    otherwise, ``inconclusive`` when a side failed or was timed on a busy host."""
+    from ..core.verdict import Outcome, contended, paired_verdict
+
+    lo, hi = CONFIRM_ROUNDS
+    rounds = int(max(lo, min(hi, left_s / max(per_round_s, 1e-3))))
+    timing = {"rounds": rounds, "min_time": 1.0, "iters": 6, "warmup": 3}
+    rows = {r.config_key: r for r in measure([base, pick], timing)}
+    b, p = rows.get(base.key), rows.get(pick.key)
+    out = {"paired": True, "rounds": rounds, "ratio": None, "ci": None, "verdict": "inconclusive",
+           "notes": [], "pick_row": p, "default_row": b}
+    if b is None or p is None or not b.ok or not p.ok or not b.round_medians_ms or not p.round_medians_ms:
+        out["notes"].append("a side of the confirmation did not measure: "
+                            + "; ".join(f"{r.config_key}: {r.error}" for r in (b, p) if r is not None and not r.ok))
+        return out
+    per_b = 1 if objective == "latency" else b.batch * (b.requests_per_call or 1)
+    per_p = 1 if objective == "latency" else p.batch * (p.requests_per_call or 1)
+    n = min(len(b.round_medians_ms), len(p.round_medians_ms))
+    v = paired_verdict([m / per_b for m in b.round_medians_ms[:n]],
+                       [m / per_p for m in p.round_medians_ms[:n]], CONFIRM_THRESHOLD)
+    # v.ratio: pick / default time; the headline says how many times faster the pick is
+    out["ratio"] = 1 / v.ratio if v.ratio else None
+    out["ci"] = [1 / v.ci_high, 1 / v.ci_low] if v.ci_low else None
+    out["verdict"] = {Outcome.IMPROVEMENT: "faster", Outcome.REGRESSION: "slower",
+                      Outcome.UNCHANGED: "same"}.get(v.verdict, "inconclusive")
+    out["notes"] += v.notes
+    busy = contended((("the default", b), ("the pick", p)))
+    if busy and out["verdict"] != "same":
+        out["verdict"] = "inconclusive"
+        out["notes"] += busy
+    return out
+
+
 def _speedup(winner: ResultRow, base: ResultRow | None, objective: str) -> dict | None:
     """Winner against the default configuration, both from the winner's last stage."""
     if base is None or not base.ok or not winner.round_medians_ms or not base.round_medians_ms:
@@ -85,7 +140,29 @@ def _row_summary(r: ResultRow) -> dict:
             "round_spread": r.round_spread, "tune_stage": r.extra.get("tune_stage")}
 
 
-def answer(res: SearchResult, cs: CandidateSet, objective: str, constraints: dict) -> dict:
+def alternatives(res: SearchResult, winner: ResultRow | None, objective: str) -> list[dict]:
+    """What the user gives up: the best candidate of every other precision and every other
+    runtime (not out), with its ratio to the pick from the stage that last measured it, and
+    whether its accuracy was measured."""
+    if winner is None:
+        return []
+    rows = [s.row for k, s in res.standings.items() if s.row is not None and s.status != "out"
+            and k != res.winner and k != res.baseline and s.row.ok]
+    out = []
+    for axis, value_of in (("precision", lambda r: r.precision), ("runtime", lambda r: r.runtime)):
+        for value in sorted({value_of(r) for r in rows} - {value_of(winner)}):
+            best = min((r for r in rows if value_of(r) == value), key=lambda r: metric(r, objective))
+            ratio = metric(best, objective) / metric(winner, objective)
+            out.append({"axis": axis, "value": value, "config_key": best.config_key,
+                        "times_slower_than_pick": round(ratio, 3),
+                        "same_stage": best.extra.get("tune_stage") == winner.extra.get("tune_stage"),
+                        "accuracy_drop": best.accuracy_top1_drop,
+                        "parity_passed": best.parity_passed})
+    return out
+
+
+def answer(res: SearchResult, cs: CandidateSet, objective: str, constraints: dict,
+           confirmation: dict | None = None) -> dict:
     """The tune's answer as data: the deployment, the ratio to the default, ties, the front,
     and every candidate's fate with its reason."""
     from ..reports.deploy import deployment
@@ -113,7 +190,24 @@ def answer(res: SearchResult, cs: CandidateSet, objective: str, constraints: dic
         "pareto_front": [_row_summary(r) for r in pareto_front(passing)],
         "winner": deployment(winner) if winner else None,
         "vs_default": _speedup(winner, base, objective) if winner else None,
+        "alternatives": alternatives(res, winner, objective),
     }
+    if winner is not None and base is not None:
+        default_won = res.winner == res.baseline or same_in_effect(winner, base)
+        out["winner_is_default"] = default_won
+        if default_won:
+            out["vs_default"] = {"ratio": 1.0, "ci": [1.0, 1.0], "verdict": "same", "paired": True,
+                                 "rounds": 0, "notes": ["the pick is the default configuration "
+                                                        "in effect: nothing to change"],
+                                 "default": f"{base.runtime} {base.precision}, batch {base.batch}, "
+                                            "default threads", "default_p50_ms": base.latency_p50_ms}
+        elif confirmation is not None:
+            unpaired = out["vs_default"] or {}
+            out["vs_default"] = {k: v for k, v in confirmation.items() if not k.endswith("_row")} | {
+                "default": unpaired.get("default"),
+                "default_p50_ms": (confirmation["default_row"].latency_p50_ms
+                                   if confirmation.get("default_row") else None),
+                "search_ratio_unpaired": unpaired.get("times_faster")}
     return out
 
 
@@ -136,7 +230,8 @@ def run_tune(arch: str, out_dir: str | Path, *, objective: str = "latency",
              budget_minutes: float = 10.0, batch=None, max_latency_ms=None, min_throughput=None,
              max_accuracy_drop=None, runtimes: list[str] | None = None,
              settings: Mapping[str, Any] | None = None, dry_run: bool = False,
-             on_event=None, on_stage=None, measure=None, clock=None) -> dict:
+             on_event=None, on_stage=None, measure=None, clock=None,
+             precisions: list[str] | None = None) -> dict:
     """Search and answer (see the module doc); ``measure`` / ``clock`` replace the runner and
     the wall clock (tests). ``settings``: run settings for every candidate (parity images,
     weights, artifacts dir...)."""
@@ -145,7 +240,7 @@ def run_tune(arch: str, out_dir: str | Path, *, objective: str = "latency",
     check_tune_args(objective, budget_minutes, batch, max_latency_ms, min_throughput,
                     max_accuracy_drop)
     cs = candidates(arch, objective=objective, batch=batch, runtimes=runtimes,
-                    image_size=(settings or {}).get("image_sizes"))
+                    image_size=(settings or {}).get("image_sizes"), precisions=precisions)
     if dry_run:
         return {"dry_run": True, "candidate_set": cs}
     if not cs.candidates:
@@ -169,14 +264,27 @@ def _tune_locked(arch, out_dir, cs, objective, budget_minutes, batch, max_latenc
     if measure is None:
         _check_screen_fits(base, list(by_key.values()), budget_minutes)
     baseline = next((c.combo.key for c in cs.candidates if c.baseline), None)
-    res = search(by_key, measure or _measure_fn(base, out_dir, on_event), objective=objective,
-                 budget_s=budget_minutes * 60, baseline=baseline, clock=clock,
+    measure_fn = measure or _measure_fn(base, out_dir, on_event)
+    start = clock()
+    res = search(by_key, measure_fn, objective=objective,
+                 budget_s=budget_minutes * 60 * (1 - CONFIRM_SHARE), baseline=baseline, clock=clock,
                  max_latency_ms=max_latency_ms, min_throughput=min_throughput,
                  max_accuracy_drop=max_accuracy_drop, on_stage=on_stage)
+    confirmation = None
+    win = res.standings[res.winner].row if res.winner else None
+    dflt = res.standings[baseline].row if baseline else None
+    if win is not None and dflt is not None and dflt.ok and not same_in_effect(win, dflt) \
+            and res.winner != baseline:
+        first = res.stages[0]
+        per_round = 2 * first.seconds / max(first.members, 1) / max(first.timing["rounds"], 1)
+        left = budget_minutes * 60 - (clock() - start)
+        confirmation = confirm(measure_fn, by_key[res.winner], by_key[baseline], objective,
+                               left, per_round)
+
     constraints = {"max_latency_ms": max_latency_ms, "min_throughput": min_throughput,
                    "max_accuracy_drop": max_accuracy_drop, "batch": batch,
                    "budget_minutes": budget_minutes}
-    result = answer(res, cs, objective, constraints)
+    result = answer(res, cs, objective, constraints, confirmation)
     if measure is None:
         write_json_atomic(out_dir / "tune.json", result)
         if res.winner:
@@ -192,6 +300,22 @@ def _tune_locked(arch, out_dir, cs, objective, budget_minutes, batch, max_latenc
             result["bundle"] = str(write_bundle(out_dir / "bundle", winner, metrics, report_md))
             write_json_atomic(out_dir / "tune.json", result)
     return result
+
+
+def describe_vs_default(v: dict, latency: bool = True) -> str:
+    """The headline against the default, worded by the confirmation's verdict."""
+    ci = f"95% CI [{v['ci'][0]:.2f}, {v['ci'][1]:.2f}]" if v.get("ci") else "no interval"
+    how = (f"paired: {v['rounds']} interleaved rounds with the default ({v.get('default')}, "
+           f"p50 {v['default_p50_ms']:.2f} ms), {ci}" if v.get("default_p50_ms") else
+           f"paired: {v['rounds']} interleaved rounds, {ci}")
+    if v["verdict"] == "faster":
+        return f"{v['ratio']:.2f}x {'faster' if latency else 'more throughput'} than the default ({how})"
+    if v["verdict"] == "slower":
+        return (f"{1 / v['ratio']:.2f}x {'slower' if latency else 'less throughput'} than the "
+                f"default ({how}): keep the default")
+    if v["verdict"] == "same":
+        return f"no measurable difference from the default ({how}): keep the default"
+    return f"inconclusive against the default ({how})"
 
 
 def render_answer(result: dict) -> str:
@@ -211,30 +335,36 @@ def render_answer(result: dict) -> str:
     settings = ", ".join(f"{k}={v}" for k, v in (w.get("settings") or {}).items())
     lines.append(f"deploy: {w['arch']} on {w['runtime']} ({w['device']}), {w['precision']}, batch "
                  f"{w['batch']}, threads {w['threads'] if w['threads'] is not None else 'default'}"
-                 + (f", {settings}" if settings else ""))
+                 + (f", {settings}" if settings else "")
+                 + (" -- the default configuration" if result.get("winner_is_default") else ""))
     lines.append(f"  measured p50 {m['latency_p50_ms']:.2f} ms, p99 {m['latency_p99_ms']:.2f} ms, "
                  f"{m['throughput_ips']:.1f} img/s ({m['rounds']} rounds, spread "
                  f"{(m['round_spread'] or 0):.1%})")
     p = w["parity"]
-    lines.append(f"  parity pass: max_rel_err {p['max_rel_err']:.2e}, top-1 agreement "
-                 f"{p['top1_agreement']:.3f} on {p['weights']}")
+    def num(v, spec):
+        return "-" if v is None else format(v, spec)
+
+    lines.append(f"  parity pass: cosine {num(p.get('cosine'), '.5f')}, top-1 agreement "
+                 f"{num(p.get('top1_agreement'), '.3f')}, max_rel_err {num(p.get('max_rel_err'), '.2e')}"
+                 f" on {p.get('weights')}")
     v = result.get("vs_default")
-    if v:
-        latency = result["objective"] == "latency"
-        if v["times_faster"] >= 1:
-            how = f"{v['times_faster']:.2f}x {'faster' if latency else 'more throughput'}"
-        else:  # the pick measured worse than the default: said so, not as "0.80x faster"
-            how = f"{1 / v['times_faster']:.2f}x {'slower' if latency else 'less throughput'}"
-        sure = ("" if v["ci"][0] > 1 else
-                "; the default measured better beyond the noise in this stage: keep the default"
-                if v["ci"][1] < 1 else "; not distinguishable from the default within the "
-                "measured noise")
-        lines.append(f"  {how} than the default configuration "
-                     f"({v['default']}: p50 {v['default_p50_ms']:.2f} ms) under the constraints "
-                     f"(ratio of round medians, 95% CI [{v['ci'][0]:.2f}, {v['ci'][1]:.2f}]{sure})"
-                     + ("" if v["same_stage"] else " (measured in different stages)"))
-        for note in v.get("busy_host") or []:
-            lines.append(f"  WARNING: {note.split(' (re-run')[0]} -- this ratio may be biased")
+    latency = result["objective"] == "latency"
+    if result.get("winner_is_default"):
+        lines.append(f"  this is the default configuration ({v['default']}) in effect: no candidate "
+                     "measured faster beyond the noise -- keep the default")
+    elif v and v.get("paired"):
+        lines.append("  " + describe_vs_default(v, latency))
+        for note in v.get("notes") or []:
+            lines.append(f"    note: {note.split(' (re-run')[0]}")
+    elif v:
+        lines.append(f"  {v['times_faster']:.2f}x the default's speed in the search (unpaired, "
+                     f"95% CI [{v['ci'][0]:.2f}, {v['ci'][1]:.2f}]); not confirmed")
+    for alt in result.get("alternatives") or []:
+        acc = ("accuracy not measured: give a labeled --images folder" if alt["accuracy_drop"] is None
+               else f"accuracy drop {alt['accuracy_drop']:+.2f} points")
+        lines.append(f"  best {alt['axis']} {alt['value']}: {alt['config_key']}, "
+                     f"{alt['times_slower_than_pick']:.2f}x the pick's "
+                     f"{'latency' if latency else 'time per image'} ({acc})")
     if w.get("artifact"):
         a = w["artifact"]
         lines.append(f"  artifact: {a['path']} (sha256 {str(a['sha256'])[:16]}...)")
