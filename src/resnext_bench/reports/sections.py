@@ -170,6 +170,46 @@ def forms_study(rows: list[ResultRow]) -> Section | None:
                     "spreads of both rows is not a difference."])
 
 
+def int8(rows: list[ResultRow]) -> Section | None:
+    """Every int8 row beside its fp32 relative on the same runtime (and ORT CPU fp32, the
+    default): the quantizer and its recipe, the calibration, parity, the accuracy drop where
+    labels exist, and the speed-ups -- ratios of p50 within the run."""
+    q8 = [r for r in rows if r.ok and r.precision == "int8" and r.latency_p50_ms]
+    if not q8:
+        return None
+
+    def twin(r: ResultRow, runtime: str) -> ResultRow | None:
+        return next((f for f in rows if f.ok and f.precision == "fp32" and f.runtime == runtime
+                     and (f.arch, f.form, f.batch, f.threads, f.image_size) ==
+                     (r.arch, r.form, r.batch, r.threads, r.image_size) and f.latency_p50_ms), None)
+
+    body = []
+    for r in sorted(q8, key=lambda r: (natural_key(r.arch), r.runtime, r.batch, settings_suffix(r.settings))):
+        q = r.quantization or {}
+        recipe = ", ".join(str(v) for v in (q.get("activations"), "reduce_range" if q.get("reduce_range")
+                                            else None, q.get("method")) if v)
+        same, ort = twin(r, r.runtime), twin(r, "ort-cpu")
+        control = q.get("accuracy_control") or q.get("fallback") or {}
+        drop = (f"{r.accuracy_top1_drop:+.2f}" if r.accuracy_top1_drop is not None else "-")
+        body.append([r.arch, r.runtime, str(r.batch), threads_text(r) or "-",
+                     f"{q.get('quantizer', 'ort')} ({q.get('library', 'onnxruntime quantize_static')} "
+                     f"{q.get('library_version', '')})".replace(" )", ")"),
+                     recipe or "-", f"{q.get('count', '-')} ({q.get('source', '-')})",
+                     f"{control.get('target_spec')}: {q.get('float_nodes', 0)} in float" if control else "-",
+                     f"{r.parity_cosine:.4f}" if r.parity_cosine is not None else "-",
+                     f"{r.parity_top1_agreement:.3f}" if r.parity_top1_agreement is not None else "-",
+                     drop, _parity(r).split(" (")[0],
+                     f"{r.latency_p50_ms:.2f}",
+                     f"{same.latency_p50_ms / r.latency_p50_ms:.2f}x" if same else "-",
+                     f"{ort.latency_p50_ms / r.latency_p50_ms:.2f}x" if ort else "-"])
+    return Section("int8", ["arch", "runtime", "batch", "threads", "quantizer", "recipe",
+                            "calibration images", "accuracy control", "cosine", "top-1 agr.",
+                            "acc. drop pt", "parity", "p50 ms", "vs own fp32", "vs ORT fp32"], body,
+                   ["Speed-ups are ratios of p50 within this run (the same runtime's fp32 row, and "
+                    "ORT CPU fp32, the default). int8 is judged on cosine, top-1 agreement and, with "
+                    "labeled images, the accuracy drop (core/parity.py); max_rel_err is in the rows."])
+
+
 def not_measured(rows: list[ResultRow]) -> Section | None:
     """Skipped and failed configurations grouped by runtime and reason: the reason once, with
     how many configurations it cost."""
