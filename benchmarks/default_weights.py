@@ -17,7 +17,6 @@ with >= 12 / 8 / 6 distinct classes over photos, smooth and white noise. Writes
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time

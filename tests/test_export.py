@@ -7,7 +7,8 @@ import pytest
 
 from resnext_bench.core.complexity import onnx_complexity, torch_complexity
 from resnext_bench.core.errors import UsageError
-from resnext_bench.exporters.onnx_export import ExportConfig, export_onnx, read_metadata
+from resnext_bench.exporters.onnx_export import ExportConfig, export_onnx
+from resnext_bench.exporters.onnxfile import read_metadata
 from resnext_bench.models import build_model
 from resnext_bench.models.inputs import synthetic_images
 

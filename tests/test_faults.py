@@ -271,7 +271,8 @@ def test_readers_skip_bad_rows_with_a_warning(cli, tmp_path):
 def test_provenance_covers_external_data(tmp_path):
     import onnx
 
-    from resnext_bench.exporters.onnx_export import ExportConfig, export_onnx, onnx_provenance
+    from resnext_bench.exporters.onnx_export import ExportConfig, export_onnx
+    from resnext_bench.exporters.onnxfile import onnx_provenance
 
     src = export_onnx(ExportConfig("resnet18", image_size=32), tmp_path / "a").path
     model = onnx.load(str(src))

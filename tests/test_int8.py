@@ -57,7 +57,7 @@ def _initializers(path):
 
 # ------------------------------------------------------------------------------ quantizers
 def test_the_quantizer_is_in_the_key_the_name_and_the_metadata(fp32_file, tmp_path):
-    from resnext_bench.exporters.onnx_export import read_metadata
+    from resnext_bench.exporters.onnxfile import read_metadata
     from resnext_bench.exporters.quantize import quantize_onnx
 
     nncf = quantize_onnx(fp32_file, QuantOptions(calib_count=8), tmp_path)

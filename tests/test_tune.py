@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from resnext_bench.core.schema import Combo, ResultRow
 from resnext_bench.tune.candidates import candidates, render_candidates, thread_counts

@@ -46,15 +46,20 @@ def refuses_to_reverify(conn, job, artifact=None):
     import onnx.checker
 
     import resnext_bench.core.fileio as fileio
+    import resnext_bench.exporters.calibration as calibration
+    import resnext_bench.exporters.int8 as int8
     import resnext_bench.exporters.onnx_export as onnx_export
+    import resnext_bench.exporters.onnxfile as onnxfile
     import resnext_bench.exporters.quantize as quantize
 
     def refuse(*args, **kwargs):
         raise AssertionError("a measuring worker exported, hashed or checked its artifact again")
 
-    for module, names in ((onnx_export, ("export_onnx", "_verify_cached", "onnx_provenance",
-                                         "file_digest", "read_metadata")),
-                          (quantize, ("quantize_onnx", "file_digest")), (fileio, ("file_digest",)),
+    for module, names in ((onnx_export, ("export_onnx", "verify_cached", "file_digest")),
+                          (onnxfile, ("verify_cached", "onnx_provenance", "file_digest", "read_metadata")),
+                          (quantize, ("quantize_onnx", "file_digest", "verify_cached")),
+                          (int8, ("make_int8",)), (calibration, ("file_digest",)),
+                          (fileio, ("file_digest",)),
                           (onnx.checker, ("check_model",))):
         for name in names:
             setattr(module, name, refuse)

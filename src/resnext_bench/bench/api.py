@@ -25,7 +25,7 @@ ONNX_METADATA_FILLS = {"archs": "arch", "forms": "form", "precisions": "precisio
 def fill_from_onnx_metadata(given: dict) -> dict:
     """With ``onnx`` set: the settings the user gave win, the file's resnext-bench metadata fills
     the rest (arch, form, precision, seed, image size), so the torch reference matches the file."""
-    from ..exporters.onnx_export import load_user_onnx, metadata_of
+    from ..exporters.onnxfile import load_user_onnx, metadata_of
 
     path = given["onnx"]
     model = load_user_onnx(path)
@@ -81,7 +81,25 @@ def dry_run(config: RunConfig, todo=None, *, strict: bool = True) -> str:
 
     todo = combos(config, strict=strict) if todo is None else todo
     notes = [f"note: {n}" for n in option_notes(config, strict=strict)]
-    return "\n".join(notes + [render_dry_run(config, todo, Runner.skip_reason)])
+    return "\n".join(notes + precision_reasons(config) + [render_dry_run(config, todo, Runner.skip_reason)])
+
+
+def precision_reasons(config: RunConfig) -> list[str]:
+    """Why each precision asked for is in: what this CPU's ISA gives it (and, for int8, which
+    quantizer makes the file), or that it was asked for although no runtime here has a fast
+    path for it -- measured anyway, so the numbers say so."""
+    from ..core.isa import cpu_flags, precisions_worth_trying
+
+    worth = precisions_worth_trying(cpu_flags())
+    lines = []
+    for p in config.plan.precisions:
+        why = worth.get(p) or ("asked for; no fast path for it on this CPU's ISA (measured anyway)"
+                               if p != "fp16" else "asked for; fast on GPUs, emulated or lowered here")
+        if p == "int8":
+            quantizers = dict(config.axes).get("quantizer") or [config.quant.quantizer]
+            why += f"; int8 file by {', '.join(quantizers)}"
+        lines.append(f"precision {p}: {why}")
+    return lines
 
 
 def dry_run_sweep(config_path: str | Path, out_dir: str | Path, *, resume: bool = False,

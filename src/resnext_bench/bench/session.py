@@ -85,13 +85,13 @@ class ComboSession:
         ex, c = self.config.export, self.combo
         precision = self.onnx_precision()
         if ex.onnx:
-            from ..exporters.onnx_export import read_metadata
+            from ..exporters.onnxfile import read_metadata
 
             if precision == "int8" and read_metadata(ex.onnx).get("resnext_bench.precision") != "int8":
                 from ..exporters.int8 import make_int8  # the given fp32 file, quantized
 
                 return make_int8(ex.onnx, self.quant_options(), self.artifacts).artifact(precision)
-            from ..exporters.onnx_export import onnx_provenance
+            from ..exporters.onnxfile import onnx_provenance
 
             sha, size = onnx_provenance(ex.onnx)  # graph and external data files together
             return Artifact(path=str(ex.onnx), sha256=sha, bytes=size, precision=precision)

@@ -39,8 +39,7 @@ from ..core.fileio import atomic_path, ensure_dir, file_digest, write_json_atomi
 from ..core.parity import compare_logits, tolerance_for
 from ..models.spec import ArchSpec, parse_arch
 from .artifact import ExportResult
-from .onnxfile import (external_data_files, load_user_onnx, metadata_of,  # noqa: F401 (re-exported)
-                       onnx_provenance, read_metadata, verify_cached)
+from .onnxfile import verify_cached
 
 CHECK_BATCHES = (1, 3)
 CHECK_SEED = 20240611
