@@ -25,7 +25,14 @@ import sys
 import time
 from pathlib import Path
 
-RUNTIMES = ("ort-cpu", "openvino")
+RUNTIMES = ("ort-cpu", "openvino", "ort-openvino")
+
+
+def usable(runtimes) -> list[str]:
+    """The runtimes usable here (ort-openvino offers devices on Intel CPUs only)."""
+    from resnext_bench.runtimes.registry import check_available
+
+    return [r for r in runtimes if check_available(r)[0]]
 
 
 def _cli(*args) -> int:
@@ -44,32 +51,20 @@ def _label(r) -> str:
     return f"{r.runtime} {r.precision}" + (f" ({r.quantization['quantizer']})" if r.quantization else "")
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--arch", default="resnext50_32x4d")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--iters", type=int, default=20)
-    ap.add_argument("--artifacts", default="artifacts")
-    ap.add_argument("--out", default="reports/cpu/int8-quantizers")
-    ap.add_argument("--skip-trained", action="store_true")
-    args = ap.parse_args()
-
-    from resnext_bench.bench.env import capture_env
-    from resnext_bench.core.fileio import write_json_atomic, write_text_atomic
-    from resnext_bench.core.isa import isa_summary
-
-    out = Path(args.out)
-    run = out / "bench-run"
+def part_one(args, run: Path, runtimes) -> tuple[list, int]:
+    """The default-weights bench (see the module doc): rows and the bench's exit code."""
     if run.exists():
         import shutil
 
         shutil.rmtree(run)
-    t0 = time.perf_counter()
-    rc = _cli("bench", "--arch", args.arch, "--runtime", ",".join(RUNTIMES), "--precision", "fp32,int8",
+    rc = _cli("bench", "--arch", args.arch, "--runtime", ",".join(runtimes), "--precision", "fp32,int8",
               "--quantizer", "nncf,ort", "--batch", 1, "--threads", args.threads, "--rounds", args.rounds,
               "--iters", args.iters, "--warmup", 5, "--images", "builtin", "--artifacts", args.artifacts,
               "--out", run, "-q")
+    return summarize_part_one(run), rc
+
+
+def summarize_part_one(run: Path) -> list:
     rows = _rows(run)
     base = next(r for r in rows if r.runtime == "ort-cpu" and r.precision == "fp32")
     part1 = []
@@ -85,6 +80,34 @@ def main() -> int:
                       "cosine": r.parity_cosine, "max_rel_err": r.parity_max_rel_err,
                       "top1_agreement": r.parity_top1_agreement, "parity_passed": r.parity_passed,
                       "parity_failed": r.parity_failed, "precision_executed": r.precision_executed})
+    return part1
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arch", default="resnext50_32x4d")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--artifacts", default="artifacts")
+    ap.add_argument("--out", default="reports/cpu/int8-quantizers")
+    ap.add_argument("--skip-trained", action="store_true")
+    ap.add_argument("--trained-only", action="store_true", help="part 2 only (part 1 summarized from its recorded run, OUT/bench-run)")
+    args = ap.parse_args()
+
+    from resnext_bench.bench.env import capture_env
+    from resnext_bench.core.fileio import write_json_atomic, write_text_atomic
+    from resnext_bench.core.isa import isa_summary
+
+    out = Path(args.out)
+    runtimes = usable(RUNTIMES)
+    t0 = time.perf_counter()
+    if args.trained_only:  # part 1 from its recorded run
+        part1 = summarize_part_one(out / "bench-run")
+        rc = json.loads((out / "summary.json").read_text())["bench_exit_code"] \
+            if (out / "summary.json").is_file() else None
+    else:
+        part1, rc = part_one(args, out / "bench-run", runtimes)
     part2 = []
     if not args.skip_trained:
         trained = out / "trained-run"
@@ -93,7 +116,7 @@ def main() -> int:
 
             shutil.rmtree(trained)
         _cli("bench", "--arch", "resnext29_2x8d", "--weights", "digits", "--images", "digits",
-             "--calib-images", "digits-train", "--runtime", ",".join(RUNTIMES), "--precision", "fp32,int8",
+             "--calib-images", "digits-train", "--runtime", ",".join(runtimes), "--precision", "fp32,int8",
              "--quantizer", "nncf,ort", "--batch", 1, "--rounds", 2, "--iters", 5, "--warmup", 2,
              "--artifacts", args.artifacts, "--out", trained, "-q")
         for r in _rows(trained):

@@ -66,8 +66,9 @@ def run_cases(arch: str, cases, values: dict, artifacts: str) -> list:
             continue
         t0 = time.perf_counter()
         extra = {"quantizer": quantizer[0]} if quantizer else {}
+        given = {k: v for k, v in values.items() if precision == "int8" or k != "calib_images"}
         cfg = RunConfig.from_values({"archs": arch, "runtimes": runtime, "precisions": precision,
-                                     "artifacts": artifacts, **values, **extra})
+                                     "artifacts": artifacts, **given, **extra})
         (row,) = run_parity(cfg)
         rows.append({"runtime": runtime, "precision": label, "status": row.status,
                      "error": row.error, "max_rel_err": row.parity_max_rel_err,

@@ -153,6 +153,9 @@ def test_int8_rows_say_which_quantizer_and_pass_on_what_they_keep(cli, fp32_file
     int8 = {r.quantization["quantizer"]: r for r in rows if r.precision == "int8"}
     assert set(int8) == {"nncf", "ort"} and int8["ort"].settings["quantizer"] == "ort"
     assert "quantizer" not in int8["nncf"].settings  # the default quantizer
+    # each quantizer's own default: NNCF's symmetric preset, ORT's U8S8 for the CPU kernels
+    assert int8["nncf"].quantization["activations"] == "symmetric (PERFORMANCE preset)"
+    assert int8["ort"].quantization["activations"] == "uint8 asymmetric"
     for r in int8.values():
         assert r.ok and r.onnx_precision == "int8" and f"_int8_{r.quantization['quantizer']}_" in r.onnx_path
         # reduced precisions are judged on the function and the decisions, not one logit's error

@@ -187,16 +187,16 @@ def test_ab_exit_codes(cli, two_files, artifacts, tmp_path):
     small, big = two_files
     # one thread per side: no intra-op pool whose spinning could favour one worker on a shared
     # 2-core machine (twice a full-suite run here saw the same file 1.6x slower as "new")
-    common = ["--iters", 16, "--rounds", 4, "--warmup", 2, "--parity-images", 4, "--threads", 1,
+    common = ["--iters", 16, "--rounds", 5, "--warmup", 2, "--parity-images", 4, "--threads", 1,
               "--artifacts", artifacts, "-q"]
     same = cli("ab", small, small, *common, "--threshold", 0.5, "--format", "json",
                "--out", tmp_path / "same")
     assert same.exit_code == 0, same.output
     data = json.loads(same.output)
-    assert data["verdict"] in ("unchanged", "improvement") and len(data["base"]["round_medians_ms"]) == 4
+    assert data["verdict"] in ("unchanged", "improvement") and len(data["base"]["round_medians_ms"]) == 5
     rows, _ = read_jsonl(tmp_path / "same" / "results.jsonl")
     assert [r["ab_side"] for r in rows] == ["base", "new"]
-    assert [r["processes"] for r in rows] == [4, 4]  # ab: a fresh worker per side each round
+    assert [r["processes"] for r in rows] == [5, 5]  # ab: a fresh worker per side each round
     # resnet34 is ~2x the work of resnet18: flagged
     slow = cli("ab", small, big, *common, "--threshold", 0.3, "--format", "md", "--out", tmp_path / "slow")
     assert slow.exit_code == 1, slow.output

@@ -8,7 +8,7 @@ from resnext_bench.core.errors import UsageError
 from resnext_bench.core.fileio import read_jsonl
 
 CONFIG = """
-archs = ["wrn10_1", "resnext29_1x4d"]
+archs = ["wrn10_1", "resnext29_1x2d"]
 runtimes = ["torch", "tensorrt"]
 batches = [1, 2]
 precisions = ["fp32"]

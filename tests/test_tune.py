@@ -279,3 +279,26 @@ def test_a_pick_identical_in_effect_to_the_default_is_the_default():
     text = render_answer(out)
     assert "keep the default" in text and "x faster" not in text
     assert "the default configuration" in text.splitlines()[1]
+
+
+def test_with_an_accuracy_bound_accuracy_decides_not_logit_error():
+    """A trained net's int8 that keeps every prediction but misses a fidelity threshold is in
+    under --max-accuracy-drop; a row that loses accuracy, or whose outputs broke, is out."""
+    from resnext_bench.tune.search import out_reason
+
+    c = Combo("resnext29_2x8d", "c", "openvino", "cpu", "int8", 1, 2, 32)
+    kept = ResultRow(**c.__dict__, status="ok", parity_passed=False, accuracy_top1_drop=0.0,
+                     parity_failed=["cosine 0.985 < 0.99 (short by 0.005)"])
+    lost = ResultRow(**c.__dict__, status="ok", parity_passed=True, accuracy_top1_drop=2.5)
+    broken = ResultRow(**c.__dict__, status="ok", parity_passed=False, accuracy_top1_drop=0.0,
+                       parity_failed=["outputs not finite (NaN/Inf)"])
+    assert out_reason(kept).startswith("parity FAIL")  # no bound given: the verdict decides
+    assert out_reason(kept, max_accuracy_drop=1.0) is None
+    assert "accuracy drop 2.50 > 1.0" in out_reason(lost, max_accuracy_drop=1.0)
+    assert "not finite" in out_reason(broken, max_accuracy_drop=1.0)
+
+
+def test_max_accuracy_drop_without_labels_is_a_usage_error_up_front(cli, tmp_path):
+    res = cli("tune", "--arch", "resnet18", "--max-accuracy-drop", 1, "--out", tmp_path / "t")
+    assert res.exit_code == 2 and "needs a labeled --images folder" in res.output
+    assert not (tmp_path / "t" / "results.jsonl").exists()

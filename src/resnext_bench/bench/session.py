@@ -63,7 +63,9 @@ class ComboSession:
         from ..runtimes.registry import get_runtime_class
 
         quant, parity_images = self.config.quant, self.config.parity.images
-        if quant.quant_activations == "auto":
+        if quant.quant_activations == "auto" and quant.quantizer == "ort":
+            # ORT's file follows the runtime (U8S8 for the CPU kernels, S8S8 for TensorRT);
+            # NNCF's "auto" is its own default preset (symmetric activations)
             quant = replace(quant, quant_activations=get_runtime_class(self.combo.runtime).int8_activations)
         if quant.calib_crops == "auto":
             if quant.calib_images is None:
