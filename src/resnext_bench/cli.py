@@ -651,8 +651,9 @@ def tune(arch, objective, max_latency_ms, min_throughput, max_accuracy_drop, bat
          budget_minutes, runtimes, precisions, image_size, out_dir, dry_run, quiet, as_json,
          **settings):
     """Find the configuration to deploy on this machine: candidates from its ISA and runtimes,
-    a staged search in the budget (screening with parity, then successive halving by the
-    measured noise), the answer against the default configuration, and a bundle.
+    a staged search in the budget (screening with parity -- on --images, default the built-in
+    photos -- then successive halving by the measured noise), the pick confirmed against the
+    default configuration in one paired stage, and a bundle.
 
     Exit 0 with an answer; 1 when no candidate meets the constraints; 2 usage error.
     """
@@ -673,6 +674,11 @@ def tune(arch, objective, max_latency_ms, min_throughput, max_accuracy_drop, bat
         bad = [p for p in precs if p not in PRECISIONS]
         if bad:
             raise UsageError(f"--precision {','.join(bad)}: must be among {', '.join(PRECISIONS)}")
+    if not settings.get("images") and max_accuracy_drop is None:
+        # what to ship is judged on natural images: on seeded noise the default weights decide
+        # near ties (no trained net is confident on noise), and int8 calibrated on photos would
+        # be judged on inputs it never saw
+        settings["images"] = "builtin"
     if max_accuracy_drop is not None and not settings.get("images"):
         raise UsageError("--max-accuracy-drop needs a labeled --images folder (class subfolders, "
                          "e.g. --images digits): accuracy cannot be measured without labels")

@@ -346,7 +346,7 @@ def render_answer(result: dict) -> str:
 
     lines.append(f"  parity pass: cosine {num(p.get('cosine'), '.5f')}, top-1 agreement "
                  f"{num(p.get('top1_agreement'), '.3f')}, max_rel_err {num(p.get('max_rel_err'), '.2e')}"
-                 f" on {p.get('weights')}")
+                 f" on {p.get('inputs') or 'seeded inputs'}; weights {p.get('weights')}")
     v = result.get("vs_default")
     latency = result["objective"] == "latency"
     if result.get("winner_is_default"):
