@@ -4,7 +4,8 @@
    (the real CLI, timed from outside: does it finish in the budget?).
 2. The same candidates (``tune.candidates`` on this machine: the same set the tune searched),
    every one measured at full length (``--rounds 5 --iters 40 --warmup 5``), interleaved in
-   groups like any sweep, into ``OUT/exhaustive``.
+   groups like any sweep, parity on the built-in photos as tune judges it, into
+   ``OUT/exhaustive``.
 3. The tune's pick as measured by the exhaustive run, against the fastest parity-passing
    configuration of the exhaustive run: the pick must be within 10 % (``pick / fastest <= 1.10``).
 4. The bundle's ``run.py`` run in a fresh process (it loads the artifact and runs it).
@@ -59,9 +60,10 @@ def main() -> int:
     searched = {s["config_key"] for s in answer["standings"]}
     combos = [c.combo for c in cs.candidates]
     same_set = {c.key for c in combos} == searched
+    # parity on the built-in photos, as tune judges it (int8 is calibrated on other crops of them)
     config = RunConfig.from_values({"archs": args.arch, "runtimes": sorted({c.runtime for c in combos}),
                                     "rounds": args.rounds, "iters": args.iters, "warmup": 5,
-                                    "artifacts": args.artifacts})
+                                    "images": "builtin", "artifacts": args.artifacts})
     t1 = time.monotonic()
     runner = Runner(config, out / "exhaustive")
     runner.write_env()
@@ -112,6 +114,7 @@ def main() -> int:
              f"- pick / fastest = {ratio:.3f}" if ratio else "- pick / fastest: n/a",
              f"  ({'within' if summary['within_10_percent'] else 'NOT within'} 10 %)",
              f"- bundle run.py: exit {summary['bundle_run_exit']}: {summary['bundle_run_output']}",
+             f"- tune's confirmation against the default: {json.dumps({k: v for k, v in (summary['tune_vs_default'] or {}).items() if k in ('ratio', 'ci', 'verdict', 'paired', 'rounds')})}",
              "", "Exhaustive top 5 (parity passing, p50 ms, round spread):", ""]
     lines += [f"- `{k}`: {p} ms (spread {s:.1%})" if s is not None else f"- `{k}`: {p} ms"
               for k, p, s in summary["exhaustive_top5"]]
