@@ -371,7 +371,8 @@ def test_committed_runs_load_and_render(cli, tmp_path):
     assert runs
     for d in runs:
         run = load_run(d)
-        assert not run.skipped and all(r.schema_version == 3 and r.settings == {} for r in run.rows)
+        assert not run.skipped and all(r.schema_version == 3 and isinstance(r.settings, dict)
+                                       for r in run.rows)
         ort = [r for r in run.rows if r.runtime == "ort-cpu" and r.ok]
         assert ort and all(isinstance(r.runtime_info.get("threads_effective"), (int, type(None)))
                            for r in ort)
