@@ -9,7 +9,7 @@
 # overridden.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh "${ORT_EXTRA:-cpu},openvino,nncf,reference" || bash scripts/setup.sh "${ORT_EXTRA:-cpu}"
+bash scripts/setup.sh "${ORT_EXTRA:-cpu},openvino,nncf,reference" || bash scripts/setup.sh "${ORT_EXTRA:-cpu},nncf"
 RB=.venv/bin/resnext-bench
 ARCH=${ARCH:-resnext50_32x4d}
 RUN_DIR=${RUN_DIR:-runs/main-$(date +%Y%m%d-%H%M%S)}
