@@ -270,7 +270,7 @@ def _echo_quantized(res) -> None:
         from .exporters.int8_fallback import describe_best
 
         click.echo(f"  accuracy control ({control.get('library') or control.get('method')}): target "
-                   f"{control['target_spec']} met on {control['control_images']} held-out images: "
+                   f"{control['target_spec']} met on {control['control_images']} control images ({control['control']}): "
                    f"{describe_best(control['measured'])}; {q.get('float_nodes', 0)} layer(s) in float")
 
 
