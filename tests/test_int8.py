@@ -274,3 +274,20 @@ def test_bad_or_unlabeled_targets_are_exit_2(cli, fp32_file, tmp_path):
     assert res.exit_code == 2 and "int8 target" in res.output
     bad = cli("quantize", "--onnx", fp32_file, "--out", tmp_path, "--int8-target", "drop:1")
     assert bad.exit_code == 2 and "needs a labeled calibration folder" in bad.output
+
+
+def test_the_report_has_an_int8_section_and_dry_run_says_why_int8_is_in(cli, tmp_path):
+    """The committed side-by-side run renders its int8 section (quantizer, speed-ups within the
+    run); a dry run names why each precision is in and which quantizer makes the file."""
+    from pathlib import Path
+
+    run = Path(__file__).resolve().parents[1] / "reports" / "cpu" / "int8-quantizers" / "bench-run"
+    res = cli("report", run, "--format", "md", "--out", tmp_path / "r.md")
+    assert res.exit_code == 0, res.output
+    text = (tmp_path / "r.md").read_text()
+    section = text[text.index("<summary>int8</summary>"):]
+    assert "nncf (nncf.quantize (ONNX backend) 3." in section and "vs ORT fp32" in section
+    dry = cli("bench", "--arch", "resnet18", "--image-size", 32, "--runtime", "ort-cpu",
+              "--precision", "fp32,int8", "--quantizer", "nncf,ort", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "precision int8: int8 kernels (" in dry.output and "int8 file by nncf, ort" in dry.output

@@ -674,14 +674,6 @@ def tune(arch, objective, max_latency_ms, min_throughput, max_accuracy_drop, bat
         bad = [p for p in precs if p not in PRECISIONS]
         if bad:
             raise UsageError(f"--precision {','.join(bad)}: must be among {', '.join(PRECISIONS)}")
-    if not settings.get("images") and max_accuracy_drop is None:
-        # what to ship is judged on natural images: on seeded noise the default weights decide
-        # near ties (no trained net is confident on noise), and int8 calibrated on photos would
-        # be judged on inputs it never saw
-        settings["images"] = "builtin"
-    if max_accuracy_drop is not None and not settings.get("images"):
-        raise UsageError("--max-accuracy-drop needs a labeled --images folder (class subfolders, "
-                         "e.g. --images digits): accuracy cannot be measured without labels")
     if objective == "throughput" and batch is None:
         batch = "auto"
     out_dir = out_dir or _default_run_dir().replace("runs/", "runs/tune-")

@@ -52,7 +52,7 @@ def control_set(quant: QuantOptions, fp32, target: dict) -> ControlSet:
                              "subfolders, e.g. --calib-images digits-train)")
         images, labels = labeled_folder_images(folder, size, limit=CONTROL_LABELED_IMAGES)
         source = f"labeled centre crops of {calibration_source(replace(quant, calib_crops='off'))}"
-    return ControlSet(images, labels, ort_outputs(fp32.path, images), source)
+    return ControlSet(images, labels, source, fp32.path)
 
 
 def make_int8(fp32_path: str | Path, quant: QuantOptions, out_dir: str | Path | None = None, *,
@@ -66,7 +66,7 @@ def make_int8(fp32_path: str | Path, quant: QuantOptions, out_dir: str | Path | 
     fp32 = read_fp32(fp32_path)
     quantizer = get_quantizer(quant.quantizer)
     control = control_set(quant, fp32, target)
-    if quantizer.name == "ort":
+    if not quantizer.controls_accuracy:  # the tool's bisection over nodes_to_exclude
         return quantize_to_target(fp32, quant, out_dir, control, target, force=force)
     res = quantize_onnx(fp32_path, replace(quant, int8_target=None), out_dir, force=force,
                         fp32=fp32, control=control, target=target, max_float=quant.int8_max_float)

@@ -69,6 +69,9 @@ class Quantizer:
     library: str = ""
     #: the distribution (pip) name whose absence makes it unavailable
     package: str = ""
+    #: whether :meth:`accuracy_control` is the library's own; otherwise the tool's bisection
+    #: (:mod:`.int8_fallback`) keeps nodes in float through ``quantize(exclude=...)``
+    controls_accuracy: bool = False
 
     def available(self) -> tuple[bool, str]:
         import importlib.util
@@ -101,10 +104,10 @@ class Quantizer:
         raise NotImplementedError
 
     def accuracy_control(self, fp32: Fp32File, out: Path, images, recipe: dict, control,
-                         target: dict, max_float: float = 1.0) -> dict | None:
+                         target: dict, max_float: float = 1.0) -> dict:
         """Quantize with the library's accuracy control until ``target`` holds on ``control``
-        (:class:`ControlSet`); None where this quantizer has none (the bisection is used)."""
-        return None
+        (:class:`~.quantize.ControlSet`); only where ``controls_accuracy``."""
+        raise NotImplementedError
 
 
 class OrtQuantizer(Quantizer):
@@ -179,6 +182,7 @@ class OrtQuantizer(Quantizer):
 
 class NncfQuantizer(Quantizer):
     name, library, package = "nncf", "nncf.quantize (ONNX backend)", "nncf"
+    controls_accuracy = True
 
     def recipe(self, quant: QuantOptions, flags: list[str] | None) -> dict:
         if quant.calib_method != "minmax":

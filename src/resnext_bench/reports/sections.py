@@ -192,8 +192,9 @@ def int8(rows: list[ResultRow]) -> Section | None:
         control = q.get("accuracy_control") or q.get("fallback") or {}
         drop = (f"{r.accuracy_top1_drop:+.2f}" if r.accuracy_top1_drop is not None else "-")
         body.append([r.arch, r.runtime, str(r.batch), threads_text(r) or "-",
-                     f"{q.get('quantizer', 'ort')} ({q.get('library', 'onnxruntime quantize_static')} "
-                     f"{q.get('library_version', '')})".replace(" )", ")"),
+                     f"{q.get('quantizer', 'ort')} ("
+                     + " ".join(filter(None, (q.get("library", "onnxruntime quantize_static"),
+                                              q.get("library_version")))) + ")",
                      recipe or "-", f"{q.get('count', '-')} ({q.get('source', '-')})",
                      f"{control.get('target_spec')}: {q.get('float_nodes', 0)} in float" if control else "-",
                      f"{r.parity_cosine:.4f}" if r.parity_cosine is not None else "-",

@@ -19,16 +19,26 @@ from ..core.rundir import RESULTS, load_run, run_dir_lock
 from ..core.schema import ResultRow
 from ..core.verdict import ratio_ci
 from .candidates import CandidateSet, candidates
-from .search import SearchResult, metric, search
+from .search import SearchResult, metric, per_unit_rounds, search
+
+
+#: the parity images a tune judges on unless told otherwise: what to ship is judged on natural
+#: images -- on seeded noise the default weights decide near ties (no trained net is confident
+#: on noise), and an int8 file calibrated on photos would meet inputs it never saw
+TUNE_PARITY_IMAGES = "builtin"
 
 
 def check_tune_args(objective, budget_minutes, batch, max_latency_ms, min_throughput,
-                    max_accuracy_drop) -> None:
-    """The constraints as ``recommend`` checks them, plus the budget and ``--batch auto``."""
+                    max_accuracy_drop, images=None) -> None:
+    """The constraints as ``recommend`` checks them, plus the budget, ``--batch auto`` and the
+    labeled images an accuracy bound needs (refused before anything is measured)."""
     from ..reports.recommend import check_constraints
 
     check_constraints(max_latency_ms=max_latency_ms, min_throughput=min_throughput,
                       objective=objective, max_accuracy_drop=max_accuracy_drop)
+    if max_accuracy_drop is not None and not images:
+        raise UsageError("--max-accuracy-drop needs a labeled --images folder (class subfolders, "
+                         "e.g. --images digits): accuracy cannot be measured without labels")
     if not (isinstance(budget_minutes, (int, float)) and math.isfinite(budget_minutes)
             and budget_minutes > 0):
         raise UsageError(f"--budget-minutes {budget_minutes}: must be a finite number > 0")
@@ -95,11 +105,9 @@ def confirm(measure, pick, base, objective: str, left_s: float, per_round_s: flo
         out["notes"].append("a side of the confirmation did not measure: "
                             + "; ".join(f"{r.config_key}: {r.error}" for r in (b, p) if r is not None and not r.ok))
         return out
-    per_b = 1 if objective == "latency" else b.batch * (b.requests_per_call or 1)
-    per_p = 1 if objective == "latency" else p.batch * (p.requests_per_call or 1)
-    n = min(len(b.round_medians_ms), len(p.round_medians_ms))
-    v = paired_verdict([m / per_b for m in b.round_medians_ms[:n]],
-                       [m / per_p for m in p.round_medians_ms[:n]], CONFIRM_THRESHOLD)
+    base_rounds, pick_rounds = per_unit_rounds(b, objective), per_unit_rounds(p, objective)
+    n = min(len(base_rounds), len(pick_rounds))
+    v = paired_verdict(base_rounds[:n], pick_rounds[:n], CONFIRM_THRESHOLD)
     # v.ratio: pick / default time; the headline says how many times faster the pick is
     out["ratio"] = 1 / v.ratio if v.ratio else None
     out["ci"] = [1 / v.ci_high, 1 / v.ci_low] if v.ci_low else None
@@ -238,7 +246,9 @@ def run_tune(arch: str, out_dir: str | Path, *, objective: str = "latency",
     import time
 
     check_tune_args(objective, budget_minutes, batch, max_latency_ms, min_throughput,
-                    max_accuracy_drop)
+                    max_accuracy_drop, (settings or {}).get("images"))
+    settings = dict(settings or {})
+    settings["images"] = settings.get("images") or TUNE_PARITY_IMAGES
     cs = candidates(arch, objective=objective, batch=batch, runtimes=runtimes,
                     image_size=(settings or {}).get("image_sizes"), precisions=precisions)
     if dry_run:
