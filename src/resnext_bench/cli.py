@@ -47,12 +47,27 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted: workers stopped, the rows written so far are whole", err=True)
             sys.exit(130)
+        except BrokenPipeError:  # `resnext-bench report RUN | head`: the reader is gone
+            _quiet_stdout()
+            sys.exit(141)
         except OSError as exc:
             text = write_error_text(exc)
             if text is None:
                 raise
             click.echo(f"error: {text}", err=True)
             sys.exit(2)
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush does not
+    print a second error."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _handle_sigterm() -> None:
@@ -127,7 +142,8 @@ def main():
     """Export the ResNeXt family to ONNX, benchmark it on several runtimes, and compare.
 
     \b
-    Exit codes: 0 ok, 1 regression found / check failed, 2 usage or input error.
+    Exit codes: 0 ok, 1 regression found / check failed, 2 usage or input error, 3 no
+    regression but no verdict either (ab / compare with --fail-on-inconclusive).
     """
 
 

@@ -81,6 +81,10 @@ SWEEPABLE = tuple(dict.fromkeys(n for names in RUNTIME_SETTINGS.values() for n i
 _NO_SPLIT = ("int8_target",)
 
 _KINDS = ("str", "int", "float", "bool", "path", "str_list", "int_list")
+#: upper bounds that a run can finish in: calls per configuration (a million 1-ms calls take
+#: 17 minutes; ``iters = 10**12`` ran without end while showing "ETA 7s") and seconds (a day)
+MAX_CALLS = 1_000_000
+MAX_SECONDS = 86_400.0
 
 
 class ConfigError(UsageError):
@@ -222,7 +226,7 @@ class PlanConfig(Section):
     threads: tuple = setting((), "CPU threads per run (several: one row each); default: the "
                              "runtime's own choice.", kind="int_list", min=1, max=1024)
     image_sizes: tuple = setting((), "Input size(s); default: the arch's own (224 ImageNet, 32 "
-                                 "CIFAR).", kind="int_list", min=1, flag="--image-size")
+                                 "CIFAR).", kind="int_list", min=1, max=4096, flag="--image-size")
     device: str = setting("auto", "Device of the torch runtime (GPU runtimes always use cuda).",
                           kind="str", choices=DEVICES)
 
@@ -255,17 +259,20 @@ class TimingConfig(Section):
     processes per configuration such a bias becomes round-to-round spread, which the verdicts
     see (``benchmarks/ab_same_file.py`` counts false verdicts per setting)."""
 
-    warmup: int = setting(10, "Warm-up calls (once, after load).", kind="int", min=0)
-    warmup_time: float = setting(0.0, "Minimum warm-up seconds.", kind="float", min=0.0)
+    warmup: int = setting(10, "Warm-up calls (once, after load).", kind="int", min=0,
+                          max=MAX_CALLS)
+    warmup_time: float = setting(0.0, "Minimum warm-up seconds.", kind="float", min=0.0,
+                                 max=MAX_SECONDS)
     iters: int = setting(50, "Timed calls per configuration, at least (over all rounds).",
-                         kind="int", min=1)
+                         kind="int", min=1, max=MAX_CALLS)
     min_time: float = setting(0.0, "Minimum timed seconds per configuration (over all rounds).",
-                              kind="float", min=0.0)
+                              kind="float", min=0.0, max=MAX_SECONDS)
     rounds: int = setting(5, "Interleaved rounds: each configuration is timed in this many "
                           "blocks, round-robin with the others of its group.", kind="int",
                           min=1, max=1000)
     duration: float | None = setting(None, "Timed seconds per configuration over all rounds, "
-                                     "instead of --iters / --min-time.", kind="float", min=0.001)
+                                     "instead of --iters / --min-time.", kind="float", min=0.001,
+                                     max=MAX_SECONDS)
     group_size: int = setting(8, "Most configurations interleaved at once (each keeps its "
                               "model loaded in its own worker process).", kind="int", min=1,
                               max=64)
@@ -297,7 +304,7 @@ class ParityConfig(Section):
                                  "labeled digits (held-out split).", kind="path",
                                  check=_check_image_dir)
     rtol: float | None = setting(None, "Max |err| / max |ref| (default per precision).",
-                                 kind="float", min=0.0)
+                                 kind="float", min=0.0, max=1e6)
     min_cosine: float | None = setting(None, "Minimum mean cosine (default per precision).",
                                        kind="float", min=-1.0, max=1.0)
     min_top1: float | None = setting(None, "Minimum top-1 agreement (default per precision).",
@@ -312,7 +319,8 @@ class ParityConfig(Section):
 class ExportOptions(Section):
     """How ONNX files are made (or which file is benched), and where artifacts are cached."""
 
-    seed: int = setting(0, "Seed of the default calibrated weights.", kind="int", min=0)
+    seed: int = setting(0, "Seed of the default calibrated weights.", kind="int", min=0,
+                        max=2**32 - 1)
     weights: str | None = setting(None, "Checkpoint file (torchvision key names), or 'digits': "
                                   "the trained reference (a CIFAR-family net trained on "
                                   "scikit-learn's digits, cached); default: calibrated seeded "
@@ -399,13 +407,14 @@ class OrtOptions(Section):
 class TensorRTOptions(Section):
     """TensorRT builds (native tensorrt and the ORT TensorRT provider)."""
 
-    workspace_mb: int = setting(4096, "TensorRT workspace (MiB).", kind="int", min=1)
+    workspace_mb: int = setting(4096, "TensorRT workspace (MiB).", kind="int", min=1,
+                                max=1 << 20)
     builder_opt_level: int = setting(3, "TensorRT builder optimization level.", kind="int",
                                      min=0, max=5)
     profile_max_batch: int | None = setting(
         None, "Largest batch of the TensorRT optimization profile (tensorrt, ort-trt; default: "
         "the largest --batch of the run's configuration, so a shard, a resume or an ab side "
-        "builds the profile the whole plan would).", kind="int", min=1)
+        "builds the profile the whole plan would).", kind="int", min=1, max=65536)
 
 
 @dataclass(frozen=True)

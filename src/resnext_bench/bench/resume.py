@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..config import RunConfig
 from ..core.errors import UsageError
-from ..core.rundir import RESULTS, load_env
+from ..core.rundir import ENV, RESULTS, read_env, read_rows
 
 
 #: settings that say which combinations run, not how a row is measured: a resume may change them
@@ -34,10 +34,20 @@ def check_resumable(out_dir: str | Path, config: RunConfig, *, allow_changed: bo
     """A run dir resumed (or appended to) with other result settings mixes two experiments:
     exit 2 naming the keys, unless ``allow_changed`` (env.json then keeps both, the older under
     ``previous``)."""
-    env = load_env(out_dir)
+    results = Path(out_dir) / RESULTS
+    if not results.is_file() or not read_rows(results)[0]:
+        return []  # nothing measured yet: nothing to mix with
+    env, problem = read_env(out_dir)
     before = env.get("result_settings")
-    if not before or not (Path(out_dir) / RESULTS).exists():
-        return []
+    if not isinstance(before, dict) or not before:
+        why = problem or (f"{Path(out_dir) / ENV} is missing" if not (Path(out_dir) / ENV).exists()
+                          else f"{Path(out_dir) / ENV} records no result settings")
+        if allow_changed:
+            return [f"{out_dir}: the settings of the rows already there cannot be verified "
+                    f"({why}); appending anyway"]
+        raise UsageError(f"{out_dir} holds rows whose settings cannot be verified ({why}): "
+                         "resuming could mix two experiments; use a new --out, or "
+                         "--allow-changed to continue anyway")
     now = result_settings(config)
     changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
     shown = ", ".join(f"{k} {before.get(k)!r} -> {now.get(k)!r}" for k in changed[:4])

@@ -20,11 +20,13 @@ import json
 import time
 from pathlib import Path
 
-from ..core.fileio import atomic_path, ensure_dir
+from ..core.fileio import atomic_path, ensure_cache_dir
 from ..core.parity import compare_logits, tolerance_for
 from ..exporters.artifact import COMPLEXITY_FIELDS, Artifact
 from .protocol import Block, Finished, Job, Loaded, Prepared
 
+#: ``--images`` names that are not folders of the user's (their content is the tool's)
+IMAGE_KEYWORDS_SET = ("builtin", "digits", "digits-train")
 #: synthetic parity inputs when no --images folder is given
 DEFAULT_PARITY_IMAGES = 32
 TIMING_SEED = 1234
@@ -35,10 +37,11 @@ class ComboSession:
     def __init__(self, job: Job, artifact: Artifact | None = None):
         self.job, self.artifact = job, artifact
         self.config, self.combo = job.config, job.combo
-        self.artifacts = ensure_dir(self.config.export.artifacts, "artifacts dir")
+        self.artifacts = ensure_cache_dir(self.config.export.artifacts, "artifacts dir")
         self.rt = None
         self.harness = None
         self.probe = None
+        self._inputs_digest: str | None = None
 
     # -- artifacts (the prepare process) ------------------------------------------------------
     def model(self):
@@ -104,32 +107,80 @@ class ComboSession:
                            exporter=ex.exporter)
         return export_onnx(cfg, self.artifacts, quant=self.quant_options()).artifact(precision)
 
-    def _reference_key(self) -> str:
+    def _reference_inputs(self) -> str:
+        """The content digest of the parity inputs (``images:<hex>`` over the files' sha256),
+        or the synthetic set's seed."""
+        if self._inputs_digest is None:
+            par = self.config.parity
+            if par.images:
+                from ..models.imagefiles import images_digest
+
+                self._inputs_digest = images_digest(par.images, par.parity_images)
+            else:
+                self._inputs_digest = f"synthetic-{PARITY_SEED}"
+        return self._inputs_digest
+
+    def _reference_key(self, inputs: str) -> str:
         from ..models.weightsource import weights_identity
 
         ex, par, c = self.config.export, self.config.parity, self.combo
-        if par.images:
-            from ..models.imagefiles import images_digest
-
-            inputs = images_digest(par.images, par.parity_images)
-        else:
-            inputs = f"synthetic-{PARITY_SEED}"
         blob = json.dumps([c.arch, c.form, c.image_size, ex.seed, weights_identity(ex.weights, ex.seed),
                            inputs, par.parity_images, "labels-v1"], sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
-    def reference(self):
+    def _note_changed_folder(self, inputs: str) -> None:
+        """One warning line when ``--images DIR`` holds other content than when this artifacts
+        dir last read it: the reference is computed from the new content (its key holds the
+        content digest), and the user learns that the folder changed under the same name."""
+        folder = self.config.parity.images
+        if not folder or folder in IMAGE_KEYWORDS_SET:
+            return
+        from ..core.fileio import loads_bounded, write_json_atomic
+
+        index = self.artifacts / "refs" / "folders-seen.json"
+        try:
+            seen = loads_bounded(index.read_text(encoding="utf-8"))
+            seen = seen if isinstance(seen, dict) else {}
+        except (OSError, ValueError, UnicodeDecodeError):
+            seen = {}
+        where = str(Path(folder).resolve())
+        before = seen.get(where)
+        if before == inputs:
+            return
+        if isinstance(before, str):
+            import sys
+
+            sys.stderr.write(f"warning: --images {folder}: its content changed since this artifacts "
+                             f"dir last read it ({before} -> {inputs}): parity uses the new content\n")
+        seen[where] = inputs
+        try:
+            write_json_atomic(index, seen)
+        except OSError:
+            pass  # the note is a courtesy; the reference's own key is what keeps it right
+
+    def reference(self, verify: bool = True):
         """(parity inputs, torch fp32 eager logits, labels or None) for this model and image
-        size; labels when ``--images`` is a labeled folder."""
+        size; labels when ``--images`` is a labeled folder. Cached under a key holding the
+        inputs' content digest, and served only when the file's recorded digest matches (the
+        prepare process checks it; its measuring workers read what it checked, ``verify=False``)."""
         import numpy as np
 
-        path = self.artifacts / "refs" / f"{self.combo.arch}-{self._reference_key()}.npz"
+        from ..core.cacheentry import drop, entry_problem, record_digest, warn_rebuilt
+
+        inputs = self._reference_inputs()
+        if verify:
+            self._note_changed_folder(inputs)
+        path = self.artifacts / "refs" / f"{self.combo.arch}-{self._reference_key(inputs)}.npz"
         if path.is_file():
-            try:
-                with np.load(path) as z:
-                    return z["x"], z["ref"], (z["y"] if "y" in z.files else None)
-            except (OSError, ValueError, KeyError):
-                pass  # damaged: recompute
+            why = entry_problem(path, inputs) if verify else None
+            if why is None:
+                try:
+                    with np.load(path) as z:
+                        return z["x"], z["ref"], (z["y"] if "y" in z.files else None)
+                except (OSError, ValueError, KeyError) as exc:
+                    why = f"unreadable ({type(exc).__name__})"
+            warn_rebuilt(path, why)
+            drop(path)
         import torch
 
         from ..models.inputs import labeled_folder_images, synthetic_images
@@ -147,6 +198,7 @@ class ComboSession:
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, x=x, ref=ref, **({"y": y} if y is not None else {}))
+        record_digest(path, inputs)
         return x, ref, y
 
     def prepare(self) -> Prepared:
@@ -234,7 +286,7 @@ class ComboSession:
         from ..models.weightsource import weights_label
 
         rt, b = self.rt, self.combo.batch
-        x, ref, labels = self.reference()
+        x, ref, labels = self.reference(verify=False)  # the prepare step verified it
         outs, host_diff = [], None
         for i in range(0, len(x), b):
             chunk = x[i:i + b]
@@ -257,7 +309,7 @@ class ComboSession:
             fields["parity_passed"] = False  # the end-to-end path computes something else
             fields["parity_failed"] = (fields["parity_failed"] or []) + [
                 f"end-to-end path differs from the timed path by {host_diff:.3g}"]
-        fields["parity_inputs"] = parity_inputs_label(par.images, PARITY_SEED)
+        fields["parity_inputs"] = parity_inputs_label(par.images, PARITY_SEED, self._reference_inputs())
         fields["parity_reference"] = "torch fp32 eager (cpu)"
         fields["parity_weights"] = weights_label(self.config.export.weights, self.config.export.seed)
         if labels is not None:
@@ -274,12 +326,13 @@ def prepare_job(job: Job) -> Prepared:
     return ComboSession(job).prepare()
 
 
-def parity_inputs_label(images: str | None, seed: int) -> str:
-    """What a row says its parity inputs were."""
+def parity_inputs_label(images: str | None, seed: int, digest: str | None = None) -> str:
+    """What a row says its parity inputs were: a user's folder with the content digest of the
+    files read (two runs on a folder whose images changed say so in their rows)."""
     from ..models.imagefiles import IMAGE_KEYWORDS
 
     if not images:
         return f"synthetic seed {seed}"
     if images in IMAGE_KEYWORDS:
         return f"{images}: {IMAGE_KEYWORDS[images]}"
-    return f"images:{images}"
+    return f"images:{images}" + (f" (content {digest.split(':', 1)[-1]})" if digest else "")

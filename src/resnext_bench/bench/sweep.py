@@ -53,13 +53,20 @@ def flatten_sections(values: dict, path: Path) -> dict:
 def load_sweep_config(path: str | Path) -> RunConfig:
     path = Path(path)
     try:
-        values = tomllib.loads(path.read_text())
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"sweep config {path}: no such file") from None
     except IsADirectoryError:
         raise UsageError(f"sweep config {path}: is a directory") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"sweep config {path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} "
+                         f"at offset {exc.start}); TOML files are UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"sweep config {path}: invalid TOML ({exc})") from None
+    except RecursionError:
+        raise UsageError(f"sweep config {path}: nested too deeply") from None
+    except OSError as exc:
+        raise UsageError(f"sweep config {path}: cannot read ({exc.strerror or exc})") from None
     values = flatten_sections(values, path)
     for key in ("archs", "runtimes"):  # a sweep file says what it measures
         if not values.get(key):

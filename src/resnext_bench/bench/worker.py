@@ -15,17 +15,26 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import re
 import signal
 import traceback
 
-from ..core.errors import UsageError
+from ..core.errors import UsageError, write_error_text
 from .protocol import Command, Failed, Refused
 
 _POLL_S = 0.2
 
 
+#: first lines that say where a C++ runtime threw, not what went wrong (OpenVINO's
+#: ``Exception from src/inference/src/cpp/core.cpp:84:``): the next line is the reason
+_WHERE_ONLY = re.compile(r"^(Exception from \S+:\d+:?|\[ ?\w+ ?\] Exception from \S+:\d+:?)$")
+
+
 def error_text(exc: BaseException) -> str:
-    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    while len(lines) > 1 and _WHERE_ONLY.match(lines[0]):
+        lines.pop(0)
+    msg = lines[0] if lines else ""
     return f"{type(exc).__name__}: {msg}"[:500]
 
 
@@ -43,9 +52,42 @@ class WorkerError(Exception):
 
 def _parent_handles_signals() -> None:
     """Ctrl-C reaches the whole process group: the parent stops the workers, so a worker
-    ignores SIGINT (no traceback of its own) and takes SIGTERM's default (it just ends)."""
+    ignores SIGINT (no traceback of its own) and takes SIGTERM's default (it just ends).
+    A worker whose parent dies (``kill -9``, the OOM killer) gets SIGTERM from the kernel
+    (Linux ``PR_SET_PDEATHSIG``) instead of going on exporting for nobody."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+        parent = multiprocessing.parent_process()
+        if parent is not None and os.getppid() != parent.pid:  # it died before the call
+            os._exit(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _refusal(exc: BaseException):
+    """A :class:`Refused` for what stops the whole run (bad user input; a full, read-only or
+    forbidden disk under the artifacts dir: every other row would fail alike), else None."""
+    if isinstance(exc, UsageError):
+        return Refused(str(exc))
+    if isinstance(exc, OSError):
+        text = write_error_text(exc)
+        if text is not None and text.startswith("cannot write"):
+            return Refused(text)
+    return None
 
 
 @contextlib.contextmanager
@@ -83,12 +125,11 @@ def worker_main(conn, job, artifact=None) -> None:
                 return
             else:  # STOP
                 return
-    except EOFError:  # the parent went away
+    except (EOFError, BrokenPipeError, ConnectionResetError):  # the parent went away
         return
-    except UsageError as exc:  # bad user input (an unreadable weights file...): the run stops
-        _send_quietly(conn, Refused(str(exc)))
     except BaseException as exc:  # noqa: BLE001 -- reported to the parent as the row's error
-        _send_quietly(conn, failure(exc))
+        # bad user input or a full disk stops the run (Refused); anything else fails the row
+        _send_quietly(conn, _refusal(exc) or failure(exc))
     finally:
         if session is not None:
             try:
@@ -124,13 +165,14 @@ def prepare_main(conn, jobs) -> None:
         for job in jobs:
             try:
                 answers.append(prepare_job(job))
-            except UsageError as exc:
-                conn.send(Refused(str(exc)))
-                return
             except Exception as exc:  # noqa: BLE001 -- that job's row says it
+                refused = _refusal(exc)
+                if refused is not None:  # bad input or a full artifacts disk: the run stops
+                    conn.send(refused)
+                    return
                 answers.append(failure(exc))
         conn.send(answers)
-    except EOFError:
+    except (EOFError, BrokenPipeError, ConnectionResetError):  # the parent went away (kill -9)
         return
 
 

@@ -35,12 +35,17 @@ WRITE_ERRNOS = frozenset({"ENOSPC", "EROFS", "EACCES", "EDQUOT", "EPERM", "EFBIG
 
 
 def write_error_text(exc: OSError) -> str | None:
-    """``cannot write PATH: No space left on device (ENOSPC)``, or None when ``exc`` is not a
-    full, read-only or forbidden disk."""
+    """``cannot write PATH: No space left on device (ENOSPC)`` for a full, read-only or
+    forbidden disk; ``cannot use PATH: Not a directory (ENOTDIR)`` for any other error that
+    names its path (a user's path that is not what it should be); None when ``exc`` names no
+    path (a genuine bug: its traceback is kept). A copy names its destination (``filename2``:
+    shutil sets ``filename`` to the source even when the destination's disk is full)."""
     import errno
 
     name = errno.errorcode.get(exc.errno or 0)
-    if name not in WRITE_ERRNOS:
+    where = getattr(exc, "filename2", None) or exc.filename
+    if name in WRITE_ERRNOS:
+        return f"cannot write {where or 'a file'}: {exc.strerror or exc} ({name})"
+    if where is None or name is None:
         return None
-    where = exc.filename or "a file"
-    return f"cannot write {where}: {exc.strerror or exc} ({name})"
+    return f"cannot use {where}: {exc.strerror or exc} ({name})"

@@ -4,6 +4,14 @@ Whole files are written to a temporary sibling and renamed into place (``os.repl
 on POSIX). Result logs are append-only JSON lines, each written with a single ``write`` of a
 complete line and flushed, so a killed run loses at most the line in flight; readers skip a
 trailing partial line and say so.
+
+A temporary sibling is named ``.NAME.<host>-<pid>-<random>.tmp``: a writer killed by a signal
+or the OOM killer leaves it behind, and :func:`remove_dead_temps` (run where the tool writes
+its caches and run dirs) removes those whose writer, on this host, is gone.
+
+What a *user* names as an output (``report --out``) is written by :func:`write_output`, which
+never replaces anything but a regular file: a symlink is written through to its target, a FIFO
+or a character device (``/dev/stdout``, ``/dev/full``) is written directly.
 """
 
 from __future__ import annotations
@@ -14,6 +22,10 @@ import hashlib
 import json
 import math
 import os
+import re
+import shutil
+import socket
+import stat
 import sys
 import tempfile
 import time
@@ -37,19 +49,190 @@ def ensure_dir(path: str | Path, what: str = "output dir") -> Path:
     return path
 
 
+_HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:40] or "host"
+#: ``.NAME.<host>-<pid>-<random>.tmp`` (files) and ``.NAME.<host>-<pid>-<random>.tmpdir`` (dirs)
+_TEMP_RE = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[A-Za-z0-9_]+\.tmp(dir)?$")
+#: mkstemp names of releases before the PID was in the name: removed once this old
+_LEGACY_TEMP_RE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+LEGACY_TEMP_AGE_S = 6 * 3600
+
+
+def temp_prefix(name: str) -> str:
+    """The prefix of a temporary sibling of ``name``: host and PID let a later run find the
+    temp files of a writer that died (:func:`remove_dead_temps`)."""
+    return f".{name}.{_HOST}-{os.getpid()}-"
+
+
+#: sub-folders of the artifacts cache that hold files written through :func:`atomic_path`
+CACHE_SUBDIRS = ("weights", "refs")
+
+
+def ensure_cache_dir(path: str | Path, what: str = "artifacts dir") -> Path:
+    """:func:`ensure_dir` for a cache folder, and the temp files that dead writers left in it
+    (an export killed by a signal or the OOM killer leaves a full-size ``.NAME.onnx.*.tmp``)
+    removed, with one warning line."""
+    path = ensure_dir(path, what)
+    for folder in (path, *(path / d for d in CACHE_SUBDIRS)):
+        for line in remove_dead_temps(folder):
+            sys.stderr.write(f"warning: {line}\n")
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path):
     """Yield a temporary path beside ``path``; on success rename it onto ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    ensure_parent(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path.name), suffix=".tmp")
     os.close(fd)
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; publish like a normal write
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename is None or str(exc.filename) == tmp:  # name the file being written
+            exc.filename = str(path)
+        raise
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def ensure_parent(path: Path) -> None:
+    """Create ``path``'s folder; a parent that is a file is a one-line :class:`UsageError`."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(f"cannot write {path}: {_first_file(path.parent)} is a file, not a "
+                         "folder") from None
+
+
+def _first_file(folder: Path) -> Path:
+    for p in [*reversed(folder.parents), folder]:
+        if p.exists() and not p.is_dir():
+            return p
+    return folder
+
+
+def temp_dir_beside(path: Path) -> Path:
+    """A new empty folder beside ``path`` to assemble a multi-file output in, moved into place
+    whole by :func:`replace_dir`."""
+    ensure_parent(path)
+    return Path(tempfile.mkdtemp(dir=path.parent, prefix=temp_prefix(path.name), suffix=".tmpdir"))
+
+
+def replace_dir(assembled: Path, dest: Path) -> None:
+    """Put the folder ``assembled`` at ``dest``: renamed in when ``dest`` does not exist; else the
+    old folder is renamed aside first and removed after, so an interrupt leaves the old folder
+    or the new one at ``dest`` (the other under a temp name that :func:`remove_dead_temps`
+    removes), never a mix."""
+    if not dest.exists():
+        os.replace(assembled, dest)
+        return
+    if dest.is_symlink() or not dest.is_dir():
+        raise UsageError(f"{dest} exists and is not a folder: give another path")
+    aside = Path(tempfile.mkdtemp(dir=dest.parent, prefix=temp_prefix(dest.name), suffix=".tmpdir"))
+    os.rmdir(aside)
+    os.replace(dest, aside)
+    try:
+        os.replace(assembled, dest)
+    except BaseException:
+        os.replace(aside, dest)  # put the old one back
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_dead_temps(folder: str | Path) -> list[str]:
+    """Remove the temporary files and folders in ``folder`` whose writer is dead (this host,
+    PID not running) and those of older releases (no PID in the name) untouched for
+    :data:`LEGACY_TEMP_AGE_S`; returns one line naming what was removed, or nothing. A temp
+    file of another host (a shared artifacts dir) is left alone: its writer cannot be seen."""
+    folder = Path(folder)
+    removed, size = [], 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    now = time.time()
+    for e in entries:
+        m = _TEMP_RE.match(e.name)
+        try:
+            st = e.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if m:
+            dead = m["host"] == _HOST and int(m["pid"]) != os.getpid() and not _pid_alive(int(m["pid"]))
+        else:
+            dead = bool(_LEGACY_TEMP_RE.match(e.name)) and now - st.st_mtime > LEGACY_TEMP_AGE_S
+        if not dead:
+            continue
+        try:
+            if e.is_dir(follow_symlinks=False):
+                size += sum(f.stat().st_size for f in Path(e.path).rglob("*") if f.is_file())
+                shutil.rmtree(e.path)
+            else:
+                size += st.st_size
+                os.unlink(e.path)
+        except OSError:
+            continue
+        removed.append(e.name)
+    if not removed:
+        return []
+    return [f"{folder}: removed {len(removed)} temporary file(s) left by writers that died "
+            f"({size / 1e6:.1f} MB; first: {removed[0]})"]
+
+
+def write_output(path: str | Path, write) -> None:
+    """Write a user-named output with ``write(tmp_path)`` without ever replacing anything but a
+    regular file: a new path or a regular file is replaced atomically; a symlink is written
+    through to its target (the link stays); a FIFO or a character device (``/dev/stdout``, a
+    named pipe a CI step reads) is opened and written directly; a folder, a socket or a block
+    device is refused in one line."""
+    path = Path(path)
+    try:
+        st = os.stat(path)  # follows symlinks: what a write would reach
+    except FileNotFoundError:
+        st = None
+    except NotADirectoryError:
+        raise UsageError(f"cannot write {path}: {_first_file(path.parent)} is a file, not a "
+                         "folder") from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"--out {path} is a directory: give a file path")
+    if st is not None and (stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode)):
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp")
+        os.close(fd)
+        try:
+            write(Path(tmp))
+            with open(tmp, "rb") as src, open(path, "wb") as dst:
+                try:
+                    shutil.copyfileobj(src, dst)
+                    dst.flush()
+                except OSError as exc:
+                    if exc.filename is None:
+                        exc.filename = str(path)
+                    raise
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"--out {path} is not a regular file, a FIFO or a character device: "
+                         "not written")
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path  # also a dangling link
+    with atomic_path(target) as tmp:
+        write(tmp)
+
+
+def write_output_text(path: str | Path, text: str) -> None:
+    write_output(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -161,6 +344,8 @@ def read_jsonl(path: str | Path) -> tuple[list[dict], list[str]]:
     path = Path(path)
     if not path.exists():
         return [], []
+    if not path.is_file():
+        raise UsageError(f"{path} is not a regular file (a folder?): not a results file")
     rows, skipped = [], []
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
@@ -175,12 +360,46 @@ def read_jsonl(path: str | Path) -> tuple[list[dict], list[str]]:
             if not line.strip():
                 continue
             try:
-                row = json.loads(line, parse_constant=_null_constant)
-            except ValueError:
-                skipped.append(f"line {lineno}: not valid JSON")
+                row = loads_bounded(line, parse_constant=_null_constant)
+            except ValueError as exc:
+                skipped.append(f"line {lineno}: {exc if isinstance(exc, TooDeep) else 'not valid JSON'}")
                 continue
             if isinstance(row, dict):
                 rows.append(row)
             else:
                 skipped.append(f"line {lineno}: not a JSON object")
     return rows, skipped
+
+
+#: the deepest JSON nesting a reader accepts (rows and env.json are a few levels deep); deeper
+#: text is refused before the parser recurses (200,000 ``[`` raise RecursionError in ``json``)
+MAX_JSON_DEPTH = 64
+
+
+class TooDeep(ValueError):
+    def __str__(self):
+        return f"nested deeper than {MAX_JSON_DEPTH} levels"
+
+
+def _depth(text: str) -> int:
+    """Upper bound of the nesting depth of JSON ``text`` (brackets inside strings counted too:
+    an over-estimate only refuses text that is absurd anyway)."""
+    depth = peak = 0
+    for ch in re.findall(r"[\[\]{}]", text) if text.count("[") + text.count("{") > MAX_JSON_DEPTH else ():
+        if ch in "[{":
+            depth += 1
+            peak = max(peak, depth)
+        else:
+            depth -= 1
+    return peak
+
+
+def loads_bounded(text: str, **kw):
+    """``json.loads`` that refuses nesting deeper than :data:`MAX_JSON_DEPTH` with
+    :class:`TooDeep` (a ValueError) instead of a RecursionError."""
+    if _depth(text) > MAX_JSON_DEPTH:
+        raise TooDeep()
+    try:
+        return json.loads(text, **kw)
+    except RecursionError:
+        raise TooDeep() from None

@@ -12,14 +12,14 @@ keeps the last ``ok`` row per key when there is one, else the last row.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UsageError
-from .fileio import append_jsonl, ensure_dir, finite_json, read_jsonl, write_json_atomic
+from .fileio import (append_jsonl, ensure_dir, finite_json, loads_bounded, read_jsonl,
+                     remove_dead_temps, write_json_atomic)
 from .schema import ResultRow, SchemaError, row_from_json
 
 #: env.json keys that must be equal for two measurements to be comparable as they stand (the
@@ -81,6 +81,8 @@ def run_dir_lock(run_dir: str | Path):
                          "no longer running (its last row, if torn, is repaired on append)\n")
     os.ftruncate(fd, 0)
     os.pwrite(fd, str(os.getpid()).encode(), 0)
+    for line in remove_dead_temps(path):  # a killed writer's temp files (a tune bundle's...)
+        sys.stderr.write(f"warning: {line}\n")
     _HELD[path] = [fd, 1]
     try:
         yield
@@ -149,17 +151,62 @@ def load_env(run_dir: str | Path) -> dict:
     return env
 
 
+#: the types of the env.json keys readers use; a key of another type is dropped with a warning
+ENV_TYPES: dict[str, tuple[type, ...]] = {
+    "cpu": (str,), "gpu": (str,), "driver": (str,), "python": (str,), "platform": (str,),
+    "hostname": (str,), "timestamp": (str,), "fingerprint": (str,), "git_commit": (str,),
+    "resnext_bench_version": (str,), "executor": (str,),
+    "cpu_flags": (list,), "argv": (list,), "runtimes": (list,), "previous": (list,),
+    "merged_from": (list,), "nodes": (list,),
+    "config": (dict,), "packages": (dict,), "onnxruntime_packages": (dict,),
+    "result_settings": (dict,), "tensorrt": (dict, str), "torch_cuda": (str, dict),
+    "cudnn": (str, int, dict), "gpu_capability": (str, list),
+    "affinity_cpus": (int,), "cpu_count": (int,), "torch_threads": (int,),
+    "memory_gb": (int, float),
+}
+
+
+def _env_problems(env: dict) -> list[str]:
+    """Drop (in place) the env.json keys whose value has the wrong type, and the entries of its
+    lists of records that are not objects; returns what was dropped."""
+    bad = []
+    for key, types in ENV_TYPES.items():
+        value = env.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, types):
+            bad.append(f"{key} ({type(value).__name__}, not {' or '.join(t.__name__ for t in types)})")
+            del env[key]
+    for key in ("previous", "merged_from", "runtimes", "nodes"):
+        if isinstance(env.get(key), list) and not all(isinstance(x, dict) for x in env[key]):
+            bad.append(f"{key} (entries that are not objects)")
+            env[key] = [x for x in env[key] if isinstance(x, dict)]
+    if isinstance(env.get("cpu_flags"), list) and not all(isinstance(x, str) for x in env["cpu_flags"]):
+        bad.append("cpu_flags (entries that are not strings)")
+        env["cpu_flags"] = [x for x in env["cpu_flags"] if isinstance(x, str)]
+    for key in ("packages", "onnxruntime_packages"):
+        if isinstance(env.get(key), dict) and not all(isinstance(v, (str, type(None))) for v in env[key].values()):
+            bad.append(f"{key} (versions that are not strings)")
+            env[key] = {k: v for k, v in env[key].items() if isinstance(v, (str, type(None)))}
+    return bad
+
+
 def read_env(run_dir: str | Path) -> tuple[dict, str | None]:
-    """(env.json, a warning when it exists but cannot be read as a JSON object)."""
+    """(env.json, a warning when it exists but cannot be read as a JSON object, or some of its
+    keys have the wrong type -- those are dropped, so no reader meets a string where it expects
+    a dict)."""
     path = Path(run_dir) / ENV
     try:
-        env = json.loads(path.read_text(encoding="utf-8"))
+        env = loads_bounded(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}, None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError, TooDeep are ValueErrors
         return {}, f"{path}: not readable as JSON ({type(exc).__name__}); environment unknown"
     if not isinstance(env, dict):
         return {}, f"{path}: not a JSON object; environment unknown"
+    bad = _env_problems(env)
+    if bad:
+        return env, f"{path}: ignored keys of the wrong type: {'; '.join(bad[:4])}"
     return env, None
 
 

@@ -297,6 +297,12 @@ def _check_type(name: str, value) -> None:
 _TIME_LISTS = ("samples_ms", "e2e_samples_ms", "round_medians_ms")
 
 
+#: the largest sizes a run can have (the settings' own bounds, in config.py): a row beyond them
+#: is not a measurement (``batch: 10**30`` overflowed the HTML report's arithmetic)
+ROW_INT_BOUNDS = {"batch": (1, 65536), "image_size": (1, 4096), "threads": (1, 1024),
+                  "rounds": (0, 1000), "latency_n": (0, 10**9)}
+
+
 def _check_numbers(known: dict) -> None:
     """Numbers finite; times (``*_ms`` statistics and sample lists) positive."""
     for name, value in known.items():
@@ -363,8 +369,11 @@ def row_from_json(data: Mapping[str, Any]) -> ResultRow:
         _check_type(name, value)
     if known["status"] not in STATUSES:
         raise SchemaError(f"status {known['status']!r} is not one of {', '.join(STATUSES)}")
-    if known["batch"] < 1:
-        raise SchemaError(f"batch {known['batch']} < 1")
+    for name, (low, top) in ROW_INT_BOUNDS.items():  # a row's sizes as a run can have made them
+        value = known.get(name)
+        if isinstance(value, int) and not low <= value <= top:
+            shown = value if abs(value) < 10**12 else f"{float(value):.3g}"
+            raise SchemaError(f"{name} {shown} is outside {low}..{top}")
     _check_numbers(known)
     extra = {k: v for k, v in data.items() if k not in FIELD_NAMES and k != "config_key"}
     return ResultRow(**known, extra=extra)

@@ -35,7 +35,7 @@ from .. import __version__
 from ..config import EXPORT_PRECISIONS, ExportOptions, QuantOptions, check_setting
 from ..core.complexity import onnx_complexity, torch_complexity
 from ..core.errors import CheckFailed, UsageError
-from ..core.fileio import atomic_path, ensure_dir, file_digest, write_json_atomic
+from ..core.fileio import atomic_path, ensure_cache_dir, file_digest, write_json_atomic
 from ..core.parity import compare_logits, tolerance_for
 from ..models.spec import ArchSpec, parse_arch
 from .artifact import ExportResult
@@ -273,7 +273,7 @@ def export_onnx(cfg: ExportConfig, out_dir: str | Path = ExportOptions.artifacts
                                 "checks": {"onnx_checker": "ok (full_check)", "ort_cpu_vs_torch": [],
                                            "int8": "parity is measured by bench / parity, not gated"}}
         return ExportResult(q.path, q.cache_hit, summary)
-    out_dir = ensure_dir(out_dir)
+    out_dir = ensure_cache_dir(out_dir, "export dir")
     key = cfg.key()  # hashes a --weights file: compute once
     digest = cfg.config_hash(key)
     path = out_dir / artifact_name(cfg, spec, size, digest)

@@ -4,23 +4,60 @@ this package imports the exporter for these)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..core.errors import UsageError
 from ..core.fileio import file_digest
 
 
+def external_locations(model) -> dict[str, str]:
+    """location -> first initializer naming it, of a parsed model's external data."""
+    import onnx
+
+    out: dict[str, str] = {}
+    for t in model.graph.initializer:
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            for e in t.external_data:
+                if e.key == "location":
+                    out.setdefault(e.value, t.name)
+    return out
+
+
+def check_external_data(path: str | Path, model, flag: str = "--onnx") -> None:
+    """Every external-data location of ``model`` (the file at ``path``) must resolve inside
+    the model's folder: no absolute path, no ``..``, no symlink out. Checked on the parsed
+    graph before any data file is opened, hashed or handed to a runtime (ONNX Runtime and
+    OpenVINO refuse such a file too, but only after the tool would have read the outside
+    file): a one-line :class:`UsageError`."""
+    import os
+    from pathlib import PurePath
+
+    folder = Path(os.path.realpath(Path(path).parent))
+    for loc, tensor in external_locations(model).items():
+        pure = PurePath(loc)
+        why = None
+        if pure.is_absolute() or loc.startswith(("/", "\\")):
+            why = "is an absolute path"
+        elif ".." in pure.parts or ".." in loc.replace("\\", "/").split("/"):
+            why = "climbs out with '..'"
+        else:
+            real = Path(os.path.realpath(folder / loc))
+            if real != folder and folder not in real.parents:
+                why = "resolves outside it (a symlink out)"
+        if why:
+            raise UsageError(f"{flag} {path}: the external data of initializer {tensor!r} "
+                             f"({loc!r}) {why}: external data must lie in the model's folder; "
+                             "not opened")
+
+
 def external_data_files(path: str | Path) -> list[Path]:
-    """The data files an ONNX file's initializers point to (external data), in sorted order."""
+    """The data files an ONNX file's initializers point to (external data), in sorted order;
+    a location outside the model's folder is refused (:func:`check_external_data`)."""
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
-    names = set()
-    for t in model.graph.initializer:
-        if t.data_location == onnx.TensorProto.EXTERNAL:
-            names.update(e.value for e in t.external_data if e.key == "location")
-    return [Path(path).parent / n for n in sorted(names)]
+    check_external_data(path, model)
+    return [Path(path).parent / n for n in sorted(external_locations(model))]
 
 
 def onnx_provenance(path: str | Path) -> tuple[str, int]:
@@ -61,26 +98,39 @@ def load_user_onnx(path: str | Path, flag: str = "--onnx"):
     if not Path(path).is_file():
         raise UsageError(f"{flag} {path}: no such file")
     try:
-        return onnx.load(str(path), load_external_data=False)
+        model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:
         raise UsageError(f"{flag} {path}: not a readable ONNX file ({type(exc).__name__})") from None
+    check_external_data(path, model, flag)
+    return model
 
 
 def verify_cached(path: Path, sidecar: Path, digest: str) -> dict | None:
-    """The cached summary if ``path`` is intact and belongs to ``digest``; None to rebuild."""
+    """The cached summary if ``path`` is intact and belongs to ``digest``; None to rebuild. A
+    file that exists but is not what its sidecar recorded (changed since, made from another
+    config, failing the checker) is rebuilt with one warning line, never served."""
     import onnx
+
+    from ..core.cacheentry import warn_rebuilt
+    from ..core.fileio import loads_bounded
 
     if not path.is_file() or not sidecar.is_file():
         return None
     try:
-        summary = json.loads(sidecar.read_text())
-        if summary.get("config_hash") != digest or summary.get("sha256") != file_digest(path):
-            return None
-        model = onnx.load(str(path))  # one parse for the checker and the metadata (< 2 GB files)
-        onnx.checker.check_model(model, full_check=True)
-        meta = {p.key: p.value for p in model.metadata_props}
-        if meta.get("resnext_bench.config_hash") != digest:
-            return None
-        return summary
-    except Exception:
-        return None
+        summary = loads_bounded(sidecar.read_text())
+        if not isinstance(summary, dict) or summary.get("config_hash") != digest:
+            why = "its sidecar describes another config"
+        elif summary.get("sha256") != file_digest(path):
+            why = "its sha256 differs from the one recorded when it was written (changed since)"
+        else:
+            model = onnx.load(str(path))  # one parse for the checker and the metadata (< 2 GB files)
+            onnx.checker.check_model(model, full_check=True)
+            meta = {p.key: p.value for p in model.metadata_props}
+            if meta.get("resnext_bench.config_hash") != digest:
+                why = "its metadata names another config"
+            else:
+                return summary
+    except Exception as exc:  # noqa: BLE001 -- whatever is wrong with it, it is rebuilt
+        why = f"unreadable ({type(exc).__name__})"
+    warn_rebuilt(path, why)
+    return None

@@ -12,7 +12,7 @@ from .blocks import Bottleneck, SplitBottleneck
 from .nets import build_module
 from .spec import ArchSpec, parse_arch
 from .weightsource import is_trained_reference
-from .weights import atomic_torch_save, calibrate, load_weights_file, weights_cache_path
+from .weights import load_default_weights, load_weights_file
 
 
 def convert_form(model: nn.Module, form: str) -> nn.Module:
@@ -54,16 +54,6 @@ def build_model(spec: ArchSpec | str, *, form: str = "c", seed: int = 0,
     elif weights is not None:
         load_weights_file(model, weights)
     else:
-        cached = weights_cache_path(spec, seed, cache_dir) if cache_dir else None
-        if cached is not None and cached.is_file():
-            try:
-                model.load_state_dict(torch.load(cached, map_location="cpu", weights_only=True))
-                cached = None  # loaded; nothing to save
-            except Exception:
-                calibrate(model, spec, seed)  # damaged cache file: recompute and overwrite
-        else:
-            calibrate(model, spec, seed)
-        if cached is not None:
-            atomic_torch_save(model.state_dict(), cached)
+        load_default_weights(model, spec, seed, cache_dir)
     model.eval()
     return convert_form(model, form).eval()

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -61,33 +60,67 @@ def _load_digits():
     return data.images, data.target, {"train": np.sort(train), "heldout": np.sort(held)}
 
 
+def _folder_manifest(folder: Path) -> dict[str, str]:
+    """sha256 of every file under ``folder`` but the manifest itself, by relative path."""
+    from ..core.fileio import file_digest
+
+    return {str(f.relative_to(folder)): file_digest(f) for f in sorted(folder.rglob("*"))
+            if f.is_file() and f.name != COMPLETE}
+
+
+def _folder_problem(dest: Path) -> str | None:
+    """Why the digits folder ``dest`` must be written again (None: it is as written)."""
+    from ..core.fileio import loads_bounded
+
+    try:
+        record = loads_bounded((dest / COMPLETE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return "incomplete (no manifest)"
+    except (OSError, ValueError, UnicodeDecodeError):
+        return "its manifest is unreadable (written by an older release?)"
+    if not isinstance(record, dict) or record.get("files") != _folder_manifest(dest):
+        return "its files differ from the manifest written with them (changed since)"
+    return None
+
+
+COMPLETE = ".complete"
+
+
 def digits_folder(split: str) -> Path:
     """The folder of one split (``train`` or ``heldout``), written on first use (atomically: a
-    whole folder or none)."""
+    whole folder or none) with a manifest of its files' sha256; a folder whose files no longer
+    match it is written again, with one warning line."""
     if split not in ("train", "heldout"):
         raise ValueError(split)
     root = cache_root() / f"digits-r{DIGITS_RECIPE_VERSION}"
     dest = root / split
-    if (dest / ".complete").is_file():
-        return dest
+    if dest.exists():
+        why = _folder_problem(dest)
+        if why is None:
+            return dest
+        if why != "incomplete (no manifest)":
+            from ..core.cacheentry import warn_rebuilt
+
+            warn_rebuilt(dest, why)
     from PIL import Image
+
+    from ..core.fileio import replace_dir, temp_dir_beside
 
     images, target, splits = _load_digits()
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{split}-", dir=root))
+    tmp = temp_dir_beside(dest)
     try:
         for i in splits[split]:
             cls_dir = tmp / str(int(target[i]))
             cls_dir.mkdir(exist_ok=True)
             pixels = np.clip(images[i] * (255.0 / 16.0), 0, 255).astype(np.uint8)
             Image.fromarray(pixels, mode="L").save(cls_dir / f"{int(i):04d}.png")
-        (tmp / ".complete").write_text(f"{len(splits[split])} images\n")
-        if dest.exists():  # an incomplete earlier attempt
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
+        (tmp / COMPLETE).write_text(json.dumps({"images": int(len(splits[split])),
+                                                "files": _folder_manifest(tmp)}, indent=1))
+        replace_dir(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        if (dest / ".complete").is_file():  # a concurrent writer finished first
+        if dest.exists() and _folder_problem(dest) is None:  # a concurrent writer finished first
             return dest
         raise
     return dest
@@ -162,24 +195,37 @@ def trained_paths(spec, seed: int, cache_dir: str | Path) -> tuple[Path, Path]:
 
 def trained_state(model, spec, seed: int, cache_dir: str | Path | None, log=None) -> dict:
     """Load the cached trained weights into ``model``, training them first if needed; returns
-    the training record."""
+    the training record. A cached file is served only when its recorded digest and source
+    match and it holds finite tensors of this arch; otherwise it is retrained with one
+    warning line."""
     import torch
 
-    from .weights import atomic_torch_save
+    from ..core.cacheentry import drop, entry_problem, record_digest, warn_rebuilt
+    from .weights import atomic_torch_save, state_problem
 
     check_trainable(spec)
+    source = f"{spec.name} digits recipe {DIGITS_RECIPE_VERSION} seed {seed}"
     if cache_dir is not None:
         pt, meta = trained_paths(spec, seed, cache_dir)
-        if pt.is_file() and meta.is_file():
-            try:
-                model.load_state_dict(torch.load(pt, map_location="cpu", weights_only=True))
-                return json.loads(meta.read_text())
-            except Exception:
-                pass  # damaged: train again
+        if pt.is_file():
+            why = entry_problem(pt, source)
+            if why is None:
+                try:
+                    state = torch.load(pt, map_location="cpu", weights_only=True)
+                    record = json.loads(meta.read_text())
+                    why = state_problem(model, state)
+                except Exception as exc:  # noqa: BLE001 -- any unreadable file is retrained
+                    why = f"unreadable ({type(exc).__name__})"
+                if why is None:
+                    model.load_state_dict(state)
+                    return record
+            warn_rebuilt(pt, why)
+            drop(pt)
     record = train(model, spec, seed, log=log)
     if cache_dir is not None:
         from ..core.fileio import write_json_atomic
 
-        atomic_torch_save(model.state_dict(), pt)
         write_json_atomic(meta, record)
+        atomic_torch_save(model.state_dict(), pt)
+        record_digest(pt, source)
     return record

@@ -82,11 +82,15 @@ def image_files(folder: str | Path) -> list[Path]:
 
 
 def images_digest(folder: str | Path, limit: int | None = None) -> str:
-    """``images:<16 hex>`` (``builtin:<16 hex>`` for the built-in set) over the names and sizes
-    of the image files that ``folder_images`` reads (the first ``limit``): part of the cache keys
-    of what is computed from them, and what a result row says its parity inputs were."""
+    """``images:<16 hex>`` (``builtin:<16 hex>`` for the built-in set) over the names, class
+    folders and *contents* (sha256) of the image files that ``folder_images`` reads (the first
+    ``limit``): part of the cache keys of what is computed from them (parity references, int8
+    calibration), and what a result row says its parity inputs were. Contents, not sizes: a
+    folder whose images were overwritten by others of the same size is other inputs."""
+    from ..core.fileio import file_digest
+
     labeled = labeled_image_files(folder)
     files = image_files(folder)[:limit]
-    blob = "".join(f"{p.parent.name + '/' if labeled else ''}{p.name}:{p.stat().st_size};" for p in files)
+    blob = "".join(f"{p.parent.name + '/' if labeled else ''}{p.name}:{file_digest(p)};" for p in files)
     prefix = str(folder) if str(folder) in IMAGE_KEYWORDS else "images"
     return f"{prefix}:" + hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -209,9 +209,64 @@ def weights_cache_path(spec: ArchSpec, seed: int, cache_dir: str | Path) -> Path
     )
 
 
+def default_weights_source(spec: ArchSpec, seed: int) -> str:
+    """What a cached default-weights file is made from (its digest record says it)."""
+    return f"{spec.name} classes {spec.num_classes} seed {seed} calibration v{CALIBRATION_VERSION}"
+
+
+def state_problem(model: nn.Module, state) -> str | None:
+    """Why ``state`` cannot be this model's weights (other keys or shapes, not tensors,
+    NaN / infinity), or None."""
+    own = model.state_dict()
+    if not isinstance(state, dict) or set(state) != set(own):
+        return "holds other keys than this arch's"
+    for k, v in state.items():
+        if not torch.is_tensor(v) or v.shape != own[k].shape:
+            return f"{k} has another shape than this arch's"
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            return f"{k} holds NaN or infinity"
+    return None
+
+
+def load_default_weights(model: nn.Module, spec: ArchSpec, seed: int,
+                         cache_dir: str | Path | None) -> None:
+    """The default calibrated weights into ``model``: from the cache when its recorded digest
+    and source match and it holds finite tensors of this arch, else calibrated (one warning
+    line when a cached file was refused) and cached with its digest."""
+    from ..core.cacheentry import drop, entry_problem, record_digest, warn_rebuilt
+
+    cached = weights_cache_path(spec, seed, cache_dir) if cache_dir else None
+    source = default_weights_source(spec, seed)
+    if cached is not None and cached.is_file():
+        why = entry_problem(cached, source)
+        if why is None:
+            try:
+                state = torch.load(cached, map_location="cpu", weights_only=True)
+                why = state_problem(model, state)
+            except Exception as exc:  # noqa: BLE001 -- any unreadable file is rebuilt
+                why = f"unreadable as a state dict ({type(exc).__name__})"
+            if why is None:
+                model.load_state_dict(state)
+                return
+        warn_rebuilt(cached, why)
+        drop(cached)
+    calibrate(model, spec, seed)
+    if cached is not None:
+        atomic_torch_save(model.state_dict(), cached)
+        record_digest(cached, source)
+
+
 def atomic_torch_save(obj, path: Path) -> None:
+    """``torch.save`` through memory, then one plain write: torch's own file writer turns a
+    full disk into ``RuntimeError: unexpected pos``, a plain write into ``OSError(ENOSPC)``
+    naming the path (one line, exit 2)."""
+    import io
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        with open(tmp, "wb") as f:
+            f.write(buf.getbuffer())
 
 
 def _unwrap_checkpoint(obj) -> dict:
@@ -231,6 +286,17 @@ def _unwrap_checkpoint(obj) -> dict:
     return obj
 
 
+def _looks_pickled(path: Path) -> bool:
+    """A torch zip checkpoint (``PK``) or a pickle of protocol 2+ (``\\x80``): a file the
+    weights-only unpickler refused for the objects it holds, not for being something else."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except OSError:
+        return False
+    return head == b"PK" or head[:1] == b"\x80"
+
+
 def load_weights_file(model: nn.Module, path: str | Path) -> None:
     """Load a checkpoint file into ``model`` (form c), naming the first mismatches on failure."""
     path = Path(path)
@@ -239,7 +305,10 @@ def load_weights_file(model: nn.Module, path: str | Path) -> None:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        if "Unsupported global" in str(exc):  # pickled objects beyond tensors: refused, not advice
+        # the weights-only unpickler met pickled objects beyond tensors (a torch.save of a module
+        # or an argparse Namespace, a plain pickle.dump): refused, not advice to unpickle it
+        if "Unsupported global" in str(exc) or ("Weights only load failed" in str(exc)
+                                               and _looks_pickled(path)):
             raise UsageError(f"--weights {path}: not a plain state dict (it holds pickled Python "
                              "objects, which can run code on load): not loaded, for safety; save "
                              "model.state_dict() instead") from None

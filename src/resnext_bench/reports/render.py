@@ -8,7 +8,7 @@ import html
 from pathlib import Path
 
 from ..core.errors import UsageError
-from ..core.fileio import atomic_path, write_text_atomic
+from ..core.fileio import write_output, write_output_text
 from ..core.pareto import pareto_front
 from ..core.rundir import RunData
 from . import plots, sections
@@ -200,7 +200,9 @@ def html_report(run: RunData) -> str:
 
 
 def write_report(run: RunData, fmt: str, out: str | Path | None) -> str | None:
-    """Render ``fmt``; write to ``out`` if given (atomically), else return the text."""
+    """Render ``fmt``; write to ``out`` if given, else return the text. ``out`` is written by
+    :func:`~resnext_bench.core.fileio.write_output`: a regular file atomically, a symlink
+    through to its target, a FIFO or ``/dev/stdout`` directly -- never replaced."""
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}")
     if out is not None and Path(out).is_dir():
@@ -209,14 +211,13 @@ def write_report(run: RunData, fmt: str, out: str | Path | None) -> str | None:
         text = markdown_report(run) if fmt == "md" else html_report(run)
         if out is None:
             return text
-        write_text_atomic(out, text)
+        write_output_text(out, text)
         return None
     df = flat_frame(run.latest())
     if fmt == "csv":
         if out is None:
             return df.to_csv(index=False)
-        with atomic_path(out) as tmp:
-            df.to_csv(tmp, index=False)
+        write_output(out, lambda tmp: df.to_csv(tmp, index=False))
         return None
     try:
         import pyarrow  # noqa: F401
@@ -224,6 +225,5 @@ def write_report(run: RunData, fmt: str, out: str | Path | None) -> str | None:
         raise UsageError("--format parquet needs pyarrow: pip install pyarrow") from None
     if out is None:
         raise UsageError("--format parquet is binary: give --out PATH")
-    with atomic_path(out) as tmp:
-        df.to_parquet(tmp, index=False)
+    write_output(out, lambda tmp: df.to_parquet(tmp, index=False))
     return None

@@ -20,10 +20,14 @@ Olive packages its best candidate the same way (``BestCandidateModel_<rank>/`` w
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from pathlib import Path
 
-from ..core.fileio import ensure_dir, file_digest, write_json_atomic, write_text_atomic
+from ..core.errors import write_error_text
+from ..core.fileio import ensure_dir, finite_json, replace_dir, temp_dir_beside
+from ..exporters.onnxfile import external_data_files, onnx_provenance
 from ..core.schema import ResultRow
 from ..reports.deploy import runtime_settings
 from ..runtimes.torch_eager import TORCH_DTYPES
@@ -144,22 +148,45 @@ if __name__ == "__main__":
 
 def write_bundle(bundle_dir: str | Path, winner: ResultRow, metrics: dict,
                  report_md: str | None) -> Path:
-    """Write the bundle (see the module doc); every file atomically, the artifact checked
-    against the sha256 the row recorded."""
-    out = ensure_dir(bundle_dir, "bundle dir")
+    """Write the bundle (see the module doc): assembled in a temporary folder beside
+    ``bundle_dir`` and moved into place whole, so an interrupt or a full disk leaves the old
+    bundle or the new one, never a partial copy; the artifact (and its external data files)
+    checked against the sha256 the row recorded. A write error names the bundle's file."""
+    out = Path(bundle_dir)
+    ensure_dir(out.parent, "bundle's folder")
+    work = temp_dir_beside(out)
     name = None
-    if winner.onnx_path and winner.runtime not in ("torch", "torch-compile"):
-        src = Path(winner.onnx_path)
-        name = src.name
-        tmp = out / (name + ".tmp")
-        shutil.copyfile(src, tmp)
-        if winner.onnx_sha256 and file_digest(tmp) != winner.onnx_sha256:
-            tmp.unlink()
-            raise RuntimeError(f"{src} changed since it was measured (sha256 differs)")
-        tmp.replace(out / name)
-    write_json_atomic(out / "inference_config.json", inference_config(winner, name))
-    write_json_atomic(out / "metrics.json", metrics)
-    write_text_atomic(out / "run.py", RUN_PY)
-    if report_md is not None:
-        write_text_atomic(out / "report.md", report_md)
+    try:
+        try:
+            if winner.onnx_path and winner.runtime not in ("torch", "torch-compile"):
+                src = Path(winner.onnx_path)
+                name = src.name
+                for f in [src, *external_data_files(src)]:
+                    shutil.copyfile(f, work / f.relative_to(src.parent))
+                if winner.onnx_sha256 and onnx_provenance(work / name)[0] != winner.onnx_sha256:
+                    raise RuntimeError(f"{src} changed since it was measured (sha256 differs)")
+            (work / "inference_config.json").write_text(
+                json.dumps(inference_config(winner, name), indent=2, sort_keys=True, default=str) + "\n")
+            (work / "metrics.json").write_text(
+                json.dumps(finite_json(metrics)[0], indent=2, sort_keys=True, default=str, allow_nan=False) + "\n")
+            (work / "run.py").write_text(RUN_PY)
+            if report_md is not None:
+                (work / "report.md").write_text(report_md)
+        except OSError as exc:
+            if write_error_text(exc) and (exc.filename2 or exc.filename):  # name the bundle's file
+                where = Path(exc.filename2 or exc.filename)
+                shown = out / where.name if work in where.parents or where.parent == work else where
+                raise OSError(exc.errno, exc.strerror, str(shown)) from None
+            raise
+        os.chmod(work, 0o777 & ~_umask())
+        replace_dir(work, out)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
     return out
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -28,6 +28,9 @@ from .search import SearchResult, metric, per_unit_rounds, search
 TUNE_PARITY_IMAGES = "builtin"
 
 
+MAX_BUDGET_MINUTES = 1440
+
+
 def check_tune_args(objective, budget_minutes, batch, max_latency_ms, min_throughput,
                     max_accuracy_drop, images=None) -> None:
     """The constraints as ``recommend`` checks them, plus the budget, ``--batch auto`` and the
@@ -40,8 +43,9 @@ def check_tune_args(objective, budget_minutes, batch, max_latency_ms, min_throug
         raise UsageError("--max-accuracy-drop needs a labeled --images folder (class subfolders, "
                          "e.g. --images digits): accuracy cannot be measured without labels")
     if not (isinstance(budget_minutes, (int, float)) and math.isfinite(budget_minutes)
-            and budget_minutes > 0):
-        raise UsageError(f"--budget-minutes {budget_minutes}: must be a finite number > 0")
+            and 0 < budget_minutes <= MAX_BUDGET_MINUTES):
+        raise UsageError(f"--budget-minutes {budget_minutes}: must be a number > 0 and <= "
+                         f"{MAX_BUDGET_MINUTES} (a day)")
     if batch not in (None, "auto"):
         try:
             if int(batch) < 1:
