@@ -98,8 +98,9 @@ def test_parity_reads_a_changed_image_folder_again(cli, artifacts, tmp_path, cap
     second = _row(tmp_path / "b")
     assert "its content changed since" in capfd.readouterr().err  # says so
     assert second["parity_inputs"] != first["parity_inputs"]      # the row says which content
-    fresh = tmp_path / "fresh-artifacts"                           # a fresh cache agrees with it
-    assert cli("bench", *TINY, "--images", folder, "--artifacts", fresh, "-q", "--out",
+    for f in (Path(artifacts) / "refs").glob("resnet18-*"):  # a fresh reference agrees with it
+        f.unlink()
+    assert cli("bench", *TINY, "--images", folder, "--artifacts", artifacts, "-q", "--out",
                tmp_path / "c").exit_code == 0
     assert _row(tmp_path / "c")["parity_max_abs_err"] == second["parity_max_abs_err"]
 
@@ -132,21 +133,21 @@ def test_a_poisoned_or_nan_weights_cache_is_rebuilt_not_served(tmp_path, capfd):
     assert "NaN or infinity" in capfd.readouterr().err
 
 
-def test_a_poisoned_weights_cache_does_not_fail_the_runtime(cli, tmp_path, capfd):
+def test_a_poisoned_weights_cache_does_not_fail_the_runtime(cli, artifacts, tmp_path, capfd):
     """With the ONNX cached, the torch reference came from the poisoned file: ort-cpu failed
-    parity and the runtime was blamed."""
+    parity and the runtime was blamed. (The shared cache is repaired by the test's own run.)"""
     import torch
 
     from resnext_bench.models.spec import parse_arch
     from resnext_bench.models.weights import weights_cache_path
 
-    art = tmp_path / "art"
+    art = Path(artifacts)
     assert cli("bench", *TINY, "--artifacts", art, "-q", "--out", tmp_path / "a").exit_code == 0
     path = weights_cache_path(parse_arch("resnet18"), 0, art)
     state = torch.load(path, weights_only=True)
     state["fc.weight"] = -state["fc.weight"]
     torch.save(state, path)
-    for f in (art / "refs").glob("*"):
+    for f in (art / "refs").glob("resnet18-*"):
         f.unlink()  # the reference is computed again, from the weights cache
     capfd.readouterr()
     res = cli("bench", *TINY, "--artifacts", art, "-q", "--out", tmp_path / "b")
@@ -360,11 +361,11 @@ def test_kill_9_during_export_leaves_no_orphan_and_no_traceback(tmp_path):
 
 
 # 8 ---------------------------------------------------------------------------------------------
-def test_temp_files_of_dead_writers_are_removed(cli, tmp_path):
+def test_temp_files_of_dead_writers_are_removed(cli, artifacts):
     from resnext_bench.core.fileio import temp_prefix
 
-    art = tmp_path / "art"
-    art.mkdir()
+    art = Path(artifacts)
+    assert cli("export", "--arch", "resnet18", "--image-size", "32", "--out", art).exit_code == 0
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     mine = temp_prefix("model.onnx")  # .model.onnx.<host>-<pid>-

@@ -572,8 +572,11 @@ def report(run_dir, fmt, out_path):
                    "(too few rounds, busy host, change within the noise).")
 @click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text",
               show_default=True, help="md: a compact CI job summary (details collapsed).")
+@click.option("--junit", default=None, metavar="PATH",
+              help="Also write the verdicts as JUnit XML (a test case per configuration; a "
+                   "regression is a failure, inconclusive a skipped case with the reason).")
 def compare(base_run, new_run, threshold, p99_threshold, throughput_threshold, allow_missing,
-            hide_unchanged, fail_on_inconclusive, fmt):
+            hide_unchanged, fail_on_inconclusive, fmt, junit):
     """Compare two stored runs config by config (history); exit 1 on a regression.
 
     A slowdown counts only beyond both --threshold and the runs' own between-round noise. Also
@@ -585,6 +588,11 @@ def compare(base_run, new_run, threshold, p99_threshold, throughput_threshold, a
     cmp = compare_runs(_load_run(base_run), _load_run(new_run), threshold, allow_missing=allow_missing,
                        p99_threshold=p99_threshold, throughput_threshold=throughput_threshold)
     click.echo(render(cmp, fmt, hide_unchanged=hide_unchanged))
+    if junit:
+        from .core.fileio import write_output_text
+        from .reports.junit import compare_junit
+
+        write_output_text(junit, compare_junit(cmp))
     if cmp.regressions:
         sys.exit(1)
     if fail_on_inconclusive and cmp.inconclusive:
@@ -610,8 +618,14 @@ def compare(base_run, new_run, threshold, p99_threshold, throughput_threshold, a
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 @click.option("--fail-on-inconclusive", is_flag=True,
               help="Exit 3 when the verdict could not be reached (busy host, change within the noise).")
+@click.option("--settle-time", type=float, default=120.0, show_default=True,
+              help="Seconds (from the start) within which more jobs of rounds are measured while "
+                   "the interval is undecided (a busy host); 0: one job only.")
+@click.option("--junit", default=None, metavar="PATH",
+              help="Also write the verdict as JUnit XML (one test case; a regression is a "
+                   "failure, inconclusive a skipped case with the reason).")
 def ab(base, new, artifacts, base_set, new_set, threshold, out_dir, fmt, quiet,
-       fail_on_inconclusive, **settings):
+       fail_on_inconclusive, settle_time, junit, **settings):
     """A/B-test two ONNX files (or one file under two settings), interleaved in one job.
 
     Both sides are measured round by round on this machine, each in its own worker, so drift of
@@ -627,10 +641,25 @@ def ab(base, new, artifacts, base_set, new_set, threshold, out_dir, fmt, quiet,
     settings["artifacts"] = artifacts
     if out_dir is None:
         out_dir = _default_run_dir().replace("runs/", "runs/ab-")
-    base_row, new_row, _ = run_ab(base, new, settings, base_set=base_set, new_set=new_set,
-                                  out_dir=out_dir, on_event=_progress_printer(quiet or fmt == "json"))
-    res = ab_verdict(base_row, new_row, threshold)
+    if not 0 <= settle_time <= 3600:
+        raise UsageError(f"--settle-time {settle_time}: must be between 0 and 3600 seconds")
+
+    def unsettled(pairs):
+        *earlier, (b, n) = pairs
+        return ab_verdict(b, n, threshold, earlier).verdict.undecided
+
+    base_row, new_row, _, pairs = run_ab(
+        base, new, settings, base_set=base_set, new_set=new_set, out_dir=out_dir,
+        on_event=_progress_printer(quiet or fmt == "json"), settle_seconds=settle_time,
+        unsettled=unsettled)
+    res = ab_verdict(base_row, new_row, threshold, pairs[:-1])
     click.echo(render_ab(res, fmt))
+    if junit:
+        from .reports.junit import ab_junit
+
+        from .core.fileio import write_output_text
+
+        write_output_text(junit, ab_junit(res))
     if res.is_regression:
         sys.exit(1)
     if fail_on_inconclusive and res.inconclusive:

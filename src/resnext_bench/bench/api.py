@@ -189,14 +189,20 @@ def _side_values(common: dict, path: str, overrides: tuple[str, ...], side: str)
 
 
 def run_ab(base: str, new: str, common: Mapping[str, Any], *, base_set: tuple[str, ...] = (),
-           new_set: tuple[str, ...] = (), out_dir: str | Path, on_event=None
-           ) -> tuple[ResultRow, ResultRow, Path]:
+           new_set: tuple[str, ...] = (), out_dir: str | Path, on_event=None,
+           settle_seconds: float = 0.0, unsettled=None
+           ) -> tuple[ResultRow, ResultRow, Path, list[tuple[ResultRow, ResultRow]]]:
     """Measure two ONNX files -- or one file under two settings (``base_set`` / ``new_set``:
     ``KEY=VALUE``) -- interleaved round by round in one job, each in its own worker.
 
     ``common``: settings for both sides (runtime, batch, timing...). Each side must come to
     exactly one configuration. Both rows are appended to ``out_dir/results.jsonl`` with
-    ``ab_side`` = ``base`` / ``new``."""
+    ``ab_side`` = ``base`` / ``new`` and ``ab_job``. ``unsettled(pairs)``: whether the verdict on
+    the jobs so far is still undecided; while it is and another job fits in ``settle_seconds``
+    (from the start), another job of rounds is measured (a stability window). Returns the last
+    job's rows, the results path, and every job's (base, new) rows."""
+    import time
+
     given = {k: v for k, v in common.items() if v is not None}
     given.setdefault("runtimes", "ort-cpu")  # the files are what differs: an ONNX runtime
     # a fresh worker per side each round: a bias that sticks to one process (0.90x-1.44x for a
@@ -213,14 +219,55 @@ def run_ab(base: str, new: str, common: Mapping[str, Any], *, base_set: tuple[st
         jobs.append((config, todo[0]))
     if configs[0].timing.rounds != configs[1].timing.rounds:
         raise UsageError("ab: both sides need the same --rounds")
+    pairs: list[tuple[ResultRow, ResultRow]] = []
+    fitted_from = None  # the first job measured with threads fitted to the free CPUs
     with run_dir_lock(out_dir):
         runner = Runner(configs[0], out_dir)
         runner.write_env()
         emit = on_event or silent
-        sink = runner.sink(len(jobs), emit)
-        sink.group(0, 1, [c for _, c in jobs], configs[0].timing.rounds)
-        rows = runner.measure_group([runner.job(c, cfg) for cfg, c in jobs], emit)
-        for side, row in zip(("base", "new"), rows):
-            row.extra["ab_side"] = side
-            sink.put(row)
-    return rows[0], rows[1], runner.results_path
+        start = time.monotonic()
+        while True:
+            t0 = time.monotonic()
+            sink = runner.sink(len(jobs), emit)
+            sink.group(len(pairs), len(pairs) + 1, [c for _, c in jobs], configs[0].timing.rounds)
+            rows = runner.measure_group([runner.job(c, cfg) for cfg, c in jobs], emit)
+            for side, row in zip(("base", "new"), rows):
+                row.extra["ab_side"] = side
+                row.extra["ab_job"] = len(pairs) + 1
+                if fitted_from is not None:
+                    row.extra["ab_threads_fitted"] = True
+                sink.put(row)
+            pairs.append((rows[0], rows[1]))
+            job_s = time.monotonic() - t0
+            asked = any("threads" in cfg.given for cfg, _ in jobs)  # the user's threads stay
+            fit = None if fitted_from is not None or asked else fitted_threads(rows)
+            if fit is not None:  # a pool larger than the free CPUs: measure so it cannot bias
+                emit(Event.NOTE, text=f"ab: busy host; measuring again with --threads {fit} "
+                                      "(fitting the free CPUs) on both sides")
+                fitted_from = len(pairs)
+                jobs = [(cfg.replace(threads=str(fit)), combos(cfg.replace(threads=str(fit)), strict=True)[0])
+                        for cfg, _ in jobs]
+                continue
+            judged = pairs[fitted_from:] if fitted_from is not None else pairs
+            if (unsettled is None or not unsettled(judged)
+                    or time.monotonic() - start + job_s > settle_seconds):
+                break
+            emit(Event.NOTE, text=f"ab: the interval has not settled after {len(judged)} job(s); "
+                                  "measuring another job of rounds")
+    judged = pairs[fitted_from:] if fitted_from is not None else pairs
+    return rows[0], rows[1], runner.results_path, judged
+
+
+def fitted_threads(rows) -> int | None:
+    """The thread count that fits beside the load other processes put on the host while
+    ``rows`` were timed, when a row's pool did not fit (:func:`~resnext_bench.core.verdict.
+    contention`), else None: interleaving cancels drift, not a pool that fights a busy loop
+    for a CPU (a 1.66x slower file measured 1.02x faster that way, here)."""
+    from ..core.verdict import FIT_MARGIN, contention
+
+    busy = [r for r in rows if contention(r)]
+    if not busy:
+        return None
+    cpus = min(r.host_cpus for r in busy)
+    load = max(r.host_load_cores for r in busy)
+    return max(1, int(cpus - load + FIT_MARGIN))

@@ -14,9 +14,16 @@ Two situations, two rules:
   bootstrap over rounds. A regression: median ratio above 1 + threshold and the interval's low
   end above 1.
 
-Either way, a latency verdict from a row timed on a busy host (:func:`contention`: other
-processes held CPUs the row's thread pool needed) is ``inconclusive``: the bias sticks to a
-worker, so neither rule sees it as noise.
+A latency verdict of ``compare`` from a row timed on a busy host (:func:`contention`: other
+processes held CPUs the row's thread pool needed) is ``inconclusive``: the runs were timed
+apart, and a bias that sticks to one run is not in either run's noise. ``ab`` under contention
+judges instead (:func:`busy_paired_verdict`): its rounds are interleaved and each round of each
+side runs in a fresh worker process, so the contention lands on both sides and shows as
+round-to-round spread in the per-round ratios. What the contention could explain is what the
+interval reaches: a change counts only when the whole interval lies beyond the threshold
+(``[1.83, 3.13]`` is a regression, busy or not); a median within the threshold is ``unchanged``;
+anything between is ``inconclusive`` -- and ``ab`` measures more rounds first, until the interval
+settles or its time cap (perf_analyzer's stability window).
 
 Ratios are new / base of latency: above 1 is slower.
 
@@ -107,6 +114,8 @@ class Verdict:
     ci_high: float | None = None
     noise: float | None = None  # relative between-round spread that a change must exceed
     notes: list[str] = field(default_factory=list)
+    rounds: int | None = None  # the rounds (paired: per-round ratios) the verdict rests on
+    undecided: bool = False  # inconclusive, and more rounds may settle it
 
 
 def _interval(boots) -> tuple[float, float]:
@@ -171,7 +180,33 @@ def paired_verdict(base_rounds, new_rounds, threshold: float, n_boot: int = BOOT
     rng = np.random.default_rng(seed)
     boots = np.median(rng.choice(q, size=(n_boot, q.size), replace=True), axis=1)
     low, high = _interval(boots)
-    return Verdict(_classify(ratio, low, high, threshold, 0.0), ratio, low, high, spread(q))
+    return Verdict(_classify(ratio, low, high, threshold, 0.0), ratio, low, high, spread(q),
+                   rounds=int(q.size))
+
+
+def busy_paired_verdict(v: Verdict, threshold: float) -> Verdict:
+    """An interleaved A/B verdict (``v`` from :func:`paired_verdict`) for sides timed on a busy
+    host: see the module doc. Sets ``v.verdict`` and, when undecided, ``v.undecided`` (more
+    rounds may settle it) with a note saying why."""
+    band = 1 + threshold
+    if v.ci_low is None or v.ratio is None:
+        v.verdict = Outcome.INCONCLUSIVE
+        return v
+    if 1 / band <= v.ratio <= band:
+        v.verdict = Outcome.UNCHANGED
+    elif v.ratio > band and v.ci_low > band:
+        v.verdict = Outcome.REGRESSION
+    elif v.ratio < 1 / band and v.ci_high < 1 / band:
+        v.verdict = Outcome.IMPROVEMENT
+    else:
+        v.verdict, v.undecided = Outcome.INCONCLUSIVE, True
+        v.notes.insert(0, f"busy host: new is {describe_ratio(v.ratio)}, but the 95% interval "
+                          f"[{v.ci_low:.3f}, {v.ci_high:.3f}] reaches within the {threshold:.0%} "
+                          "threshold: the contention could explain the change")
+        return v
+    v.notes.append(f"judged under contention on {v.rounds} interleaved rounds (a fresh worker "
+                   "per side and round): the interval, not the host's load, decides")
+    return v
 
 
 #: other processes holding at least this many CPUs during a row's blocks make the host busy.

@@ -4,10 +4,13 @@ Both sides were measured interleaved, round by round, in one job on one machine,
 machine's drift hits them alike: the verdict (:func:`~resnext_bench.core.verdict.paired_verdict`)
 works on the per-round ratios new/base. Exit codes as ``compare``: 0 no regression, 1 a
 regression (slower beyond the threshold and significant, parity broken, the new side failed).
-A side timed on a busy host, a change the rounds cannot tell from noise, or a *base* side that
-failed (there is nothing to compare the new side with; the new side is not at fault) makes the
-verdict ``inconclusive`` (exit 0, or 3 with ``--fail-on-inconclusive``; the first line says
-why): see :func:`~resnext_bench.core.verdict.contention`. Which finding wins is
+On a busy host (:func:`~resnext_bench.core.verdict.contention`) the interval decides
+(:func:`~resnext_bench.core.verdict.busy_paired_verdict`): a change whose whole interval lies
+beyond the threshold is judged, a median within it is unchanged; what lies between is measured
+again (more jobs of rounds, pooled, within ``--settle-time``) and, if still between,
+``inconclusive``. A *base* side that failed (there is nothing to compare the new side with;
+the new side is not at fault) also makes the verdict ``inconclusive`` (exit 0, or 3 with
+``--fail-on-inconclusive``; the first line says why). Which finding wins is
 :func:`~resnext_bench.core.verdict.settle`'s one precedence. When the sides differ in more than the file
 (image size, runtime settings, threads, ...), a note names each difference.
 """
@@ -18,7 +21,8 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from ..core.schema import ResultRow
-from ..core.verdict import Outcome, Verdict, contended, describe_ratio, paired_verdict, settle
+from ..core.verdict import (Outcome, Verdict, busy_paired_verdict, contended, describe_ratio,
+                            paired_verdict, settle)
 from .tables import markdown_table, text_table
 
 
@@ -39,21 +43,39 @@ class ABResult:
         return self.verdict.verdict is Outcome.INCONCLUSIVE
 
 
-def ab_verdict(base: ResultRow, new: ResultRow, threshold: float = 0.05) -> ABResult:
+def ab_verdict(base: ResultRow, new: ResultRow, threshold: float = 0.05,
+               earlier: list[tuple[ResultRow, ResultRow]] = ()) -> ABResult:
     """The one rule for failures: the new side's failure (or skip) is a regression, whatever
-    the base did; a base side that failed leaves the verdict unreached."""
-    if not new.ok:
-        return ABResult(base, new, threshold, Verdict(Outcome.FAILED, notes=[f"new {new.status}: {new.error}"]))
-    if not base.ok:
-        return ABResult(base, new, threshold, Verdict(
-            Outcome.INCONCLUSIVE, notes=[f"base {base.status}: {base.error} -- nothing to compare "
-                                         "the new side with"]))
-    v = paired_verdict(base.round_medians_ms, new.round_medians_ms, threshold)
+    the base did; a base side that failed leaves the verdict unreached. ``earlier``: the
+    (base, new) rows of earlier jobs of the same A/B run (measured while the interval had not
+    settled): their per-round ratios are pooled with this job's -- each job's rounds are
+    paired within the job."""
+    pairs = [p for p in (*earlier, (base, new))]
+    for b, n in pairs:
+        if not n.ok:
+            return ABResult(base, new, threshold, Verdict(Outcome.FAILED, notes=[f"new {n.status}: {n.error}"]))
+        if not b.ok:
+            return ABResult(base, new, threshold, Verdict(
+                Outcome.INCONCLUSIVE, notes=[f"base {b.status}: {b.error} -- nothing to compare "
+                                             "the new side with"]))
+    base_rounds = [x for b, _ in pairs for x in (b.round_medians_ms or [])]
+    new_rounds = [x for _, n in pairs for x in (n.round_medians_ms or [])]
+    v = paired_verdict(base_rounds, new_rounds, threshold)
     res = ABResult(base, new, threshold, v)
-    busy = contended((("base", base), ("new", new)))
+    busy = contended([(f"{label}{f' (job {i + 1})' if len(pairs) > 1 else ''}", row)
+                      for i, (b, n) in enumerate(pairs) for label, row in (("base", b), ("new", n))])
     v.notes += busy
-    parity_broke = base.parity_passed is not False and new.parity_passed is False
-    v.verdict = settle(v.verdict, busy=bool(busy), parity_broke=parity_broke)
+    if busy:  # interleaved, a fresh worker per side and round: the interval decides
+        busy_paired_verdict(v, threshold)
+    if len(pairs) > 1:
+        v.notes.append(f"{len(pairs)} jobs of interleaved rounds pooled ({v.rounds} rounds): "
+                       "the first left the interval unsettled")
+    if base.extra.get("ab_threads_fitted"):
+        v.notes.append(f"busy host: judged on rounds measured with --threads {base.threads} on both "
+                       "sides (fitting the CPUs other processes left free); the first job, with "
+                       "the default pool, is kept in results.jsonl but not judged")
+    parity_broke = any(b.parity_passed is not False and n.parity_passed is False for b, n in pairs)
+    v.verdict = settle(v.verdict, parity_broke=parity_broke)
     if parity_broke:
         v.notes.append(f"new side fails parity: max_rel_err {new.parity_max_rel_err:.3g}, "
                        f"top-1 {new.parity_top1_agreement}")
@@ -100,8 +122,9 @@ def render_ab(res: ABResult, fmt: str) -> str:
     v = res.verdict
     change = "-" if v.ratio is None else describe_ratio(v.ratio)
     ci = "-" if v.ci_low is None else f"[{v.ci_low:.3f}, {v.ci_high:.3f}]"
+    rounds = v.rounds if v.rounds is not None else len(res.base.round_medians_ms or [])
     headline = (f"{v.verdict.value.upper() if res.is_regression else v.verdict.value}: new is {change} than base "
-                f"(median of {len(res.base.round_medians_ms or [])} per-round ratios, 95% CI {ci}, "
+                f"(median of {rounds} per-round ratios, 95% CI {ci}, "
                 f"threshold {res.threshold:.0%})")
     if fmt == "json":
         return json.dumps({"verdict": v.verdict, "is_regression": res.is_regression,
