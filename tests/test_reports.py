@@ -135,7 +135,7 @@ def test_report_sections(cli, tmp_path):
     nm = md.split("<summary>Not measured (3 configurations)</summary>")[1]
     assert nm.count("no CUDA GPU") == 1 and "| ort-cuda | skipped | 2 | resnet50, resnext50_32x4d |" in nm
     html_text = cli("report", path, "--format", "html").output
-    for title in ("Headline", "Results", "Latency distribution", "Block forms study",
+    for title in ("Fastest per arch", "Results", "Latency distribution", "Block forms study",
                   "The paper beside the measurements", "Published error vs measured latency",
                   "Environment", "Not measured"):
         assert f">{title}" in html_text, title

@@ -177,7 +177,17 @@ def test_a_real_small_tune_writes_a_bundle_whose_snippet_runs(cli, artifacts, tm
     run = subprocess.run([sys.executable, str(out / "bundle" / "run.py")], capture_output=True,
                          text=True, timeout=120)
     assert run.returncode == 0 and "output [1, 1000]" in run.stdout, run.stderr
-    assert cli("report", out, "--format", "md").exit_code == 0
+    # the bundle carries the preprocessing the artifact needs, and run.py takes an image path
+    assert cfg["preprocessing"]["center_crop"] == 32 and cfg["preprocessing"]["layout"] == "NCHW"
+    from resnext_bench.models.imagefiles import BUILTIN_DIR
+
+    photo = sorted(BUILTIN_DIR.glob("*.jpg"))[0]
+    run = subprocess.run([sys.executable, str(out / "bundle" / "run.py"), str(photo)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and f"{photo}: class " in run.stdout, run.stderr
+    md = cli("report", out, "--format", "md")
+    assert md.exit_code == 0 and "## Deployment answer" in md.output
+    assert "tune (paired confirmation)" in md.output or "the default itself" in md.output, md.output
     # a pick that measured slower than the default says so (it once read "0.80x faster")
     from resnext_bench.tune.run import render_answer
 

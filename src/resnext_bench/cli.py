@@ -28,7 +28,27 @@ INCONCLUSIVE_EXIT = 3
 
 
 class _Group(click.Group):
-    """Turn the tool's own error types into one-line messages with the documented exit codes."""
+    """Turn the tool's own error types -- and click's usage errors (a wrong ``--format``) --
+    into one-line messages with the documented exit codes."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.UsageError as exc:
+            where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            click.echo(f"error: {exc.format_message()}{where}", err=True)
+            sys.exit(2)
+        except click.exceptions.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        except click.exceptions.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        sys.exit(0)
 
     def invoke(self, ctx):
         _handle_sigterm()
@@ -106,11 +126,12 @@ _METAVARS = {"str": "TEXT", "int": "INT", "float": "NUM", "path": "PATH", "str_l
              "int_list": "N[,M]"}
 
 
-def _setting_option(f):
+def _setting_option(f, shown_default=None):
     """A click option for one setting: flag and help from the dataclass field; the value is
-    left as given (None when not given) and checked by the configuration, not by click."""
+    left as given (None when not given) and checked by the configuration, not by click.
+    ``shown_default``: the default this command applies instead of the setting's own."""
     meta = f.metadata
-    default = f.default
+    default = f.default if shown_default is None else shown_default
     shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
     help_text = meta["help"]
     if meta["choices"]:
@@ -125,13 +146,16 @@ def _setting_option(f):
                         metavar=_METAVARS[meta["kind"]])
 
 
-def setting_options(*sections: str, exclude: tuple[str, ...] = ()):
-    """Decorate a command with the options of the named config sections."""
+def setting_options(*sections: str, exclude: tuple[str, ...] = (), defaults=None):
+    """Decorate a command with the options of the named config sections; ``defaults``: the
+    settings whose default this command changes (its help says the command's own)."""
+    defaults = defaults or {}
+
     def deco(func):
         for sec in reversed(sections):
             for f in reversed(fields(SECTIONS[sec])):
                 if f.name not in exclude:
-                    func = _setting_option(f)(func)
+                    func = _setting_option(f, defaults.get(f.name))(func)
         return func
     return deco
 
@@ -557,8 +581,12 @@ def report(run_dir, fmt, out_path):
 
 # ------------------------------------------------------------------------------------- compare
 @main.command()
-@click.argument("base_run", type=click.Path(file_okay=False))
+@click.argument("base_run")
 @click.argument("new_run", type=click.Path(file_okay=False))
+@click.option("--store", default=".resnext-bench/baselines", show_default=True,
+              help="Where baselines are stored (BASE_RUN given as baseline:NAME).")
+@click.option("--allow-other-machine", is_flag=True,
+              help="Compare with a baseline measured on another machine (CPU, GPU, CPU set).")
 @click.option("--threshold", type=click.FloatRange(0, 10), default=0.05, show_default=True,
               help="Relative slowdown that counts as a regression.")
 @click.option("--p99-threshold", type=click.FloatRange(0, 10), default=None,
@@ -575,9 +603,12 @@ def report(run_dir, fmt, out_path):
 @click.option("--junit", default=None, metavar="PATH",
               help="Also write the verdicts as JUnit XML (a test case per configuration; a "
                    "regression is a failure, inconclusive a skipped case with the reason).")
-def compare(base_run, new_run, threshold, p99_threshold, throughput_threshold, allow_missing,
-            hide_unchanged, fail_on_inconclusive, fmt, junit):
+def compare(base_run, new_run, store, allow_other_machine, threshold, p99_threshold,
+            throughput_threshold, allow_missing, hide_unchanged, fail_on_inconclusive, fmt, junit):
     """Compare two stored runs config by config (history); exit 1 on a regression.
+
+    BASE_RUN: a run dir, or baseline:NAME (saved with `baseline save`; its machine must be this
+    run's, or --allow-other-machine).
 
     A slowdown counts only beyond both --threshold and the runs' own between-round noise. Also
     regressions: parity pass -> fail, ok -> failed or skipped, a config missing from NEW_RUN.
@@ -585,7 +616,17 @@ def compare(base_run, new_run, threshold, p99_threshold, throughput_threshold, a
     """
     from .reports.compare import compare_runs, render
 
-    cmp = compare_runs(_load_run(base_run), _load_run(new_run), threshold, allow_missing=allow_missing,
+    base = _load_run(_resolve_baseline(base_run, store))
+    new = _load_run(new_run)
+    if base_run.startswith("baseline:"):
+        from .core.baseline import machine_differences
+
+        other = machine_differences(base.env, new.env)
+        if other and not allow_other_machine:
+            raise UsageError(f"{base_run} was measured on another machine ({'; '.join(other[:2])}): "
+                             "timings of two machines are not a regression; save a baseline on this "
+                             "machine, or --allow-other-machine")
+    cmp = compare_runs(base, new, threshold, allow_missing=allow_missing,
                        p99_threshold=p99_threshold, throughput_threshold=throughput_threshold)
     click.echo(render(cmp, fmt, hide_unchanged=hide_unchanged))
     if junit:
@@ -599,12 +640,58 @@ def compare(base_run, new_run, threshold, p99_threshold, throughput_threshold, a
         sys.exit(INCONCLUSIVE_EXIT)
 
 
+def _resolve_baseline(ref: str, store: str) -> str:
+    if ref.startswith("baseline:"):
+        from .core.baseline import baseline_dir
+
+        return str(baseline_dir(ref, store))
+    return ref
+
+
+@main.group()
+def baseline():
+    """Stored baselines: keep a run under a name, compare later runs with it."""
+
+
+@baseline.command("save")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--name", default="main", show_default=True, help="The baseline's name.")
+@click.option("--store", default=".resnext-bench/baselines", show_default=True,
+              help="Where baselines are stored (cache or upload this folder in CI).")
+def baseline_save(run_dir, name, store):
+    """Store RUN_DIR as baseline NAME (replacing an older one whole)."""
+    from .core.baseline import save_baseline
+
+    rec = save_baseline(run_dir, name, store)
+    cpu = rec["machine"].get("cpu") or "unknown machine"
+    click.echo(f"baseline {name}: {rec['rows']} rows from {run_dir} ({cpu}, commit "
+               f"{(rec['git_commit'] or '?')[:12]}) -> {store}/{name}; compare with "
+               f"`resnext-bench compare baseline:{name} NEW_RUN`")
+
+
+@baseline.command("list")
+@click.option("--store", default=".resnext-bench/baselines", show_default=True)
+def baseline_list(store):
+    """The stored baselines, with their machine and commit."""
+    from pathlib import Path
+
+    from .core.baseline import list_baselines, read_record
+
+    names = list_baselines(store)
+    if not names:
+        click.echo(f"no baselines in {store}")
+    for n in names:
+        rec = read_record(Path(store) / n)
+        click.echo(f"{n}: {rec.get('rows', '?')} rows, saved {rec.get('saved_at', '?')}, "
+                   f"{(rec.get('machine') or {}).get('cpu') or '?'}, commit {(rec.get('git_commit') or '?')[:12]}")
+
+
 # ------------------------------------------------------------------------------------------ ab
 @main.command()
 @click.argument("base", type=click.Path(dir_okay=False))
 @click.argument("new", type=click.Path(dir_okay=False))
 @setting_options("plan", "timing", "parity", "torch", "cuda", "ort", "tensorrt", "openvino",
-                 exclude=("forms",))
+                 exclude=("forms",), defaults={"runtimes": ("ort-cpu",), "processes": "--rounds"})
 @click.option("--artifacts", default=None, help="Weights / engine cache dir.  [default: artifacts]")
 @click.option("--base-set", multiple=True, metavar="KEY=VALUE",
               help="A setting for the base side only (repeatable), e.g. threads=1.")

@@ -32,10 +32,15 @@ def fill_from_onnx_metadata(given: dict) -> dict:
     meta = metadata_of(model)
     out = dict(given)
     _check_image_size(path, model, given.get("image_sizes"))
+    _check_file_precision(path, model, given.get("precisions"))
     for setting, key in ONNX_METADATA_FILLS.items():
         value = meta.get(f"resnext_bench.{key}")
         if setting not in out and value is not None:
             out[setting] = value
+    if "precisions" not in out:  # a file without our metadata: what its graph runs
+        from ..exporters.onnxfile import file_precision
+
+        out["precisions"] = file_precision(model)
     if "archs" not in out:
         raise UsageError(f"--onnx {path} has no resnext-bench metadata: pass --arch so the "
                          "parity reference can be built")
@@ -43,6 +48,24 @@ def fill_from_onnx_metadata(given: dict) -> dict:
     if (isinstance(archs, str) and "," in archs) or (isinstance(archs, (list, tuple)) and len(archs) > 1):
         raise UsageError("--onnx benches one file: give one --arch")
     return out
+
+
+def _check_file_precision(path, model, asked) -> None:
+    """A row says the precision that ran: an int8 (QDQ) or fp16 file runs in its own precision
+    whatever ``--precision`` says, so asking another one for it is a usage error, not an
+    "fp32" row that ran int8 (an fp32 file may still be asked for int8: it is quantized, or
+    for bf16 / fp16 where the runtime lowers it)."""
+    from ..exporters.onnxfile import file_precision
+
+    if asked in (None, "", ()):
+        return
+    own = file_precision(model)
+    wanted = [str(p).strip() for p in (asked if isinstance(asked, (list, tuple)) else str(asked).split(","))]
+    wrong = [p for p in wanted if p != own] if own != "fp32" else []
+    if wrong:
+        raise UsageError(f"--precision {','.join(wrong)}: {path} is an {own} file (read from its "
+                         f"graph) and runs {own} whatever the row says; use --precision {own}, or "
+                         "give the fp32 file")
 
 
 def _check_image_size(path, model, asked) -> None:

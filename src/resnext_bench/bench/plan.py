@@ -10,6 +10,7 @@ it must be stable across runs and machines.
 from __future__ import annotations
 
 import hashlib
+import re
 
 from ..config import (CUDA_ONLY_SETTINGS, GPU_RUNTIMES, INT8_SETTINGS, RUNTIME_NAMES,
                       RUNTIME_SETTINGS, TORCH_RUNTIMES, RunConfig, cli_flag, default_of)
@@ -127,11 +128,48 @@ def option_notes(config: RunConfig, *, strict: bool) -> list[str]:
         if named and len(eager) == len(runtimes):
             raise UsageError(text + "; give an ONNX runtime (--runtime ort-cpu, openvino, ...)")
         notes.append(text)
+    notes += image_folder_notes(config)
     cpus = cpu_quota()
     over = [t for t in plan.threads if t > cpus]
     if over:
         notes.append(f"--threads {','.join(map(str, over))}: more than the {cpus} CPU(s) this "
                      "process may use; those rows oversubscribe the cores")
+    return notes
+
+
+_SYNSET = re.compile(r"^n\d{8}$")
+
+
+def image_folder_notes(config: RunConfig) -> list[str]:
+    """What ``--images DIR`` will do that the user may not expect: files it skips (not
+    images), and a labeled folder whose class folders cannot be the net's classes (labels are
+    the sorted folder index: two folders ``cat`` / ``dog`` on a 1000-class net score cat as
+    class 0, and "accuracy 0.0 %" would mean nothing)."""
+    from ..models.imagefiles import IMAGE_KEYWORDS, IMAGE_SUFFIXES, labeled_classes, resolve_image_dir
+    from ..models.spec import parse_arch
+
+    folder = config.parity.images
+    if not folder or folder in IMAGE_KEYWORDS:
+        return []
+    root = resolve_image_dir(folder)
+    notes = []
+    classes = labeled_classes(folder)
+    dirs = [root / c for c in classes] if classes else [root]
+    stray = sorted(p.name for d in dirs for p in d.iterdir()
+                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in IMAGE_SUFFIXES)
+    if stray:
+        notes.append(f"--images {folder}: {len(stray)} file(s) that are not images ({', '.join(IMAGE_SUFFIXES)}) "
+                     f"skipped (first: {stray[0]})")
+    if classes:
+        for arch in config.plan.archs:
+            n = parse_arch(arch).num_classes
+            synsets = all(_SYNSET.match(c) for c in classes)
+            if len(classes) != n and not synsets:
+                notes.append(f"--images {folder}: {len(classes)} class folders ({', '.join(classes[:3])}"
+                             f"{', ...' if len(classes) > 3 else ''}) on {arch}'s {n} classes: labels are "
+                             f"the folders' sorted index (0..{len(classes) - 1}), so accuracy is "
+                             f"meaningful only if those are the net's first classes in order "
+                             "(sorted ImageNet synset folders of all classes are)")
     return notes
 
 

@@ -56,6 +56,7 @@ class RowBuilder:
     def __init__(self, combo: Combo, config: RunConfig, run: RunIdentity):
         spec = parse_arch(combo.arch)
         ex = config.export
+        self.default_weights = ex.weights is None
         self.row = ResultRow(
             **combo.__dict__, family=spec.family, cardinality=spec.cardinality,
             width=spec.base_width, run_id=run.run_id, tool_version=__version__,
@@ -76,8 +77,8 @@ class RowBuilder:
         self.row.update(p.complexity)
         if p.artifact is not None:
             self.row.update(p.artifact.row_fields())
-            if p.artifact.precision == "int8":
-                self.row.note = INT8_NOTE
+            if p.artifact.precision == "int8" and self.default_weights:
+                self.row.note = INT8_NOTE  # said only where the default weights were used
 
     def add_loaded(self, loaded: Loaded) -> None:
         """The first worker's load (a respawned worker's load is not the row's)."""

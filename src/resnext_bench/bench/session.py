@@ -90,16 +90,18 @@ class ComboSession:
         ex, c = self.config.export, self.combo
         precision = self.onnx_precision()
         if ex.onnx:
-            from ..exporters.onnxfile import read_metadata
+            from ..exporters.onnxfile import (file_precision, file_quantization, load_user_onnx,
+                                              onnx_provenance)
 
-            if precision == "int8" and read_metadata(ex.onnx).get("resnext_bench.precision") != "int8":
+            header = load_user_onnx(ex.onnx)  # the graph, read for what it runs (not its name)
+            own = file_precision(header)
+            if precision == "int8" and own != "int8":
                 from ..exporters.int8 import make_int8  # the given fp32 file, quantized
 
                 return make_int8(ex.onnx, self.quant_options(), self.artifacts).artifact(precision)
-            from ..exporters.onnxfile import onnx_provenance
-
             sha, size = onnx_provenance(ex.onnx)  # graph and external data files together
-            return Artifact(path=str(ex.onnx), sha256=sha, bytes=size, precision=precision)
+            return Artifact(path=str(ex.onnx), sha256=sha, bytes=size, precision=own,
+                            quantization=file_quantization(header))
         from ..exporters.onnx_export import ExportConfig, export_onnx
 
         cfg = ExportConfig(arch=c.arch, form=c.form, opset=ex.opset, precision=precision,

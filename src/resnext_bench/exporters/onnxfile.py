@@ -90,6 +90,46 @@ def metadata_of(model) -> dict:
     return {p.key: p.value for p in model.metadata_props}
 
 
+#: ops that make a file an int8 (QDQ or operator-quantized) file
+_INT8_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
+             "MatMulInteger", "DynamicQuantizeLinear"}
+
+
+def file_precision(model) -> str:
+    """The precision a parsed ONNX file runs in by itself, read from the graph (not from its
+    name or metadata): ``int8`` with quantize / dequantize or integer ops, ``fp16`` when its
+    float initializers are mostly float16, else ``fp32``."""
+    import onnx
+
+    if any(n.op_type in _INT8_OPS for n in model.graph.node):
+        return "int8"
+    floats = [t.data_type for t in model.graph.initializer
+              if t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)]
+    if floats and sum(d == onnx.TensorProto.FLOAT16 for d in floats) > len(floats) / 2:
+        return "fp16"
+    return "fp32"
+
+
+def file_quantization(model) -> dict | None:
+    """The ``quantization`` record of an int8 file: the resnext-bench metadata where the file
+    has it (quantizer, recipe, calibration), else what the graph shows."""
+    import json
+
+    if file_precision(model) != "int8":
+        return None
+    meta = metadata_of(model)
+    raw = meta.get("resnext_bench.quantization")
+    try:
+        record = json.loads(raw) if raw else None
+    except ValueError:
+        record = None
+    if isinstance(record, dict):
+        return dict(record, source="the file's resnext-bench metadata")
+    ops = sorted({n.op_type for n in model.graph.node if n.op_type in _INT8_OPS})
+    return {"source": "the file's graph (no resnext-bench metadata: quantizer unknown)",
+            "quantizer": None, "ops": ops}
+
+
 def load_user_onnx(path: str | Path, flag: str = "--onnx"):
     """An ONNX file the user named, parsed once (external weight files not read); a missing or
     unreadable file is a one-line :class:`UsageError` naming ``flag``."""

@@ -65,6 +65,20 @@ def _panels(n: int, width: float = 4.2, height: float = 3.4):
     return fig, flat[:n]
 
 
+def failing(r) -> bool:
+    """A row whose parity (or accuracy) check failed: every chart marks it, none treats it as
+    an answer."""
+    return getattr(r, "parity_passed", None) is False
+
+
+def _mark_failing(ax, points) -> None:
+    """A red cross over each (x, y, row) point whose row failed parity, one legend entry."""
+    bad = [(x, y) for x, y, r in points if failing(r)]
+    if bad:
+        ax.scatter([b[0] for b in bad], [b[1] for b in bad], marker="x", s=70, color="red",
+                   linewidths=2, zorder=5, label="parity FAIL")
+
+
 def latency_vs_batch(rows) -> bytes | None:
     """p50 latency per image vs batch: one panel per runtime, one line per (arch, device,
     precision, form)."""
@@ -73,8 +87,9 @@ def latency_vs_batch(rows) -> bytes | None:
         # one series per configuration but the batch: threads and settings in the label, so
         # two thread counts are never joined into one line
         key = f"{r.arch} {config_label(r).split(' ', 1)[1]}"
-        series.setdefault(r.runtime, {}).setdefault(key, []).append((r.batch, r.latency_p50_ms))
-    series = {rt: {k: sorted(v) for k, v in s.items() if len(v) >= 2} for rt, s in series.items()}
+        series.setdefault(r.runtime, {}).setdefault(key, []).append((r.batch, r.latency_p50_ms, r))
+    series = {rt: {k: sorted(v, key=lambda p: p[0]) for k, v in s.items() if len(v) >= 2}
+              for rt, s in series.items()}
     series = {rt: s for rt, s in series.items() if s}
     if not series:
         return None
@@ -86,6 +101,7 @@ def latency_vs_batch(rows) -> bytes | None:
             batches += [p[0] for p in pts]
             top = max(top, *(p[1] / p[0] for p in pts))
             ax.plot([p[0] for p in pts], [p[1] / p[0] for p in pts], marker="o", label=name)
+        _mark_failing(ax, [(p[0], p[1] / p[0], p[2]) for pts in series[rt].values() for p in pts])
         ax.set_xscale("log", base=2)
         _plain_ticks(ax.xaxis, batches)
         ax.set_ylim(0, top * 1.35)  # room for the legend above the lines
@@ -113,10 +129,12 @@ def throughput_vs_gmacs(rows) -> bytes | None:
     for ax, prec in zip(axes, precisions):
         labels = sorted({k[1] for k, r in best.items() if r.precision == prec})
         for label in labels:
-            pts = sorted((r.macs / 1e9, r.throughput_ips, r.arch) for k, r in best.items() if k[1] == label)
+            pts = sorted(((r.macs / 1e9, r.throughput_ips, r.arch, r) for k, r in best.items()
+                          if k[1] == label), key=lambda p: p[:3])
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
-            for x, y, name in pts:
+            for x, y, name, _ in pts:
                 ax.annotate(name, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+            _mark_failing(ax, [(p[0], p[1], p[3]) for p in pts])
         ax.margins(x=0.15)
         ax.set_ylim(bottom=0)
         ax.set_xlabel("GMACs per image (10^9 multiply-adds)")
@@ -148,7 +166,7 @@ def cardinality_study(rows) -> bytes | None:
     pick = {r.arch: r for r in rows if _label(r) == label and r.batch == batch}
     plt = _plt()
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.9), layout="constrained")
-    names = [f"{a}\n(C={c}, d={d})" for c, d, a in archs]
+    names = [f"{a}\n(C={c}, d={d})" + ("\n[parity FAIL]" if failing(pick[a]) else "") for c, d, a in archs]
     for ax, (key, title, scale) in zip(axes, [(F.params, "params (millions)", 1e6),
                                               (F.macs, "GMACs (10^9 multiply-adds)", 1e9),
                                               (F.latency_p50_ms, f"p50 latency (ms)\n{label}, batch {batch}", 1)]):
@@ -165,12 +183,13 @@ def cardinality_study(rows) -> bytes | None:
 def pareto_chart(rows) -> bytes | None:
     if len(rows) < 2:
         return None
-    front = pareto_front(rows)
+    front = pareto_front([r for r in rows if not failing(r)])  # a failing row is no answer
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
     for label in sorted({_label(r) for r in rows}):
         pts = [r for r in rows if _label(r) == label]
         ax.scatter([r.latency_p50_ms for r in pts], [r.throughput_ips for r in pts], label=label, s=22)
+    _mark_failing(ax, [(r.latency_p50_ms, r.throughput_ips, r) for r in rows])
     ax.plot([r.latency_p50_ms for r in front], [r.throughput_ips for r in front], "k--", lw=1,
             label="Pareto front")
     for r in front:
@@ -209,7 +228,11 @@ def latency_distribution(rows) -> bytes | None:
             if r.latency_p99_ms is not None:
                 ax.plot([r.latency_p99_ms], [i], marker="|", color="red", markersize=12)
         ax.set_yticks(range(1, len(members) + 1))
-        ax.set_yticklabels([f"{r.arch} {_label(r)} (n={len(r.samples_ms)})" for r in members], fontsize=7)
+        ax.set_yticklabels([f"{r.arch} {_label(r)} (n={len(r.samples_ms)})"
+                            + (" [parity FAIL]" if failing(r) else "") for r in members], fontsize=7)
+        for tick, r in zip(ax.get_yticklabels(), members):
+            if failing(r):
+                tick.set_color("red")
         ax.invert_yaxis()  # first row on top, as in the table
         ax.set_xlim(left=0)
         ax.set_xlabel("latency per call (ms)")
@@ -242,6 +265,7 @@ def error_vs_latency(rows) -> bytes | None:
             chosen = [v for k, v in smallest.items() if k[1] == runtime]
             ax.scatter([r.latency_p50_ms for r, _ in chosen], [p.top1_error for _, p in chosen],
                        label=runtime, s=28)
+        _mark_failing(ax, [(r.latency_p50_ms, p.top1_error, r) for r, p in smallest.values()])
         labelled = {}
         for r, p in smallest.values():  # name each arch once, at its fastest point
             if r.arch not in labelled or r.latency_p50_ms < labelled[r.arch][0].latency_p50_ms:

@@ -80,10 +80,22 @@ def report_sections(run: RunData) -> dict:
     """Everything a report shows, computed once for both renderings."""
     rows = run.latest()
     ok = [r for r in rows if r.ok and r.latency_p50_ms is not None]
-    return {"rows": rows, "ok": ok, "headline": sections.headline(ok),
+    return {"rows": rows, "ok": ok, "answer": sections.answer(ok, _tune_result(run)),
+            "accuracy": sections.accuracy(ok), "headline": sections.headline(ok),
             "forms": sections.forms_study(ok), "paper": sections.paper(ok), "int8": sections.int8(ok),
             "gpu": _gpu_e2e(ok), "env": sections.environment(run.env, rows),
             "not_measured": sections.not_measured(rows)}
+
+
+def _tune_result(run: RunData) -> dict | None:
+    """The run dir's ``tune.json`` (a ``tune`` run): its confirmed pick is the report's answer."""
+    from ..core.fileio import loads_bounded
+
+    try:
+        data = loads_bounded((run.path / "tune.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _md_section(sec: sections.Section) -> list[str]:
@@ -103,6 +115,11 @@ def markdown_report(run: RunData) -> str:
     where = f" on {env.get('cpu')}" + (f" + {env['gpu']}" if env.get("gpu") else "") if env else ""
     out = [f"# resnext-bench report: {run.name}", "",
            f"**{_counts(rows)}**{where}. {_timing_note(ok)}", ""]
+    for key in ("answer", "accuracy"):  # what the deployer asked, before the detail
+        if s[key]:
+            out += [f"## {s[key].title}", ""] + _md_section(s[key])
+    if s["headline"]:
+        out += ["## Fastest per arch", ""]
     if s["headline"]:
         out += [markdown_table(s["headline"].heads, s["headline"].body), ""]
         out += [f"{n}  " for n in s["headline"].notes] + [""]
@@ -162,7 +179,7 @@ def html_report(run: RunData) -> str:
         if model is not None:
             table += f"<h3>Measured on {esc(model)}</h3>"
         table += _html_table(heads, body, "FAIL")
-    front = pareto_front(ok)
+    front = pareto_front([r for r in ok if r.parity_passed is not False])  # failing rows are no answer
     front_list = "".join(
         f"<li>{esc(r.arch)} {esc(r.runtime)} {esc(r.device)} {esc(r.precision)} batch {r.batch}: "
         f"p50 {r.latency_p50_ms:.2f} ms, {r.throughput_ips:.1f} img/s</li>" for r in front)
@@ -178,6 +195,8 @@ def html_report(run: RunData) -> str:
         f"<title>resnext-bench report: {esc(run.name)}</title><style>{css}</style></head><body>",
         f"<h1>resnext-bench report: {esc(run.name)}</h1>",
         f"<p class='counts'><b>{esc(_counts(rows))}</b>. {esc(_timing_note(ok))}</p>",
+        _html_section(s["answer"]),
+        _html_section(s["accuracy"]),
         _html_section(s["headline"]),
         "<h2>Results</h2>", table or "<p>No measured rows.</p>",
         "".join(f"<p class='note'>{esc(n)}</p>" for n in _results_notes(ok)) if ok else "",

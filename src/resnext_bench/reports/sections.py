@@ -63,7 +63,8 @@ def headline(rows: list[ResultRow]) -> Section | None:
         "batch", "fastest", "p50 ms", "p99 ms", "vs torch fp32", "best img/s", "parity"]
     notes = ["fastest: lowest p50 at the smallest batch measured among rows that pass parity; "
              "vs torch fp32: PyTorch fp32 eager's p50 at the same batch, form, device and "
-             "threads divided by the fastest's ('-' where no such row was measured)."]
+             "threads divided by the fastest's ('-' where no such row was measured; divided only "
+             f"where both rows' round spreads are within {SPREAD_LIMIT:.0%} and the ratio exceeds them)."]
     ran = [r for r in ok if r.precision_executed]
     if ran:
         notes.append("ran other than labelled (judged with what ran): " + ", ".join(
@@ -72,7 +73,127 @@ def headline(rows: list[ResultRow]) -> Section | None:
     if busy:
         notes.append(f"{busy} row(s) were timed on a busy host (see Environment, host load): "
                      "their latencies may be biased.")
-    return Section("Headline", heads, body, notes)
+    return Section("Fastest per arch", heads, body, notes)
+
+
+#: a speed-up is divided only by rows whose between-round spread is at most this (a torch row
+#: with 188 % round spread gave "43.50x vs torch fp32" before)
+SPREAD_LIMIT = 0.25
+
+
+def comparable_speedup(slow: ResultRow, fast: ResultRow) -> tuple[float | None, str]:
+    """(``slow`` p50 / ``fast`` p50, "") when the rows' round spreads allow dividing them, else
+    (None, why): a spread above :data:`SPREAD_LIMIT` makes them not comparable, and a ratio
+    within the larger spread is not distinguishable from 1."""
+    import math
+
+    ratio = slow.latency_p50_ms / fast.latency_p50_ms
+    spreads = [r.round_spread for r in (slow, fast)
+               if r.round_spread is not None and math.isfinite(r.round_spread)]
+    worst = max(spreads) if spreads else None
+    if worst is not None and worst > SPREAD_LIMIT:
+        return None, f"not comparable (round spread {worst:.0%})"
+    if worst is not None and abs(math.log(ratio)) <= math.log1p(worst):
+        return None, f"within the round spread ({worst:.0%})"
+    return ratio, ""
+
+
+def _speedup_text(slow: ResultRow | None, fast: ResultRow) -> str:
+    if slow is None:
+        return "-"
+    ratio, why = comparable_speedup(slow, fast)
+    return f"{ratio:.2f}x" if ratio is not None else why
+
+
+def _accuracy_cost(r: ResultRow) -> str:
+    """What the row's configuration costs in top-1 accuracy against torch fp32, with its
+    interval; or why it is not known."""
+    if r.accuracy_top1_drop is None:
+        return "not measured (no labeled --images)"
+    ci = r.accuracy_top1_drop_ci
+    interval = f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else ""
+    return (f"{r.accuracy_top1_drop:+.2f} points{interval} on {r.accuracy_images} images "
+            f"({r.accuracy_top1:.1%} vs {r.accuracy_ref_top1:.1%})")
+
+
+def _default_of(rows: list[ResultRow], pick: ResultRow) -> ResultRow | None:
+    """The configuration a deployer gets without this tool: ONNX Runtime CPU fp32 with its own
+    settings and threads, at the pick's batch, form and device."""
+    return next((r for r in rows if r.runtime == "ort-cpu" and r.precision == "fp32"
+                 and not r.settings and r.threads is None and r.batch == pick.batch
+                 and r.form == pick.form and r.device == pick.device), None)
+
+
+def answer(rows: list[ResultRow], tune: dict | None = None) -> Section | None:
+    """The deployment answer, first in every report: per arch (and machine), the fastest
+    configuration at the smallest batch that passes parity -- ``tune``'s confirmed pick where
+    the run dir holds a ``tune.json`` -- against the default (ort-cpu fp32), with what it costs
+    in accuracy and which weights that was judged on."""
+    from .recommend import rank
+
+    ok = [r for r in rows if r.ok and r.latency_p50_ms]
+    if not ok:
+        return None
+    body, notes = [], []
+    tuned = (tune or {}).get("winner") or {}
+    vs = (tune or {}).get("vs_default") or {}
+    for arch, everything in _by_arch(ok):
+        for model in sorted({r.device_model or "unrecorded" for r in everything}):
+            members = [r for r in everything if (r.device_model or "unrecorded") == model]
+            b = min(r.batch for r in members)
+            passing = [r for r in members if r.batch == b and r.parity_passed is True]
+            pick = next((r for r in members if r.config_key == tuned.get("config_key")), None)
+            source = "tune (paired confirmation)" if pick is not None else "fastest passing row"
+            if pick is None:
+                ranking, _ = rank(passing, "latency")
+                pick = ranking[0] if ranking else None
+            if pick is None:
+                body.append([arch, str(b), "no configuration passed parity", "-", "-", "-", "-", "-"])
+                continue
+            default = _default_of(members, pick)
+            if source.startswith("tune") and vs.get("ratio"):
+                ci = vs.get("ci") or [None, None]
+                speed = ("the default itself: keep it" if vs.get("verdict") == "same" else
+                         f"{vs['ratio']:.2f}x ({vs.get('verdict')}, 95% CI [{ci[0]:.2f}, {ci[1]:.2f}])"
+                         if ci[0] is not None else f"{vs['ratio']:.2f}x ({vs.get('verdict')})")
+            elif default is pick:
+                speed = "the default itself: keep it"
+            else:
+                speed = _speedup_text(default, pick)
+            body.append([arch, str(b), f"{_cfg(pick)} ({source})", f"{pick.latency_p50_ms:.2f}",
+                         f"{_cfg(default)}: {default.latency_p50_ms:.2f} ms" if default else "not measured",
+                         speed, _accuracy_cost(pick), pick.parity_weights or "-"])
+    notes.append("answer: the fastest configuration at the smallest batch among rows that pass "
+                 "parity (and, with labeled images, keep >= 99 % of fp32's accuracy); vs default: "
+                 "ONNX Runtime CPU fp32 with its own settings at the same batch, p50 divided only "
+                 f"where both rows' round spreads are within {SPREAD_LIMIT:.0%} and the ratio exceeds "
+                 "them; accuracy: top-1 drop against torch fp32 in points, 95 % paired bootstrap interval.")
+    if any(r.parity_weights and r.parity_weights.startswith("default") for r in ok):
+        notes.append("default weights (untrained, calibrated): parity and int8 verdicts describe the "
+                     "architecture, not a trained checkpoint (--weights FILE, or --weights digits)")
+    return Section("Deployment answer", ["arch", "batch", "answer", "p50 ms", "default",
+                                         "vs default", "accuracy cost", "judged on weights"], body, notes)
+
+
+def accuracy(rows: list[ResultRow]) -> Section | None:
+    """Top-1 / top-5 accuracy of every row measured on labeled images, and its drop against
+    torch fp32 with the interval."""
+    with_acc = [r for r in rows if r.ok and r.accuracy_top1 is not None]
+    if not with_acc:
+        return None
+    body = []
+    for r in sorted(with_acc, key=lambda r: (natural_key(r.arch), r.batch, r.runtime, r.precision)):
+        ci = r.accuracy_top1_drop_ci
+        body.append([r.arch, _cfg(r), str(r.batch), str(r.accuracy_images or "-"),
+                     f"{r.accuracy_top1:.1%}", f"{r.accuracy_ref_top1:.1%}" if r.accuracy_ref_top1 is not None else "-",
+                     f"{r.accuracy_top1_drop:+.2f}" if r.accuracy_top1_drop is not None else "-",
+                     f"[{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "-", _parity(r)])
+    return Section("Accuracy on labeled images", ["arch", "configuration", "batch", "images",
+                                                 "top-1", "torch fp32 top-1", "drop (points)",
+                                                 "95% CI", "parity"], body,
+                   [f"images: {with_acc[0].parity_inputs}; weights: {with_acc[0].parity_weights}. "
+                    "drop: torch fp32's top-1 minus the row's, in points, with a paired bootstrap "
+                    "interval over the images; a row fails when it keeps < 99 % of fp32's accuracy."])
 
 
 def _headline_cells(members: list[ResultRow]) -> list[str]:
@@ -87,7 +208,7 @@ def _headline_cells(members: list[ResultRow]) -> list[str]:
     ref = next((r for r in at_b if r.runtime == "torch" and r.precision == "fp32" and not r.settings
                 and r.form == fast.form and r.device == fast.device and r.threads == fast.threads),
                None)
-    speedup = f"{ref.latency_p50_ms / fast.latency_p50_ms:.2f}x" if ref else "-"
+    speedup = _speedup_text(ref, fast)
     top = max([r for r in members if r.parity_passed is not False] or members,
               key=lambda r: r.throughput_ips or 0)
     return [str(b), _cfg(fast), f"{fast.latency_p50_ms:.2f}",
@@ -122,10 +243,15 @@ def paper(rows: list[ResultRow]) -> Section | None:
                      f"{top.throughput_ips:.1f} ({_cfg(top)}, batch {top.batch})"])
     measured = {a for a, _ in _by_arch(ok)}
     missing = [p for p in PUBLISHED if p.arch not in measured]
+    weights = sorted({r.parity_weights.split(" (")[0] for r in ok if r.parity_weights}) or ["-"]
+    default_only = all(w.startswith("default") for w in weights)
     notes = [f"Published numbers: {PAPER} (Xie et al., CVPR 2017) and {TORCHVISION}; the table "
              "is cited per number. The paper's FLOPs are multiply-adds (this tool's MACs). The "
-             "errors belong to the paper's trained models; here the same architectures run with "
-             "calibrated untrained weights, so only their cost is measured."]
+             "errors belong to the paper's ImageNet-trained models; "
+             + ("here the same architectures run with calibrated untrained weights, so only their "
+                "cost is measured." if default_only else
+                f"this run's weights ({'; '.join(weights)}) are not those models, so only the "
+                "cost is compared.")]
     if missing:
         notes.append("Published but not in this run: " + "; ".join(
             f"{p.label} = `{p.arch or 'not expressible'}` {p.top1_error} % ({p.error_source})"

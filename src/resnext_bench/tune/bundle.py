@@ -33,6 +33,18 @@ from ..reports.deploy import runtime_settings
 from ..runtimes.torch_eager import TORCH_DTYPES
 
 
+def preprocessing(image_size: int) -> dict:
+    """What the artifact expects of an image, as the parity and calibration inputs were made
+    (``models/inputs.folder_images``): RGB, shorter side resized (bilinear) to size / 0.875,
+    centre crop, scaled to [0, 1], ImageNet mean / std, NCHW."""
+    from ..models.inputs import IMAGENET_MEAN, IMAGENET_STD
+
+    return {"color": "RGB", "resize_shorter_side": int(round(image_size / 0.875)),
+            "resize_interpolation": "bilinear", "center_crop": image_size, "scale": 1 / 255,
+            "mean": [round(float(v), 6) for v in IMAGENET_MEAN],
+            "std": [round(float(v), 6) for v in IMAGENET_STD], "layout": "NCHW"}
+
+
 def inference_config(r: ResultRow, artifact_name: str | None) -> dict:
     """What the bundle's ``run.py`` reads: the measured configuration, nothing re-derived."""
     settings = runtime_settings(r)  # as the measured runtime recorded them
@@ -42,7 +54,8 @@ def inference_config(r: ResultRow, artifact_name: str | None) -> dict:
            "image_size": r.image_size, "settings": r.settings, "artifact": artifact_name,
            "artifact_sha256": r.onnx_sha256 if artifact_name else None,
            "input_name": "input", "input_shape": [r.batch, 3, r.image_size, r.image_size],
-           "input_dtype": "float16" if fp16_file and r.runtime != "torch" else "float32"}
+           "input_dtype": "float16" if fp16_file and r.runtime != "torch" else "float32",
+           "preprocessing": preprocessing(r.image_size)}
     if r.runtime.startswith("ort-"):
         so = settings.session_dict(r)  # as the measured session was created
         cfg["onnxruntime"] = {
@@ -66,11 +79,14 @@ def inference_config(r: ResultRow, artifact_name: str | None) -> dict:
 
 RUN_PY = '''"""Run the deployment resnext-bench tune chose: reads inference_config.json beside this file.
 
-python run.py  -> loads the artifact with the measured settings, runs it, prints the output
-shape and the p50 of a few calls on this machine.
+python run.py IMAGE [IMAGE ...]  -> preprocesses each image as the artifact expects (the
+  config's "preprocessing": resize, centre crop, mean / std, NCHW), runs the batch with the
+  measured settings and prints the top-5 class indices and scores of each image.
+python run.py  -> random input: prints the output shape and the p50 of a few calls here.
 """
 import json
 import pathlib
+import sys
 import time
 
 import numpy as np
@@ -79,8 +95,34 @@ HERE = pathlib.Path(__file__).resolve().parent
 CFG = json.loads((HERE / "inference_config.json").read_text())
 
 
-def load():
-    x = np.random.default_rng(0).standard_normal(CFG["input_shape"]).astype(CFG["input_dtype"])
+def preprocess(path):
+    """One image as the artifact expects it (Pillow: pip install pillow)."""
+    from PIL import Image
+
+    p = CFG["preprocessing"]
+    img = Image.open(path).convert(p["color"])
+    w, h = img.size
+    scale = p["resize_shorter_side"] / min(w, h)
+    size = p["center_crop"]
+    img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
+    w, h = img.size
+    left, top = (w - size) // 2, (h - size) // 2
+    a = np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.float32) * p["scale"]
+    a = (a - np.array(p["mean"], np.float32)) / np.array(p["std"], np.float32)
+    return a.transpose(2, 0, 1)
+
+
+def inputs(paths):
+    """The batch the artifact takes: the images (the last repeated to fill a static batch)."""
+    if not paths:
+        return np.random.default_rng(0).standard_normal(CFG["input_shape"]).astype(CFG["input_dtype"])
+    images = [preprocess(p) for p in paths]
+    batch = CFG["input_shape"][0]
+    images += [images[-1]] * (batch - len(images) % batch if len(images) % batch else 0)
+    return np.stack(images).astype(CFG["input_dtype"])
+
+
+def load(x):
     if CFG["runtime"] == "openvino":
         import openvino as ov
 
@@ -130,8 +172,19 @@ def load():
 
 
 def main():
-    run = load()
+    paths = sys.argv[1:]
+    x = inputs(paths)
+    if paths and len(x) != CFG["input_shape"][0]:
+        sys.exit(f"run.py: {len(paths)} image(s) for a batch of {CFG['input_shape'][0]}: give at most that many")
+    run = load(x)
     y = np.asarray(run())
+    if paths:
+        scores = np.exp(y - y.max(axis=1, keepdims=True))
+        scores /= scores.sum(axis=1, keepdims=True)
+        for path, s in zip(paths, scores):
+            top = np.argsort(-s)[:5]
+            print(f"{path}: " + ", ".join(f"class {int(k)} {s[k]:.3f}" for k in top))
+        return
     times = []
     for _ in range(10):
         t0 = time.perf_counter()
