@@ -37,7 +37,7 @@ PLAIN = {"--out": "OUT", "--json": None, "--quiet": None, "--dry-run": None, "--
          "--format": "json", "--threshold": "0.05", "--artifacts": "ART", "--base-set": "batches=1",
          "--new-set": "batches=1", "--fail-on-inconclusive": None, "--form": "c",
          "--batch": "1", "--precision": "fp32", "--image-size": "32", "--arch": ARCH,
-         "--onnx": "ONNX"}
+         "--onnx": "ONNX", "--settle-time": "0", "--junit": "JUNIT"}
 #: the settings ab sets for both sides, the options a command has that the test gives itself
 GIVEN = {"export": {"--arch", "--out"}, "quantize": {"--onnx", "--out"},
          "bench": {"--arch", "--dry-run", "--out"}, "parity": {"--arch"}, "ab": {"--out"}}
@@ -141,7 +141,8 @@ def _check(res, allowed=(0,)):
 def _fill(value, files, tmp_path):
     if value is None:
         return []
-    return [files.get(value, str(tmp_path / "out") if value == "OUT" else value)]
+    named = {"OUT": str(tmp_path / "out"), "JUNIT": str(tmp_path / "junit.xml")}
+    return [files.get(value, named.get(value, value))]
 
 
 @pytest.mark.parametrize("command, flag, value, ctx", _cases("export") + _cases("quantize"))

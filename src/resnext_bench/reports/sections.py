@@ -327,13 +327,13 @@ def int8(rows: list[ResultRow]) -> Section | None:
                      f"{r.parity_top1_agreement:.3f}" if r.parity_top1_agreement is not None else "-",
                      drop, _parity(r).split(" (")[0],
                      f"{r.latency_p50_ms:.2f}",
-                     f"{same.latency_p50_ms / r.latency_p50_ms:.2f}x" if same else "-",
-                     f"{ort.latency_p50_ms / r.latency_p50_ms:.2f}x" if ort else "-"])
+                     _speedup_text(same, r), _speedup_text(ort, r)])
     return Section("int8", ["arch", "runtime", "batch", "threads", "quantizer", "recipe",
                             "calibration images", "accuracy control", "cosine", "top-1 agr.",
                             "acc. drop pt", "parity", "p50 ms", "vs own fp32", "vs ORT fp32"], body,
                    ["Speed-ups are ratios of p50 within this run (the same runtime's fp32 row, and "
-                    "ORT CPU fp32, the default). int8 is judged on cosine, top-1 agreement and, with "
+                    f"ORT CPU fp32, the default), divided only where both rows' round spreads are "
+                    f"within {SPREAD_LIMIT:.0%} and the ratio exceeds them. int8 is judged on cosine, top-1 agreement and, with "
                     "labeled images, the accuracy drop (core/parity.py); max_rel_err is in the rows."])
 
 
