@@ -59,7 +59,7 @@ def test_ab_cli_exit_codes_follow_the_rule(cli, monkeypatch, tmp_path):
     sides = {}
 
     def fake_run_ab(base, new, common, **kw):
-        return sides["base"], sides["new"], tmp_path / "results.jsonl"
+        return sides["base"], sides["new"], tmp_path / "results.jsonl", [(sides["base"], sides["new"])]
 
     monkeypatch.setattr(api, "run_ab", fake_run_ab)
     ok, broken = _row(), _row(status="failed", error="RuntimeError: boom", round_medians_ms=None)
