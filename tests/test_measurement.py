@@ -240,7 +240,9 @@ def test_ab_on_a_busy_host_fits_its_threads_and_judges(cli, two_files, artifacts
     assert all(len(r["host_load_round_cores"]) == 3 for r in rows)
     fitted = [r for r in rows if r.get("ab_threads_fitted")]
     assert len(fitted) == 2 and {r["threads"] for r in fitted} == {1}, rows
-    assert data["verdict"] in ("unchanged", "improvement"), data
+    # 3 rounds here (the 10-run record with 5 rounds is benchmarks/ab_contention.py's): never a
+    # regression for a file against itself; inconclusive is allowed when the few rounds disagree
+    assert data["verdict"] != "regression", data
     assert any("judged on rounds measured with --threads 1" in n for n in data["notes"])
     assert "<testcase" in (tmp_path / "ab.xml").read_text()
 
