@@ -199,14 +199,15 @@ def test_ab_exit_codes(cli, two_files, artifacts, tmp_path):
     assert [r["ab_side"] for r in rows] == ["base", "new"]
     assert [r["processes"] for r in rows] == [3, 3]  # ab: a fresh worker per side each round
     # resnet34 is ~2x the work of resnet18: flagged
-    slow = cli("ab", small, big, *common, "--threshold", 0.3, "--format", "md", "--out", tmp_path / "slow")
+    slow = cli("ab", small, big, *common, "--processes", 1, "--threshold", 0.3, "--format", "md",
+               "--out", tmp_path / "slow")
     assert slow.exit_code == 1, slow.output
     assert "REGRESSION" in slow.output and "slower" in slow.output
     assert "the sides differ in arch: resnet18 vs resnet34" in slow.output
     # one file under two settings
     # (at 32 px ORT's basic level is ~2.9x slower than all: the threshold is not what is tested)
     res = cli("ab", small, small, *common[:2], "--rounds", 3, *common[4:], "--threshold", 5,
-              "--new-set", "graph_opt_level=basic", "--out", tmp_path / "opts")
+              "--processes", 1, "--new-set", "graph_opt_level=basic", "--out", tmp_path / "opts")
     assert res.exit_code == 0, res.output
     rows, _ = read_jsonl(tmp_path / "opts" / "results.jsonl")
     assert [r["runtime_info"]["graph_optimization_level"] for r in rows] == ["all", "basic"]
@@ -226,7 +227,7 @@ def test_ab_on_a_busy_host_fits_its_threads_and_judges(cli, two_files, artifacts
     small, _ = two_files
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])]
     try:
-        res = cli("ab", small, small, "--iters", 12, "--rounds", 3, "--warmup", 2,
+        res = cli("ab", small, small, "--iters", 12, "--rounds", 3, "--processes", 1, "--warmup", 2,
                   "--parity-images", 2, "--artifacts", artifacts, "--format", "json", "-q",
                   "--settle-time", 0, "--junit", tmp_path / "ab.xml", "--out", tmp_path / "busy")
     finally:

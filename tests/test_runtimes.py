@@ -75,8 +75,8 @@ def test_cuda_status_on_cpu_build(monkeypatch):
 def cpu_rows(tmp_path_factory, artifacts):
     out = tmp_path_factory.mktemp("run")
     config = run_config(archs="resnet18", runtimes="torch,ort-cpu", batches="1,3",
-                        precisions="fp32,fp16", image_sizes=64, threads=1, warmup=1, iters=3,
-                        parity_images=8, artifacts=str(artifacts))
+                        precisions="fp32,fp16", image_sizes=32, threads=1, warmup=1, iters=3,
+                        rounds=2, parity_images=8, artifacts=str(artifacts))
     runner = Runner(config, out)
     runner.write_env()
     rows = runner.run(combos(config, strict=True))

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from ..config import QuantOptions
 from ..core.errors import UsageError
-from ..core.fileio import ensure_dir, write_json_atomic
+from ..core.fileio import ensure_dir, loads_bounded, write_json_atomic
 
 #: node types quantize_static quantizes in these graphs (weights, or the activation Q/DQ pair
 #: on their output): excluding a Conv alone leaves the Q/DQ of the Add or MaxPool after it
@@ -144,11 +144,11 @@ def quantize_to_target(fp32, quant: QuantOptions, out_dir, control, target: dict
     record_path = out_dir / f"{fp32_path.stem}_int8target_{digest}.json"
     if record_path.is_file() and not force:
         try:
-            record = json.loads(record_path.read_text())
+            record = loads_bounded(record_path.read_text())
             res = quantize_onnx(fp32_path, plain_quant, out_dir, exclude=tuple(record["float_nodes"]),
                                 fp32=fp32)
             return _with_record(res, record)
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, TypeError):
             pass  # damaged: search again
 
     images, labels, ref = control.images, control.labels, control.reference
