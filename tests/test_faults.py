@@ -171,10 +171,16 @@ def test_a_second_writer_is_refused_and_a_dead_ones_lock_taken_over(cli, artifac
 
 
 # 5 ---------------------------------------------------------------------------------------------
-def test_resume_with_changed_settings_is_refused_naming_them(cli, artifacts, tmp_path):
+def tiny_sweep(tmp_path, artifacts, parity: str = "parity_images = 2"):
+    """A one-configuration sweep file (resnet18 at 32 px on ort-cpu)."""
     toml = tmp_path / "s.toml"
     toml.write_text('archs = ["resnet18"]\nruntimes = ["ort-cpu"]\nimage_sizes = [32]\n'
-                    f'iters = 4\nrounds = 1\nwarmup = 1\nparity_images = 2\nartifacts = "{artifacts}"\n')
+                    f'iters = 4\nrounds = 1\nwarmup = 1\n{parity}\nartifacts = "{artifacts}"\n')
+    return toml
+
+
+def test_resume_with_changed_settings_is_refused_naming_them(cli, artifacts, tmp_path):
+    toml = tiny_sweep(tmp_path, artifacts)
     out = tmp_path / "r"
     assert cli("sweep", toml, "--out", out, "-q").exit_code == 0
     toml.write_text(toml.read_text() + "seed = 7\n")

@@ -17,14 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from test_faults import _children, _exe, tiny_sweep
+
 from resnext_bench.core.fileio import read_jsonl
 
 TINY = ["--arch", "resnet18", "--image-size", "32", "--runtime", "ort-cpu", "--iters", "4",
         "--rounds", "1", "--warmup", "1"]
-
-
-def _exe():
-    return str(Path(sys.executable).with_name("resnext-bench"))
 
 
 def _one_line(res):
@@ -255,9 +253,7 @@ def test_external_data_outside_the_models_folder_is_a_usage_error(cli, tmp_path,
 
 # 6 ---------------------------------------------------------------------------------------------
 def test_resume_without_a_readable_env_json_is_refused(cli, artifacts, tmp_path):
-    toml = tmp_path / "s.toml"
-    toml.write_text('archs = ["resnet18"]\nruntimes = ["ort-cpu"]\nimage_sizes = [32]\n'
-                    f'iters = 4\nrounds = 1\nwarmup = 1\nparity = false\nartifacts = "{artifacts}"\n')
+    toml = tiny_sweep(tmp_path, artifacts, parity="parity = false")
     out = tmp_path / "r"
     assert cli("sweep", toml, "--out", out, "-q").exit_code == 0
     (out / "env.json").unlink()
@@ -326,16 +322,6 @@ def test_a_non_utf8_toml_and_an_out_under_a_file_are_one_line(cli, tmp_path):
     (tmp_path / "FILE").write_text("x")
     res = cli("report", run, "--out", tmp_path / "FILE" / "x.md")
     assert res.exit_code == 2 and "is a file, not a folder" in res.stderr and _one_line(res), res.output
-
-
-def _children(pid):
-    out = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            out += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return out
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc, PR_SET_PDEATHSIG")

@@ -141,7 +141,8 @@ def replace_dir(assembled: Path, dest: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (one we may not signal counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -170,7 +171,7 @@ def remove_dead_temps(folder: str | Path) -> list[str]:
         except OSError:
             continue
         if m:
-            dead = m["host"] == _HOST and int(m["pid"]) != os.getpid() and not _pid_alive(int(m["pid"]))
+            dead = m["host"] == _HOST and int(m["pid"]) != os.getpid() and not pid_alive(int(m["pid"]))
         else:
             dead = bool(_LEGACY_TEMP_RE.match(e.name)) and now - st.st_mtime > LEGACY_TEMP_AGE_S
         if not dead:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .errors import UsageError
 from .fileio import (append_jsonl, ensure_dir, finite_json, loads_bounded, read_jsonl,
-                     remove_dead_temps, write_json_atomic)
+                     pid_alive, remove_dead_temps, write_json_atomic)
 from .schema import ResultRow, SchemaError, row_from_json
 
 #: env.json keys that must be equal for two measurements to be comparable as they stand (the
@@ -34,16 +34,6 @@ ENV = "env.json"
 ENV_HISTORY = 20
 LOCK = ".lock"
 _HELD: dict[Path, list] = {}  # run dir -> [fd, depth]: this process's locks (re-entrant)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @contextlib.contextmanager
@@ -76,7 +66,7 @@ def run_dir_lock(run_dir: str | Path):
                          "two writers would measure against each other and record every "
                          "config twice: wait for it, or use another --out") from None
     old = os.pread(fd, 32, 0).decode(errors="replace").strip()
-    if old.isdigit() and int(old) != os.getpid() and not _alive(int(old)):
+    if old.isdigit() and int(old) != os.getpid() and not pid_alive(int(old)):
         sys.stderr.write(f"warning: {run_dir}: took over the lock left by PID {old}, which is "
                          "no longer running (its last row, if torn, is repaired on append)\n")
     os.ftruncate(fd, 0)
