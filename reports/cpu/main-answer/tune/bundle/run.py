@@ -1,10 +1,13 @@
 """Run the deployment resnext-bench tune chose: reads inference_config.json beside this file.
 
-python run.py  -> loads the artifact with the measured settings, runs it, prints the output
-shape and the p50 of a few calls on this machine.
+python run.py IMAGE [IMAGE ...]  -> preprocesses each image as the artifact expects (the
+  config's "preprocessing": resize, centre crop, mean / std, NCHW), runs the batch with the
+  measured settings and prints the top-5 class indices and scores of each image.
+python run.py  -> random input: prints the output shape and the p50 of a few calls here.
 """
 import json
 import pathlib
+import sys
 import time
 
 import numpy as np
@@ -13,8 +16,34 @@ HERE = pathlib.Path(__file__).resolve().parent
 CFG = json.loads((HERE / "inference_config.json").read_text())
 
 
-def load():
-    x = np.random.default_rng(0).standard_normal(CFG["input_shape"]).astype(CFG["input_dtype"])
+def preprocess(path):
+    """One image as the artifact expects it (Pillow: pip install pillow)."""
+    from PIL import Image
+
+    p = CFG["preprocessing"]
+    img = Image.open(path).convert(p["color"])
+    w, h = img.size
+    scale = p["resize_shorter_side"] / min(w, h)
+    size = p["center_crop"]
+    img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
+    w, h = img.size
+    left, top = (w - size) // 2, (h - size) // 2
+    a = np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.float32) * p["scale"]
+    a = (a - np.array(p["mean"], np.float32)) / np.array(p["std"], np.float32)
+    return a.transpose(2, 0, 1)
+
+
+def inputs(paths):
+    """The batch the artifact takes: the images (the last repeated to fill a static batch)."""
+    if not paths:
+        return np.random.default_rng(0).standard_normal(CFG["input_shape"]).astype(CFG["input_dtype"])
+    images = [preprocess(p) for p in paths]
+    batch = CFG["input_shape"][0]
+    images += [images[-1]] * (batch - len(images) % batch if len(images) % batch else 0)
+    return np.stack(images).astype(CFG["input_dtype"])
+
+
+def load(x):
     if CFG["runtime"] == "openvino":
         import openvino as ov
 
@@ -64,8 +93,19 @@ def load():
 
 
 def main():
-    run = load()
+    paths = sys.argv[1:]
+    x = inputs(paths)
+    if paths and len(x) != CFG["input_shape"][0]:
+        sys.exit(f"run.py: {len(paths)} image(s) for a batch of {CFG['input_shape'][0]}: give at most that many")
+    run = load(x)
     y = np.asarray(run())
+    if paths:
+        scores = np.exp(y - y.max(axis=1, keepdims=True))
+        scores /= scores.sum(axis=1, keepdims=True)
+        for path, s in zip(paths, scores):
+            top = np.argsort(-s)[:5]
+            print(f"{path}: " + ", ".join(f"class {int(k)} {s[k]:.3f}" for k in top))
+        return
     times = []
     for _ in range(10):
         t0 = time.perf_counter()
