@@ -45,7 +45,7 @@ def test_threads_are_fitted_to_the_free_cpus():
 
 # -- rows that say what ran --------------------------------------------------------------------
 def test_an_int8_file_is_never_an_fp32_row(cli, artifacts, tmp_path):
-    res = cli("export", "--arch", "resnet18", "--image-size", 32, "--precision", "int8",
+    res = cli("export", "--arch", "wrn10_1", "--image-size", 32, "--precision", "int8",
               "--calib-count", 4, "--out", tmp_path / "q", "--artifacts", artifacts, "--json")
     assert res.exit_code == 0, res.output
     int8 = json.loads(res.output)["path"]

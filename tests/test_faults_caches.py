@@ -23,6 +23,9 @@ from resnext_bench.core.fileio import read_jsonl
 
 TINY = ["--arch", "resnet18", "--image-size", "32", "--runtime", "ort-cpu", "--iters", "4",
         "--rounds", "1", "--warmup", "1"]
+#: the smallest net (CIFAR-sized, 10 classes), where the case does not need file sizes
+SMALL = ["--arch", "wrn10_1", "--image-size", "32", "--runtime", "ort-cpu", "--iters", "4",
+         "--rounds", "1", "--warmup", "1"]
 
 
 def _one_line(res):
@@ -85,20 +88,20 @@ def test_parity_reads_a_changed_image_folder_again(cli, artifacts, tmp_path, cap
     folder = tmp_path / "imgs"
     _bmp_folder(folder, [(200, 30, 30), (30, 200, 30), (30, 30, 200), (220, 220, 40)])
     sizes = [p.stat().st_size for p in sorted(folder.iterdir())]
-    assert cli("bench", *TINY, "--images", folder, "--artifacts", artifacts, "-q", "--out",
+    assert cli("bench", *SMALL, "--images", folder, "--artifacts", artifacts, "-q", "--out",
                tmp_path / "a").exit_code == 0
     first = _row(tmp_path / "a")
     _bmp_folder(folder, [(0, 0, 0)] * 4)  # same names, same sizes, other pixels
     assert [p.stat().st_size for p in sorted(folder.iterdir())] == sizes
     capfd.readouterr()
-    assert cli("bench", *TINY, "--images", folder, "--artifacts", artifacts, "-q", "--out",
+    assert cli("bench", *SMALL, "--images", folder, "--artifacts", artifacts, "-q", "--out",
                tmp_path / "b").exit_code == 0
     second = _row(tmp_path / "b")
     assert "its content changed since" in capfd.readouterr().err  # says so
     assert second["parity_inputs"] != first["parity_inputs"]      # the row says which content
-    for f in (Path(artifacts) / "refs").glob("resnet18-*"):  # a fresh reference agrees with it
+    for f in (Path(artifacts) / "refs").glob("wrn10_1-*"):  # a fresh reference agrees with it
         f.unlink()
-    assert cli("bench", *TINY, "--images", folder, "--artifacts", artifacts, "-q", "--out",
+    assert cli("bench", *SMALL, "--images", folder, "--artifacts", artifacts, "-q", "--out",
                tmp_path / "c").exit_code == 0
     assert _row(tmp_path / "c")["parity_max_abs_err"] == second["parity_max_abs_err"]
 
@@ -112,7 +115,7 @@ def test_a_poisoned_or_nan_weights_cache_is_rebuilt_not_served(tmp_path, capfd):
     from resnext_bench.models.spec import parse_arch
     from resnext_bench.models.weights import default_weights_source, weights_cache_path
 
-    spec = parse_arch("resnet18")
+    spec = parse_arch("wrn10_1")
     good = build_model(spec, cache_dir=tmp_path).state_dict()
     path = weights_cache_path(spec, 0, tmp_path)
     poisoned = {k: v.clone() for k, v in good.items()}
@@ -140,15 +143,15 @@ def test_a_poisoned_weights_cache_does_not_fail_the_runtime(cli, artifacts, tmp_
     from resnext_bench.models.weights import weights_cache_path
 
     art = Path(artifacts)
-    assert cli("bench", *TINY, "--artifacts", art, "-q", "--out", tmp_path / "a").exit_code == 0
-    path = weights_cache_path(parse_arch("resnet18"), 0, art)
+    assert cli("bench", *SMALL, "--artifacts", art, "-q", "--out", tmp_path / "a").exit_code == 0
+    path = weights_cache_path(parse_arch("wrn10_1"), 0, art)
     state = torch.load(path, weights_only=True)
     state["fc.weight"] = -state["fc.weight"]
     torch.save(state, path)
-    for f in (art / "refs").glob("resnet18-*"):
+    for f in (art / "refs").glob("wrn10_1-*"):
         f.unlink()  # the reference is computed again, from the weights cache
     capfd.readouterr()
-    res = cli("bench", *TINY, "--artifacts", art, "-q", "--out", tmp_path / "b")
+    res = cli("bench", *SMALL, "--artifacts", art, "-q", "--out", tmp_path / "b")
     assert res.exit_code == 0, res.output
     assert _row(tmp_path / "b")["parity_passed"] is True
     assert "not used, rebuilt" in capfd.readouterr().err
