@@ -122,14 +122,18 @@ def temp_dir_beside(path: Path) -> Path:
 
 def replace_dir(assembled: Path, dest: Path) -> None:
     """Put the folder ``assembled`` at ``dest``: renamed in when ``dest`` does not exist; else the
-    old folder is renamed aside first and removed after, so an interrupt leaves the old folder
-    or the new one at ``dest`` (the other under a temp name that :func:`remove_dead_temps`
-    removes), never a mix."""
+    two are exchanged in one atomic step where the kernel offers it (Linux), or the old folder
+    is renamed aside first and removed after -- so an interrupt leaves the old folder or the
+    new one at ``dest`` (the other under a temp name that :func:`remove_dead_temps` removes),
+    never a mix."""
     if not dest.exists():
         os.replace(assembled, dest)
         return
     if dest.is_symlink() or not dest.is_dir():
         raise UsageError(f"{dest} exists and is not a folder: give another path")
+    if _exchange(assembled, dest):  # one atomic step (Linux renameat2): the old is now at assembled
+        shutil.rmtree(assembled, ignore_errors=True)
+        return
     aside = Path(tempfile.mkdtemp(dir=dest.parent, prefix=temp_prefix(dest.name), suffix=".tmpdir"))
     os.rmdir(aside)
     os.replace(dest, aside)
@@ -139,6 +143,22 @@ def replace_dir(assembled: Path, dest: Path) -> None:
         os.replace(aside, dest)  # put the old one back
         raise
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where the call
+    or the file system does not offer it."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        at_fdcwd, rename_exchange = -100, 2
+        return libc.renameat2(at_fdcwd, os.fsencode(str(a)), at_fdcwd, os.fsencode(str(b)),
+                              rename_exchange) == 0
+    except (AttributeError, OSError):
+        return False
 
 
 def pid_alive(pid: int) -> bool:
