@@ -25,8 +25,6 @@ from ..core.parity import compare_logits, tolerance_for
 from ..exporters.artifact import COMPLEXITY_FIELDS, Artifact
 from .protocol import Block, Finished, Job, Loaded, Prepared
 
-#: ``--images`` names that are not folders of the user's (their content is the tool's)
-IMAGE_KEYWORDS_SET = ("builtin", "digits", "digits-train")
 #: synthetic parity inputs when no --images folder is given
 DEFAULT_PARITY_IMAGES = 32
 TIMING_SEED = 1234
@@ -135,7 +133,9 @@ class ComboSession:
         dir last read it: the reference is computed from the new content (its key holds the
         content digest), and the user learns that the folder changed under the same name."""
         folder = self.config.parity.images
-        if not folder or folder in IMAGE_KEYWORDS_SET:
+        from ..models.imagefiles import IMAGE_KEYWORDS
+
+        if not folder or folder in IMAGE_KEYWORDS:  # the tool's own sets: not the user's folder
             return
         from ..core.fileio import loads_bounded, write_json_atomic
 

@@ -14,7 +14,6 @@ image digests, versions); the digest proves the file still is what was written u
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -73,8 +72,3 @@ def drop(path: str | Path) -> None:
             pass
         except OSError:
             pass
-
-
-def describe(obj) -> str:
-    """A stable ``made_from`` text of a JSON-able description."""
-    return json.dumps(obj, sort_keys=True, default=str)

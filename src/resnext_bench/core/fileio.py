@@ -126,6 +126,7 @@ def replace_dir(assembled: Path, dest: Path) -> None:
     is renamed aside first and removed after -- so an interrupt leaves the old folder or the
     new one at ``dest`` (the other under a temp name that :func:`remove_dead_temps` removes),
     never a mix."""
+    os.chmod(assembled, 0o777 & ~_UMASK)  # mkdtemp makes 0700; publish like a normal mkdir
     if not dest.exists():
         os.replace(assembled, dest)
         return

@@ -214,17 +214,28 @@ def default_weights_source(spec: ArchSpec, seed: int) -> str:
     return f"{spec.name} classes {spec.num_classes} seed {seed} calibration v{CALIBRATION_VERSION}"
 
 
-def state_problem(model: nn.Module, state) -> str | None:
-    """Why ``state`` cannot be this model's weights (other keys or shapes, not tensors,
-    NaN / infinity), or None."""
+def state_findings(model: nn.Module, state: dict) -> dict[str, list[str]]:
+    """What keeps ``state`` (a dict of tensors) from being this model's weights: tensors with
+    NaN / infinity, missing and unexpected keys, shape mismatches -- each a list, empty when
+    fine. One check for a user's checkpoint and for the weights cache."""
     own = model.state_dict()
-    if not isinstance(state, dict) or set(state) != set(own):
-        return "holds other keys than this arch's"
-    for k, v in state.items():
-        if not torch.is_tensor(v) or v.shape != own[k].shape:
-            return f"{k} has another shape than this arch's"
-        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
-            return f"{k} holds NaN or infinity"
+    return {"nonfinite": [k for k, v in state.items() if v.is_floating_point()
+                          and not bool(torch.isfinite(v).all())],
+            "missing": [k for k in own if k not in state],
+            "unexpected": [k for k in state if k not in own],
+            "shapes": [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+                       for k in own if k in state and state[k].shape != own[k].shape]}
+
+
+def state_problem(model: nn.Module, state) -> str | None:
+    """Why a cached ``state`` cannot be this model's weights, in a few words, or None."""
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        return "not a state dict of tensors"
+    found = state_findings(model, state)
+    if found["nonfinite"]:
+        return f"{found['nonfinite'][0]} holds NaN or infinity"
+    if found["missing"] or found["unexpected"] or found["shapes"]:
+        return "holds other keys or shapes than this arch's"
     return None
 
 
@@ -317,16 +328,11 @@ def load_weights_file(model: nn.Module, path: str | Path) -> None:
         raise UsageError(f"--weights {path}: cannot read as a torch checkpoint ({type(exc).__name__}"
                          + (f": {why[:160]}" if why else "") + ")") from None
     state = _unwrap_checkpoint(obj)
-    bad = [k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point()
-           and not bool(torch.isfinite(v).all())]
+    found = state_findings(model, state)
+    bad, missing, unexpected, shapes = (found[k] for k in ("nonfinite", "missing", "unexpected", "shapes"))
     if bad:
         raise UsageError(f"--weights {path}: {len(bad)} tensor(s) hold NaN or infinity (first: "
                          f"{', '.join(bad[:3])}): every output would be non-finite")
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
-              for k in own if k in state and state[k].shape != own[k].shape]
     if missing or unexpected or shapes:
         parts = []
         if missing:

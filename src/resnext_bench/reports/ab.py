@@ -50,7 +50,7 @@ def ab_verdict(base: ResultRow, new: ResultRow, threshold: float = 0.05,
     (base, new) rows of earlier jobs of the same A/B run (measured while the interval had not
     settled): their per-round ratios are pooled with this job's -- each job's rounds are
     paired within the job."""
-    pairs = [p for p in (*earlier, (base, new))]
+    pairs = [*earlier, (base, new)]
     for b, n in pairs:
         if not n.ok:
             return ABResult(base, new, threshold, Verdict(Outcome.FAILED, notes=[f"new {n.status}: {n.error}"]))

@@ -20,13 +20,12 @@ Olive packages its best candidate the same way (``BestCandidateModel_<rank>/`` w
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 from pathlib import Path
 
 from ..core.errors import write_error_text
-from ..core.fileio import ensure_dir, finite_json, replace_dir, temp_dir_beside
+from ..core.fileio import (ensure_dir, replace_dir, temp_dir_beside, write_json_atomic,
+                           write_text_atomic)
 from ..exporters.onnxfile import external_data_files, onnx_provenance
 from ..core.schema import ResultRow
 from ..reports.deploy import runtime_settings
@@ -218,28 +217,19 @@ def write_bundle(bundle_dir: str | Path, winner: ResultRow, metrics: dict,
                     shutil.copyfile(f, work / f.relative_to(src.parent))
                 if winner.onnx_sha256 and onnx_provenance(work / name)[0] != winner.onnx_sha256:
                     raise RuntimeError(f"{src} changed since it was measured (sha256 differs)")
-            (work / "inference_config.json").write_text(
-                json.dumps(inference_config(winner, name), indent=2, sort_keys=True, default=str) + "\n")
-            (work / "metrics.json").write_text(
-                json.dumps(finite_json(metrics)[0], indent=2, sort_keys=True, default=str, allow_nan=False) + "\n")
-            (work / "run.py").write_text(RUN_PY)
+            write_json_atomic(work / "inference_config.json", inference_config(winner, name))
+            write_json_atomic(work / "metrics.json", metrics)
+            write_text_atomic(work / "run.py", RUN_PY)
             if report_md is not None:
-                (work / "report.md").write_text(report_md)
+                write_text_atomic(work / "report.md", report_md)
         except OSError as exc:
             if write_error_text(exc) and (exc.filename2 or exc.filename):  # name the bundle's file
                 where = Path(exc.filename2 or exc.filename)
                 shown = out / where.name if work in where.parents or where.parent == work else where
                 raise OSError(exc.errno, exc.strerror, str(shown)) from None
             raise
-        os.chmod(work, 0o777 & ~_umask())
         replace_dir(work, out)
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
     return out
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
