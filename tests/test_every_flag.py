@@ -31,7 +31,8 @@ SAMPLES = {"duration": 0.2, "warmup_time": 0.05, "parity_images": 4, "images": "
            "calib_images": "builtin", "quantizer": "ort",
            "int8_target": "tolerance", "profile_max_batch": 2, "threads": 1, "image_size": 32,
            "calib_count": 4, "int8_max_float": 0.1, "iters": 4, "rounds": 3, "warmup": 1,
-           "weights": "WEIGHTS", "onnx": "ONNX", "image_sizes": 32, "ov_streams": 1, "archs": ARCH}
+           "weights": "WEIGHTS", "onnx": "ONNX", "image_sizes": 32, "ov_streams": 1, "archs": ARCH,
+           "layers": True}
 #: the CLI options that are not settings, with a valid value (None: a flag)
 PLAIN = {"--out": "OUT", "--json": None, "--quiet": None, "--dry-run": None, "--force": None,
          "--format": "json", "--threshold": "0.05", "--artifacts": "ART", "--base-set": "batches=1",

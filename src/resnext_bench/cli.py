@@ -463,7 +463,9 @@ def bench(out_dir, quiet, as_json, dry_run, **settings):
 @setting_options(*(s for s in SECTIONS if s != "timing"), exclude=("parity",))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def parity(as_json, **settings):
-    """Check runtimes' logits against PyTorch fp32 eager (no timing). Exit 1 on a failure."""
+    """Check runtimes' logits against PyTorch fp32 eager (no timing), and every residual
+    branch, block and stage output layer by layer (bf16, fp16, int8 and --onnx files; --layers:
+    every row, with the per-layer table). Exit 1 on a failure."""
     from .bench.api import config_from_cli, run_parity
     from .reports.console import PARITY_COLUMNS, rows_table
 
@@ -472,6 +474,10 @@ def parity(as_json, **settings):
         _print_json([r.to_json() for r in rows])
     else:
         click.echo(rows_table(rows, PARITY_COLUMNS))
+        if settings.get("layers"):  # --layers: the per-layer table of each row
+            from .reports.console import layer_profiles
+
+            click.echo(layer_profiles(rows))
     _exit_for(rows)
 
 
@@ -603,14 +609,21 @@ def report(run_dir, fmt, out_path):
 @click.option("--junit", default=None, metavar="PATH",
               help="Also write the verdicts as JUnit XML (a test case per configuration; a "
                    "regression is a failure, inconclusive a skipped case with the reason).")
+@click.option("--no-history", is_flag=True,
+              help="Do not use this machine's timing history (the artifacts dir's "
+                   "measured-times.jsonl) as a floor for the between-run noise.")
 def compare(base_run, new_run, store, allow_other_machine, threshold, p99_threshold,
-            throughput_threshold, allow_missing, hide_unchanged, fail_on_inconclusive, fmt, junit):
+            throughput_threshold, allow_missing, hide_unchanged, fail_on_inconclusive, fmt, junit,
+            no_history):
     """Compare two stored runs config by config (history); exit 1 on a regression.
 
     BASE_RUN: a run dir, or baseline:NAME (saved with `baseline save`; its machine must be this
     run's, or --allow-other-machine).
 
-    A slowdown counts only beyond both --threshold and the runs' own between-round noise. Also
+    A slowdown counts only beyond both --threshold and the runs' own between-round noise; where
+    both runs timed the control workload, each round is divided by the control's (the machine's
+    drift between the runs divided out), and this machine's history of the configuration sets a
+    floor for the noise. Also
     regressions: parity pass -> fail, ok -> failed or skipped, a config missing from NEW_RUN.
     For a CI gate, `ab` (both sides measured interleaved in one job) is the better tool.
     """
@@ -627,7 +640,8 @@ def compare(base_run, new_run, store, allow_other_machine, threshold, p99_thresh
                              "timings of two machines are not a regression; save a baseline on this "
                              "machine, or --allow-other-machine")
     cmp = compare_runs(base, new, threshold, allow_missing=allow_missing,
-                       p99_threshold=p99_threshold, throughput_threshold=throughput_threshold)
+                       p99_threshold=p99_threshold, throughput_threshold=throughput_threshold,
+                       history=[] if no_history else None)
     click.echo(render(cmp, fmt, hide_unchanged=hide_unchanged))
     if junit:
         from .core.fileio import write_output_text

@@ -276,6 +276,10 @@ class TimingConfig(Section):
     group_size: int = setting(8, "Most configurations interleaved at once (each keeps its "
                               "model loaded in its own worker process).", kind="int", min=1,
                               max=64)
+    control: bool = setting(True, "Time the control workload (a fixed small ONNX graph, the "
+                            "same on every machine) as one more member of each round, so "
+                            "`compare` can tell the machine's drift between runs from a change "
+                            "(--no-control skips it).", kind="bool", flag="--control/--no-control")
     processes: int = setting(1, "Worker processes per configuration, taking its rounds in "
                              "turn (pyperf's and asv's answer to a bias that sticks to one "
                              "process; at most --rounds). ab: one per round unless given.",
@@ -313,6 +317,11 @@ class ParityConfig(Section):
         None, "Largest top-1 accuracy drop on labeled --images, in % of the fp32 accuracy "
         "(default: 1 for bf16, fp16 and int8 -- MLPerf's 99 % rule; fp32 must match anyway).",
         kind="float", min=0.0, max=100.0)
+    layers: bool | None = setting(
+        None, "Layer-wise parity: every residual branch, block and stage output compared with "
+        "the fp32 reference at its own scale, a verdict per layer (default: on for bf16, fp16, "
+        "int8 and --onnx files; --layers adds fp32 and torch-compile, --no-layers turns it off).",
+        kind="bool", flag="--layers/--no-layers")
 
 
 @dataclass(frozen=True)

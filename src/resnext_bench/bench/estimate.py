@@ -35,6 +35,11 @@ def record_time(artifacts: str | Path, row: ResultRow) -> None:
              "batch": row.batch, "flops": row.flops, "mean_ms": row.latency_mean_ms,
              "gflops": row.achieved_gflops, "load_seconds": row.load_seconds,
              "timestamp": row.timestamp}
+    if row.control_rounds_ms and row.round_medians_ms and len(row.control_rounds_ms) == len(row.round_medians_ms):
+        # the machine's speed during the run: compare's history floor is taken control-normalized
+        entry["p50_per_control"] = statistics.median(
+            m / c for m, c in zip(row.round_medians_ms, row.control_rounds_ms) if c)
+        entry["control_version"] = row.control_version
     try:
         append_jsonl(Path(artifacts) / HISTORY, entry)
     except OSError:

@@ -114,6 +114,10 @@ class Runner:
         env = capture_env()
         env["config"] = self.config.to_values()
         env["result_settings"] = result_settings(self.config)
+        if self.timed and self.config.timing.control:
+            from .control import CONTROL_NAME, CONTROL_VERSION
+
+            env["control"] = {"version": CONTROL_VERSION, "workload": CONTROL_NAME}
         self.identity.env_fingerprint = fingerprint(env)
         env["fingerprint"] = self.identity.env_fingerprint
         return record_env(self.out_dir, env)
@@ -191,6 +195,8 @@ class GroupRun:
         self.runner, self.emit = runner, emit
         self.members = [Member(j, runner.row(j.combo, j.config)) for j in jobs]
         self.probe = HostLoadProbe()
+        self.control: Worker | None = None
+        self.control_medians: list[float] = []
 
     # -- workers --------------------------------------------------------------------------------
     def _fail(self, m: Member, exc: Exception) -> None:
@@ -218,6 +224,44 @@ class GroupRun:
     def close(self, *, now: bool = False) -> None:
         for m in self.members:
             self._stop(m, now=now)
+        if self.control is not None:
+            self.control.close(now=now)
+            self.control = None
+
+    # -- the control (bench/control.py) ---------------------------------------------------------
+    def _spawn_control(self) -> None:
+        """Start the control's worker now: it loads while the group prepares (no wall time)."""
+        timing = self.members[0].job.config.timing if self.members else None
+        if not self.runner.timed or timing is None or not timing.control:
+            return
+        from .control import control_main
+
+        self.control = Worker(None, target=control_main)
+
+    def _control_ready(self) -> None:
+        if self.control is None:
+            return
+        try:
+            self.control.call(Command.LOAD)
+        except (WorkerDied, WorkerError) as exc:
+            self._drop_control(exc)
+
+    def _drop_control(self, exc) -> None:
+        self.emit(Event.NOTE, text=f"the control workload stopped ({exc}): this group's rows "
+                                   "carry no control, compare judges them without it")
+        self.control.close(now=True)
+        self.control, self.control_medians = None, []
+
+    def _control_block(self) -> None:
+        import statistics
+
+        time.sleep(SETTLE_S)
+        try:
+            block = self.control.call(Command.BLOCK)
+        except (WorkerDied, WorkerError) as exc:
+            self._drop_control(exc)
+            return
+        self.control_medians.append(statistics.median(block.samples_ms))
 
     # -- stages ---------------------------------------------------------------------------------
     def _prepare(self, members: list[Member]) -> None:
@@ -243,6 +287,7 @@ class GroupRun:
                 m.row.add_prepared(answer)
 
     def run(self) -> list[ResultRow]:
+        self._spawn_control()
         usable = []
         for m in self.members:
             reason = Runner.skip_reason(m.job.combo)
@@ -256,7 +301,11 @@ class GroupRun:
                 self._start(m, first=True)
         live = [m for m in self.members if m.worker is not None]
         if self.runner.timed and live:
+            self._control_ready()
             self._rounds(live)
+        if self.control is not None:
+            self.control.close()
+            self.control = None
         for m in live:
             if m.worker is None:
                 continue  # died in a round
@@ -272,7 +321,10 @@ class GroupRun:
         timing = live[0].job.config.timing
         rounds, processes = timing.rounds, min(timing.processes, timing.rounds)
         respawn_at = span_starts(rounds, processes)
-        for r, order in enumerate(round_orders(len(live), rounds)):
+        # the control is one more member of each round, its turn rotated with the others'
+        control_at = len(live) if self.control is not None else None
+        size = len(live) + (control_at is not None)
+        for r, order in enumerate(round_orders(size, rounds)):
             self.emit(Event.ROUND, round=r, rounds=rounds, size=len(live))
             if r in respawn_at:
                 # the next process's turn: a fresh worker per member, loaded (and warmed up)
@@ -282,14 +334,20 @@ class GroupRun:
                         self._stop(m)
                         self._start(m, first=False)
             for i in order:
+                if i == control_at:
+                    if self.control is not None:
+                        self._control_block()
+                    continue
                 m = live[i]
                 if m.worker is None:
                     continue  # died in an earlier round
                 self._block(m, r)
+        control = self.control_medians if len(self.control_medians) == rounds else None
         for m in live:
             if m.worker is not None:
                 m.row.add_timing(m.blocks, m.end_to_end, len(live), processes, m.loads,
                                  self.probe.cpus)
+                m.row.add_control(control)
 
     def _block(self, m: Member, r: int) -> None:
         pid = m.worker.pid

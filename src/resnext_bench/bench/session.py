@@ -42,12 +42,14 @@ class ComboSession:
         self._inputs_digest: str | None = None
 
     # -- artifacts (the prepare process) ------------------------------------------------------
-    def model(self):
+    def model(self, verify: bool = True):
+        """The torch module on the row's weights; ``verify=False`` in a measuring worker (the
+        prepare process verified the weights cache entry: no file is hashed again)."""
         from ..models import build_model
 
         ex, c = self.config.export, self.combo
         return build_model(c.arch, form=c.form, seed=ex.seed, weights=ex.weights,
-                           cache_dir=self.artifacts)
+                           cache_dir=self.artifacts, verify=verify)
 
     def arch_complexity(self) -> dict:
         from ..models.info import arch_info
@@ -211,12 +213,28 @@ class ComboSession:
         from ..runtimes.registry import get_runtime_class
 
         artifact = None
-        if get_runtime_class(self.combo.runtime).input_kind != "module":
+        cls = get_runtime_class(self.combo.runtime)
+        if cls.input_kind != "module":
             artifact = self.build_artifact()
         if self.config.parity.parity:
             self.reference()
+            artifact = self._with_twin(artifact, cls)
         complexity = (artifact.complexity if artifact is not None else None) or self.arch_complexity()
         return Prepared(artifact, complexity)
+
+    def _with_twin(self, artifact, cls):
+        """The artifact with its layer-wise debug twin, where this row compares layers."""
+        from dataclasses import replace
+
+        from .layer_parity import layers_skip_reason
+
+        if artifact is None or layers_skip_reason(self.config, self.combo, cls) is not None:
+            return artifact
+        from ..exporters.layer_taps import build_twin
+        from ..models.taps import tap_plan
+
+        twin = build_twin(artifact.path, artifact.sha256, tap_plan(self.combo.arch), self.artifacts)
+        return replace(artifact, twin=twin)
 
     # -- life cycle (the measuring worker) ------------------------------------------------------
     def _runtime_options(self):
@@ -320,7 +338,27 @@ class ComboSession:
             if missed:  # accuracy gates where labels exist (bf16, fp16, int8)
                 fields["parity_passed"] = False
                 fields["parity_failed"] = (fields["parity_failed"] or []) + missed
+        fields["parity_logits_passed"] = fields["parity_passed"]  # the logits' verdict, kept beside
+        layers = self.layer_fields(x, out, rt.parity_tolerance_key())
+        fields.update(layers)
+        if layers.get("parity_layers_passed") is False:  # a layer fails: the row's parity fails
+            fields["parity_passed"] = False
+            fields["parity_failed"] = ((fields["parity_failed"] or [])
+                                       + [layers["parity_layers_first_failure"]])
         return fields
+
+    def layer_fields(self, x, timed_logits, precision_key: str) -> dict:
+        """Layer-wise parity (:mod:`.layer_parity`) where it applies (the row's parity then
+        fails when a layer does, naming the first failing one). The timed runtime is closed first
+        (the comparison loads a second one), so this runs last."""
+        from ..runtimes.registry import get_runtime_class
+        from .layer_parity import layer_parity, layers_skip_reason
+
+        why = layers_skip_reason(self.config, self.combo, get_runtime_class(self.combo.runtime))
+        if why is not None:
+            return {"parity_layers_skipped": why} if why else {}
+        self.close()
+        return layer_parity(self, x, timed_logits, precision_key)
 
 
 def prepare_job(job: Job) -> Prepared:

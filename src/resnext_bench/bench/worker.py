@@ -187,7 +187,9 @@ class Worker:
         with ``target=prepare_main`` and a list of jobs, the group's prepare process. ``target``:
         tests pass a wrapper from their own module to inject faults into the worker."""
         parent, child = self._ctx.Pipe()
-        if isinstance(job, list):
+        if job is None:  # the control workload (bench/control.py)
+            name, args = "resnext-bench control", (child,)
+        elif isinstance(job, list):
             name, args = "resnext-bench prepare", (child, job)
         else:
             name = f"resnext-bench {job.combo.runtime} b{job.combo.batch}"

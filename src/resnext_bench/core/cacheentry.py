@@ -34,9 +34,11 @@ def record_digest(path: str | Path, made_from: str) -> None:
                                          "made_from": made_from})
 
 
-def entry_problem(path: str | Path, made_from: str) -> str | None:
+def entry_problem(path: str | Path, made_from: str, *, digest: bool = True) -> str | None:
     """Why the cache entry at ``path`` (which exists) must not be served, or None when its
-    recorded digest, size and source match."""
+    recorded digest, size and source match. ``digest=False``: the size and source only, for a
+    process reading an entry its group's prepare process verified moments before (a measuring
+    worker never hashes a file again)."""
     path = Path(path)
     try:
         record = loads_bounded(sidecar_of(path).read_text(encoding="utf-8"))
@@ -50,7 +52,7 @@ def entry_problem(path: str | Path, made_from: str) -> str | None:
         return f"made from other content ({record.get('made_from')!r}, wanted {made_from!r})"
     try:
         size = path.stat().st_size
-        if record.get("bytes") != size or record.get("sha256") != file_digest(path):
+        if record.get("bytes") != size or (digest and record.get("sha256") != file_digest(path)):
             return "its sha256 differs from the one recorded when it was written (changed since)"
     except OSError as exc:
         return f"unreadable ({exc.strerror or exc})"

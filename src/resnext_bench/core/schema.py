@@ -136,6 +136,10 @@ class ResultRow(Combo):
     rounds: int | None = None
     round_medians_ms: list | None = None
     round_spread: float | None = None  # (max - min) / median of the round medians
+    #: the control workload's median in each round of this row's group, in round order
+    #: (bench/control.py): the machine's speed while each round ran; ``compare`` divides by it
+    control_rounds_ms: list | None = None
+    control_version: int | None = None
     latency_cv: float | None = None  # std / mean of all samples
     group_size: int | None = None  # configurations interleaved with this one
     processes: int | None = None  # worker processes that timed this row's rounds, in turn
@@ -191,6 +195,28 @@ class ResultRow(Combo):
     #: the precision the engine really ran, where it differs from what was asked or was read
     #: back (OpenVINO's INFERENCE_PRECISION_HINT; TF32): what the parity tolerance was chosen by
     precision_executed: str | None = None
+    # -- layer-wise parity (bench/layer_parity.py, core/layerwise.py) ----------------------------
+    #: the logits' own verdict, kept beside the row's (which also fails on a failing layer)
+    parity_logits_passed: bool | None = None
+    parity_layers_passed: bool | None = None
+    parity_layers_compared: int | None = None
+    #: "layer2.0.branch cosine 0.71 < 0.9 (first failing layer in network order; ...)"
+    parity_layers_first_failure: str | None = None
+    #: the layer with the largest relative RMS error: {layer, cosine, rel_rms, max_rel, passed}
+    parity_layers_worst: dict | None = None
+    parity_layers_unmatched: list | None = None
+    parity_layers_source: str | None = None
+    parity_layers_tolerance: dict | None = None
+    parity_layers_notes: list | None = None
+    #: every layer, in network order (the full profile; ~3 KB for a resnext50)
+    parity_layers_profile: list | None = None
+    parity_layers_twin_logits_max_abs_diff: float | None = None
+    #: the same over max |timed logits|: how far the twin's kernels differ from the timed file's
+    parity_layers_twin_logits_rel_diff: float | None = None
+    parity_layers_chunk: int | None = None
+    parity_layers_seconds: float | None = None
+    #: why no layer-wise comparison ran where one could have (a runtime without taps...)
+    parity_layers_skipped: str | None = None
     # -- accuracy on labeled parity inputs (an ImageFolder-style --images DIR, or digits) --------
     accuracy_top1: float | None = None
     accuracy_top5: float | None = None
@@ -294,7 +320,7 @@ def _check_type(name: str, value) -> None:
 
 
 #: fields that hold times: finite and > 0 (a negative or NaN latency is a broken row)
-_TIME_LISTS = ("samples_ms", "e2e_samples_ms", "round_medians_ms")
+_TIME_LISTS = ("samples_ms", "e2e_samples_ms", "round_medians_ms", "control_rounds_ms")
 
 
 #: the largest sizes a run can have (the settings' own bounds, in config.py): a row beyond them

@@ -116,6 +116,9 @@ class Verdict:
     notes: list[str] = field(default_factory=list)
     rounds: int | None = None  # the rounds (paired: per-round ratios) the verdict rests on
     undecided: bool = False  # inconclusive, and more rounds may settle it
+    #: controlled verdicts: the configuration's own ratio and the control's (the machine's)
+    raw_ratio: float | None = None
+    control_ratio: float | None = None
 
 
 def _interval(boots) -> tuple[float, float]:
@@ -143,8 +146,11 @@ def _classify(ratio: float, low: float, high: float, threshold: float, noise: fl
     return Outcome.UNCHANGED
 
 
-def unpaired_verdict(base_samples, new_samples, base_rounds, new_rounds, threshold: float) -> Verdict:
-    """Two runs measured at different times (``compare``): see the module doc."""
+def unpaired_verdict(base_samples, new_samples, base_rounds, new_rounds, threshold: float, *,
+                     floor: float | None = None) -> Verdict:
+    """Two runs measured at different times (``compare``): see the module doc. ``floor``: the
+    between-run noise this machine's history shows for the configuration (:func:`history_floor`);
+    the band a change must exceed is the largest of it, the threshold and the rounds' spread."""
     ratio = float(np.median(new_samples) / np.median(base_samples))
     rounds = min(len(base_rounds or []), len(new_rounds or []))
     if rounds < MIN_ROUNDS:
@@ -155,11 +161,64 @@ def unpaired_verdict(base_samples, new_samples, base_rounds, new_rounds, thresho
                        f"(re-measure with --rounds {MIN_ROUNDS} or more)")
         return v
     noise = max(spread(base_rounds), spread(new_rounds))
+    floored = floor is not None and floor > noise
+    noise = max(noise, floor or 0.0)
     _, low, high = ratio_ci(base_rounds, new_rounds)
     v = Verdict(_classify(ratio, low, high, threshold, noise), ratio, low, high, noise)
     if noise > threshold and v.verdict is Outcome.UNCHANGED and abs(np.log(ratio)) > np.log(1 + threshold):
-        v.notes.append(f"beyond the {threshold:.0%} threshold but within the runs' "
-                       f"{noise:.0%} between-round noise")
+        if floored:  # the machine's own runs move this much: no verdict either way
+            v.verdict = Outcome.INCONCLUSIVE
+            v.notes.append(f"beyond the {threshold:.0%} threshold but within this machine's "
+                           f"{noise:.0%} between-run noise of the configuration (its history)")
+        else:
+            v.notes.append(f"beyond the {threshold:.0%} threshold but within the runs' "
+                           f"{noise:.0%} between-round noise")
+    return v
+
+
+#: runs of a configuration in this machine's history before their spread is a noise floor
+HISTORY_MIN_RUNS = 4
+
+
+def history_floor(values) -> float | None:
+    """The between-run noise of one configuration from this machine's history (its earlier
+    runs' times, control-normalized where recorded): the band within which two runs of an
+    unchanged configuration land, 2 x sqrt(2) x the relative standard deviation estimated from
+    the interquartile range (IQR / 1.349 / median): a ratio of two runs carries two runs' noise,
+    and 2 sigma of it covers 95 %. The IQR, not the MAD: a machine whose runs are fast or slow
+    as a whole (43.8 or 49.5 ms) has a bimodal history whose MAD sees one mode only, while a
+    minority of regressed runs in the history (under a quarter) does not move it. None with
+    fewer than :data:`HISTORY_MIN_RUNS` runs."""
+    v = np.asarray([x for x in values if x], dtype=np.float64)
+    if v.size < HISTORY_MIN_RUNS:
+        return None
+    med = float(np.median(v))
+    q1, q3 = np.percentile(v, [25, 75])
+    return float(2.0 * np.sqrt(2.0) * (q3 - q1) / 1.349 / med) if med > 0 else None
+
+
+def controlled_verdict(base_rounds, new_rounds, base_control, new_control, threshold: float, *,
+                       floor: float | None = None) -> Verdict:
+    """Two stored runs judged through their control (``compare``, :mod:`resnext_bench.bench.
+    control`): each round's median is divided by the control's median of the same round, and
+    those machine-normalized rounds are judged as :func:`unpaired_verdict` judges rounds. A
+    machine that ran 13 % slower during the new run makes the configuration and the control 13 %
+    slower alike, and the quotient unchanged; a change of the configuration moves it alone.
+    ``floor``: a noise floor from this machine's history of the configuration (the spread of
+    its earlier runs: asv's between-run noise); the band is the larger of it, the threshold and
+    the normalized rounds' own spread."""
+    qb = np.asarray(base_rounds, dtype=np.float64) / np.asarray(base_control, dtype=np.float64)
+    qn = np.asarray(new_rounds, dtype=np.float64) / np.asarray(new_control, dtype=np.float64)
+    raw = float(np.median(new_rounds) / np.median(base_rounds))
+    machine = float(np.median(new_control) / np.median(base_control))
+    v = unpaired_verdict(qb.tolist(), qn.tolist(), qb.tolist(), qn.tolist(), threshold, floor=floor)
+    change = describe_ratio(raw) if abs(raw - 1) > 0.005 else "the same"
+    ctrl = describe_ratio(machine) if abs(machine - 1) > 0.005 else "the same"
+    v.notes.insert(0, f"{change}, the control {ctrl}: normalized by the control, "
+                      f"{describe_ratio(v.ratio)} -> {v.verdict.value}"
+                      + (" (the machine, not the change)" if v.verdict is Outcome.UNCHANGED
+                         and abs(np.log(raw)) > np.log(1 + threshold) else ""))
+    v.raw_ratio, v.control_ratio = raw, machine
     return v
 
 

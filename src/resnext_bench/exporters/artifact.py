@@ -65,6 +65,9 @@ class Artifact:
     cache_hit: bool | None = None
     quantization: dict | None = None
     complexity: dict | None = None
+    #: the debug twin for layer-wise parity (:class:`~.layer_taps.Twin`), made and verified by
+    #: the prepare process too; None where the row compares no layers
+    twin: object | None = None
 
     def row_fields(self) -> dict:
         """The result row's artifact fields (flat keys, as stored)."""

@@ -326,9 +326,15 @@ def export_onnx(cfg: ExportConfig, out_dir: str | Path = ExportOptions.artifacts
     }
     if built_from:
         meta["built_from"] = built_from["sha256"]
+    from ..models.taps import tap_plan
+    from .layer_taps import TAPS_KEY, taps_metadata
+
+    taps = taps_metadata(proto, tap_plan(spec))  # module path -> tensor, for layer-wise parity
     del proto.metadata_props[:]
     for k, v in meta.items():
         proto.metadata_props.add(key=f"resnext_bench.{k}", value=str(v))
+    if taps is not None:
+        proto.metadata_props.add(key=TAPS_KEY, value=taps)
     proto.producer_name = f"resnext-bench {__version__} ({cfg.exporter} exporter, torch {torch.__version__})"
 
     with atomic_path(path) as tmp:

@@ -37,7 +37,7 @@ def convert_form(model: nn.Module, form: str) -> nn.Module:
 
 def build_model(spec: ArchSpec | str, *, form: str = "c", seed: int = 0,
                 weights: str | Path | None = None, drop_path_rate: float = 0.0,
-                cache_dir: str | Path | None = None) -> nn.Module:
+                cache_dir: str | Path | None = None, verify: bool = True) -> nn.Module:
     if isinstance(spec, str):
         spec = parse_arch(spec)
     if form not in ("a", "b", "c"):
@@ -50,10 +50,10 @@ def build_model(spec: ArchSpec | str, *, form: str = "c", seed: int = 0,
     if is_trained_reference(weights):
         from .digits import trained_state
 
-        trained_state(model, spec, seed, cache_dir)
+        trained_state(model, spec, seed, cache_dir, verify=verify)
     elif weights is not None:
         load_weights_file(model, weights)
     else:
-        load_default_weights(model, spec, seed, cache_dir)
+        load_default_weights(model, spec, seed, cache_dir, verify=verify)
     model.eval()
     return convert_form(model, form).eval()

@@ -193,7 +193,8 @@ def trained_paths(spec, seed: int, cache_dir: str | Path) -> tuple[Path, Path]:
     return base.with_suffix(".pt"), base.with_suffix(".json")
 
 
-def trained_state(model, spec, seed: int, cache_dir: str | Path | None, log=None) -> dict:
+def trained_state(model, spec, seed: int, cache_dir: str | Path | None, log=None, *,
+                  verify: bool = True) -> dict:
     """Load the cached trained weights into ``model``, training them first if needed; returns
     the training record. A cached file is served only when its recorded digest and source
     match and it holds finite tensors of this arch; otherwise it is retrained with one
@@ -208,7 +209,7 @@ def trained_state(model, spec, seed: int, cache_dir: str | Path | None, log=None
     if cache_dir is not None:
         pt, meta = trained_paths(spec, seed, cache_dir)
         if pt.is_file():
-            why = entry_problem(pt, source)
+            why = entry_problem(pt, source, digest=verify)
             if why is None:
                 try:
                     state = torch.load(pt, map_location="cpu", weights_only=True)

@@ -240,7 +240,7 @@ def state_problem(model: nn.Module, state) -> str | None:
 
 
 def load_default_weights(model: nn.Module, spec: ArchSpec, seed: int,
-                         cache_dir: str | Path | None) -> None:
+                         cache_dir: str | Path | None, *, verify: bool = True) -> None:
     """The default calibrated weights into ``model``: from the cache when its recorded digest
     and source match and it holds finite tensors of this arch, else calibrated (one warning
     line when a cached file was refused) and cached with its digest."""
@@ -249,7 +249,7 @@ def load_default_weights(model: nn.Module, spec: ArchSpec, seed: int,
     cached = weights_cache_path(spec, seed, cache_dir) if cache_dir else None
     source = default_weights_source(spec, seed)
     if cached is not None and cached.is_file():
-        why = entry_problem(cached, source)
+        why = entry_problem(cached, source, digest=verify)
         if why is None:
             try:
                 state = torch.load(cached, map_location="cpu", weights_only=True)

@@ -29,8 +29,8 @@ from dataclasses import asdict, dataclass, field
 from ..core.rundir import ENV_COMPARE_KEYS, RunData, latest
 from ..core.schema import ResultRow
 from ..core.stats import min_samples_for
-from ..core.verdict import (TIMING_REGRESSIONS, Outcome, contended, describe_ratio, geometric_mean,
-                            settle, unpaired_verdict)
+from ..core.verdict import (TIMING_REGRESSIONS, Outcome, contended, controlled_verdict,
+                            describe_ratio, geometric_mean, history_floor, settle, unpaired_verdict)
 from .tables import markdown_table, text_table
 
 
@@ -86,9 +86,34 @@ def _gate(c: RowComparison, gates: list, name: Outcome, ratio: float, threshold:
         c.notes.append(f"{what} {describe_ratio(ratio)} (gate {threshold:.0%}, noise {noise:.0%})")
 
 
+def controlled(b: ResultRow, n: ResultRow) -> bool:
+    """Both rows carry the same control version, one median per round."""
+    return bool(b.control_rounds_ms and n.control_rounds_ms and b.round_medians_ms and n.round_medians_ms
+                and b.control_version == n.control_version
+                and len(b.control_rounds_ms) == len(b.round_medians_ms)
+                and len(n.control_rounds_ms) == len(n.round_medians_ms))
+
+
+def floors_from_history(history: list[dict] | None) -> dict:
+    """{config key: (noise floor, control-normalized?)} from this machine's timing history
+    (``measured-times.jsonl``): the spread of each configuration's earlier runs, normalized by
+    their control where recorded (the drift the control removes is not noise),
+    :func:`~resnext_bench.core.verdict.history_floor`."""
+    by_key: dict[str, list[dict]] = {}
+    for h in history or []:
+        if isinstance(h, dict) and isinstance(h.get("key"), str):
+            by_key.setdefault(h["key"], []).append(h)
+    out = {}
+    for key, runs in by_key.items():
+        normalized = [h["p50_per_control"] for h in runs if isinstance(h.get("p50_per_control"), (int, float))]
+        raw = [h["mean_ms"] for h in runs if isinstance(h.get("mean_ms"), (int, float))]
+        out[key] = {"controlled": history_floor(normalized), "raw": history_floor(raw)}
+    return out
+
+
 def compare_pair(key: str, b: ResultRow, n: ResultRow, threshold: float, *,
                  p99_threshold: float | None = None,
-                 throughput_threshold: float | None = None) -> RowComparison:
+                 throughput_threshold: float | None = None, floors: dict | None = None) -> RowComparison:
     if not n.ok:
         if b.ok:
             verdict = Outcome.FAILED if n.status == "failed" else Outcome.SKIPPED_NOW
@@ -101,7 +126,17 @@ def compare_pair(key: str, b: ResultRow, n: ResultRow, threshold: float, *,
     gates: list[Outcome] = []
     busy: list[str] = []
     if bs and ns:
-        v = unpaired_verdict(bs, ns, b.round_medians_ms, n.round_medians_ms, threshold)
+        floor = (floors or {}).get(key) or {}
+        if controlled(b, n):  # judged through the control: the machine's drift divided out
+            v = controlled_verdict(b.round_medians_ms, n.round_medians_ms, b.control_rounds_ms,
+                                   n.control_rounds_ms, threshold, floor=floor.get("controlled"))
+        else:
+            v = unpaired_verdict(bs, ns, b.round_medians_ms, n.round_medians_ms, threshold,
+                                 floor=floor.get("raw"))
+            if b.round_medians_ms and n.round_medians_ms and len(b.round_medians_ms) > 1:
+                v.notes.append("no control in " + ("either run" if not (b.control_rounds_ms or n.control_rounds_ms)
+                                                   else "both runs") + ": the machine's drift between "
+                               "the runs is not divided out")
         c.verdict, c.ratio, c.ci_low, c.ci_high, c.noise = v.verdict, v.ratio, v.ci_low, v.ci_high, v.noise
         c.notes += v.notes
         noise = v.noise or 0.0
@@ -164,7 +199,9 @@ def _pair_by_settings(base: dict, new: dict) -> list[tuple[str, str]]:
 
 def compare_rows(base_rows: list[ResultRow], new_rows: list[ResultRow], threshold: float = 0.05, *,
                  allow_missing: bool = False, p99_threshold: float | None = None,
-                 throughput_threshold: float | None = None) -> list[RowComparison]:
+                 throughput_threshold: float | None = None,
+                 history: list[dict] | None = None) -> list[RowComparison]:
+    floors = floors_from_history(history)
     base = {r.config_key: r for r in latest(base_rows)}
     new = {r.config_key: r for r in new_rows}  # the last row per key: a later failure counts
     out = []
@@ -186,7 +223,7 @@ def compare_rows(base_rows: list[ResultRow], new_rows: list[ResultRow], threshol
             out.append(RowComparison(key, Outcome.NEW, notes=["not in base run"]))
         else:
             out.append(compare_pair(key, b, n, threshold, p99_threshold=p99_threshold,
-                                    throughput_threshold=throughput_threshold))
+                                    throughput_threshold=throughput_threshold, floors=floors))
     return out
 
 
@@ -200,8 +237,32 @@ def env_differences(base_env: dict, new_env: dict) -> list[str]:
     return out
 
 
-def compare_runs(base: RunData, new: RunData, threshold: float = 0.05, **kw) -> Comparison:
-    return Comparison(compare_rows(base.rows, new.rows, threshold, **kw), threshold,
+def machine_history(run: RunData, node: str | None = None) -> list[dict]:
+    """This machine's timing history (``measured-times.jsonl`` in the artifacts dir the run
+    used), its entries of this node only; empty where there is none."""
+    import platform
+    from pathlib import Path
+
+    from ..core.fileio import read_jsonl
+
+    artifacts = ((run.env or {}).get("config") or {}).get("artifacts")
+    if not isinstance(artifacts, str):
+        return []
+    try:
+        rows, _ = read_jsonl(Path(artifacts) / "measured-times.jsonl")
+    except (OSError, ValueError):
+        return []
+    node = node or platform.node()
+    return [r for r in rows if isinstance(r, dict) and r.get("node") == node]
+
+
+def compare_runs(base: RunData, new: RunData, threshold: float = 0.05, *, history=None,
+                 **kw) -> Comparison:
+    """``history``: this machine's timing entries (default: those of the new run's artifacts
+    dir, :func:`machine_history`; ``[]`` for none)."""
+    if history is None:
+        history = machine_history(new)
+    return Comparison(compare_rows(base.rows, new.rows, threshold, history=history, **kw), threshold,
                       env_differences(base.env, new.env))
 
 

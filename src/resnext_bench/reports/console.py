@@ -43,6 +43,38 @@ def _format(v, spec: str) -> str:
         return str(v)
 
 
+#: the layer-wise verdict beside the row's: "pass 37", "FAIL layer2.1", "-" (not compared)
+LAYERS_COLUMN = ("layers", "layers", "s")
+
+
+def layers_cell(row) -> str:
+    if not row.parity_layers_compared:
+        return "-"
+    if row.parity_layers_passed:
+        return f"pass {row.parity_layers_compared}"
+    first = (row.parity_layers_first_failure or "?").split()[0]
+    return f"FAIL {first}"
+
+
+def layer_profiles(rows) -> str:
+    """``parity --layers``: each row's per-layer table, with where its taps came from."""
+    from ..core.layerwise import profile_table
+
+    out = []
+    for r in rows:
+        if r.parity_layers_profile:
+            out.append(f"{r.arch} {r.runtime} {r.precision} b{r.batch}: layer-wise "
+                       f"{'pass' if r.parity_layers_passed else 'FAIL'} "
+                       f"({r.parity_layers_source}; local = the fp32 block on this runtime's own input)")
+            out.append(profile_table(r.parity_layers_profile))
+            for note in (r.parity_layers_notes or []) + (
+                    [f"not matched: {', '.join(r.parity_layers_unmatched)}"] if r.parity_layers_unmatched else []):
+                out.append(f"  note: {note}")
+        elif r.parity_layers_skipped:
+            out.append(f"{r.arch} {r.runtime} {r.precision} b{r.batch}: layer-wise not run: {r.parity_layers_skipped}")
+    return "\n".join(out)
+
+
 def rows_table(rows: list[ResultRow], columns=BENCH_COLUMNS) -> str:
     columns = list(columns)
     keys = [c[0] for c in columns]
@@ -52,8 +84,11 @@ def rows_table(rows: list[ResultRow], columns=BENCH_COLUMNS) -> str:
     if any(r.accuracy_top1 is not None for r in rows):
         at = [c[0] for c in columns].index(F.parity_passed)
         columns[at:at] = ACCURACY_COLUMNS
-    body = [[cell(r, key, lambda v, spec=spec: _format(v, spec)) for key, _, spec in columns]
-            for r in rows]
+    if any(r.parity_layers_compared for r in rows) and F.parity_passed in [c[0] for c in columns]:
+        at = [c[0] for c in columns].index(F.parity_passed)
+        columns[at:at] = [LAYERS_COLUMN]
+    body = [[layers_cell(r) if key == "layers" else cell(r, key, lambda v, spec=spec: _format(v, spec))
+             for key, _, spec in columns] for r in rows]
     def who(r):
         return f"{r.runtime} {r.precision} b{r.batch}" + (f" {settings_suffix(r.settings)}" if r.settings else "")
 

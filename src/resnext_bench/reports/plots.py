@@ -283,3 +283,34 @@ def error_vs_latency(rows) -> bytes | None:
     fig.suptitle("Published error (arXiv 1611.05431) vs measured latency\n(down and left is better)",
                  fontsize=10)
     return _png(fig)
+
+
+def layer_profile(rows) -> bytes | None:
+    """Per-layer relative RMS error (local: each block on the runtime's own input) of every row
+    with a layer-wise profile, one line per runtime x precision, layers in network order: where
+    int8 (or bf16, fp16) loses. Failing layers are marked red."""
+    with_profile = [r for r in rows if r.parity_layers_profile]
+    if not with_profile:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9.5, 3.8), layout="constrained")
+    names = None
+    for r in sorted(with_profile, key=lambda r: (r.precision, r.runtime))[:12]:
+        prof = [p for p in r.parity_layers_profile if p.get("rel_rms") is not None]
+        names = names if names and len(names) >= len(prof) else [p["layer"] for p in prof]
+        ys = [max(p["rel_rms"], 1e-7) for p in prof]
+        q = (r.quantization or {}).get("quantizer")
+        ax.plot(range(len(ys)), ys, marker=".", linewidth=1,
+                label=f"{r.arch} {r.runtime} {r.precision}" + (f" ({q})" if q else ""))
+        bad = [(i, y) for i, (p, y) in enumerate(zip(prof, ys)) if not p["passed"]]
+        if bad:
+            ax.scatter(*zip(*bad), color="red", zorder=5, s=30)
+    ax.set_yscale("log")
+    step = max(1, len(names) // 24)
+    ax.set_xticks(range(0, len(names), step))
+    ax.set_xticklabels(names[::step], rotation=60, ha="right", fontsize=6)
+    ax.set_ylabel("relative RMS error (local)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=6, loc="upper left")
+    ax.set_title("Layer-wise parity: each layer's error at its own scale (red: failing)", fontsize=9)
+    return _png(fig)

@@ -83,6 +83,7 @@ def report_sections(run: RunData) -> dict:
     return {"rows": rows, "ok": ok, "answer": sections.answer(ok, _tune_result(run)),
             "accuracy": sections.accuracy(ok), "headline": sections.headline(ok),
             "forms": sections.forms_study(ok), "paper": sections.paper(ok), "int8": sections.int8(ok),
+            "layers": sections.layers(ok),
             "gpu": _gpu_e2e(ok), "env": sections.environment(run.env, rows),
             "not_measured": sections.not_measured(rows)}
 
@@ -134,7 +135,7 @@ def markdown_report(run: RunData) -> str:
             body += [markdown_table(heads, table), ""]
         body += [f"{n}  " for n in _results_notes(ok)] + [""]
         out += _details(f"All measured rows ({len(ok)})", body)
-    for key in ("int8", "gpu", "forms", "paper"):
+    for key in ("int8", "layers", "gpu", "forms", "paper"):
         if s[key]:
             out += _details(s[key].title, _md_section(s[key]))
     out += _details("Environment", _md_section(s["env"]))
@@ -202,6 +203,7 @@ def html_report(run: RunData) -> str:
         "".join(f"<p class='note'>{esc(n)}</p>" for n in _results_notes(ok)) if ok else "",
         "<h2>Latency distribution</h2>", _img(plots.latency_distribution(ok), "latency distribution"),
         _html_section(s["int8"]),
+        _html_section(s["layers"], _img(plots.layer_profile(ok), "per-layer parity") if s["layers"] else ""),
         _html_section(s["gpu"]),
         _html_section(s["forms"]),
         _html_section(s["paper"], "<h3>Published error vs measured latency</h3>"

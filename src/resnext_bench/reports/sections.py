@@ -337,6 +337,33 @@ def int8(rows: list[ResultRow]) -> Section | None:
                     "labeled images, the accuracy drop (core/parity.py); max_rel_err is in the rows."])
 
 
+def layers(rows: list[ResultRow]) -> Section | None:
+    """Layer-wise parity per row (runtime x precision): the verdict, the first failing layer,
+    the worst layer by relative RMS error (local: the fp32 block on the runtime's own input),
+    and where the taps came from. Where int8 loses, block by block, is the plot beside it."""
+    compared = [r for r in rows if r.parity_layers_compared]
+    if not compared:
+        return None
+    body = []
+    for r in sorted(compared, key=lambda r: (natural_key(r.arch), r.runtime, r.precision, r.batch)):
+        w = r.parity_layers_worst or {}
+        q = (r.quantization or {}).get("quantizer")
+        body.append([r.arch, r.runtime, r.precision + (f" ({q})" if q else ""), str(r.batch),
+                     f"{'pass' if r.parity_layers_passed else 'FAIL'} ({r.parity_layers_compared})",
+                     (r.parity_layers_first_failure or "-").split(" (first")[0],
+                     f"{w.get('layer', '-')}: rel RMS {w.get('rel_rms', float('nan')):.4f}, "
+                     f"cosine {w.get('cosine', float('nan')):.5f}" if w else "-",
+                     "pass" if r.parity_logits_passed else ("FAIL" if r.parity_logits_passed is False else "-")])
+    return Section("Layer-wise parity", ["arch", "runtime", "precision", "batch", "layers",
+                                         "first failing layer", "worst layer (local)", "logits"], body,
+                   ["Every residual branch, block and stage output compared with PyTorch fp32 at its "
+                    "own scale; a block is judged on its own error (the fp32 block run on the "
+                    "runtime's own input to it), so the first failing layer is where a runtime or "
+                    "a quantized file goes wrong (core/layerwise.py). The row's parity fails when a "
+                    "layer does; the logits' verdict is the last column. Full profiles: "
+                    "parity_layers_profile in results.jsonl."])
+
+
 def not_measured(rows: list[ResultRow]) -> Section | None:
     """Skipped and failed configurations grouped by runtime and reason: the reason once, with
     how many configurations it cost."""

@@ -113,6 +113,18 @@ class Runtime:
 
         return np.asarray(outputs, dtype=np.float32)
 
+    #: why this runtime cannot give a layer-wise comparison, or None (ONNX runtimes run the
+    #: debug twin through :meth:`run_all_outputs`; torch runtimes use forward hooks)
+    layer_problem: str | None = "this runtime does not expose a model's intermediate tensors"
+    #: what a layer-wise comparison costs beyond a second run, where that is too much to do by
+    #: default (None: it runs by default where the precision calls for it)
+    layer_cost: str | None = None
+
+    def run_all_outputs(self, images) -> dict:
+        """Every graph output of the loaded file by name, host float32 in and out (the debug
+        twin's logits and layer taps: :mod:`resnext_bench.bench.layer_parity`)."""
+        raise NotImplementedError(f"{self.name}: {self.layer_problem}")
+
     def synchronize(self) -> None:
         pass
 

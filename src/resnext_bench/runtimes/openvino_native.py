@@ -234,6 +234,19 @@ class OpenVinoRuntime(Runtime):
 
         return np.array(outputs, dtype=np.float32, copy=True)
 
+    layer_problem = None
+
+    def run_all_outputs(self, images) -> dict:
+        import numpy as np
+
+        result = self.request.infer({0: self.prepare(images)})
+        out = {}
+        for port in self.compiled.outputs:
+            value = np.array(result[port], dtype=np.float32, copy=True)
+            for name in port.get_names():
+                out[name] = value
+        return out
+
     def describe(self):
         info = dict(self.load_info)
         threads = (info.get("compiled_properties") or {}).get("INFERENCE_NUM_THREADS")

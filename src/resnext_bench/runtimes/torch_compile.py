@@ -70,7 +70,22 @@ class TorchCompileRuntime(TorchRuntime):
         with torch.inference_mode():
             compiled(example)  # compiles now: load time, not warm-up
             self.synchronize()
+        self._eager = self.model
         self.model = compiled
         self.load_info.update({"compile_mode": mode, "compile_backend": "inductor",
                                "compile_seconds": round(time.perf_counter() - t0, 3),
                                "cuda_graph": None})
+
+    #: layer taps by hooks recompile the model (as long again as the load): only on request
+    layer_cost = "forward hooks make torch.compile compile the model again (20-60 s on a CPU)"
+
+    @property
+    def eager_model(self):
+        return self._eager
+
+    def _tap_runner(self, model):
+        import torch._dynamo
+
+        torch._dynamo.reset()  # the hooked module compiles afresh, once
+        return self._torch.compile(model, mode=self.options.torch.compile_mode, backend="inductor",
+                                   dynamic=False)

@@ -164,6 +164,27 @@ class TorchRuntime(Runtime):
     def to_numpy(self, out):
         return out.float().cpu().numpy()
 
+    layer_problem = None
+
+    def layer_taps(self, images, plan) -> tuple:
+        """(logits, {tap: array}) of the model as loaded (dtype, memory format), by forward
+        hooks installed once (:class:`resnext_bench.models.taps.TapRecorder`)."""
+        from ..models.taps import TapRecorder
+
+        if getattr(self, "_recorder", None) is None:
+            self._recorder = TapRecorder(self.eager_model, plan)
+            self._tapped = self._tap_runner(self.eager_model)
+        with self._torch.inference_mode():
+            logits = self._tapped(self.prepare(images))
+        return self.to_numpy(logits), self._recorder.take()
+
+    def _tap_runner(self, model):
+        return model
+
+    @property
+    def eager_model(self):
+        return self.model
+
     def synchronize(self):
         if self.is_cuda:
             self._torch.cuda.synchronize()
@@ -173,6 +194,9 @@ class TorchRuntime(Runtime):
         return self._torch.cuda.current_stream() if self.is_cuda else None
 
     def close(self):
+        if getattr(self, "_recorder", None) is not None:
+            self._recorder.remove()
+            self._recorder = self._tapped = None
         self.model = None
         self._graph = None
         if self.is_cuda and hasattr(self, "_restore_tf32"):

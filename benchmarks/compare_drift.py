@@ -1,0 +1,170 @@
+"""`compare` against the machine's drift between runs: false verdicts and a caught slowdown.
+
+    python benchmarks/compare_drift.py --out reports/cpu/compare-drift [--runs 10] [--slow-runs 3]
+
+1. exports resnext50_32x4d (fp32) and a *slowed* copy of the file: the same network plus a
+   convolution on the input whose result is multiplied by zero and added to the logits (same
+   outputs, same config key, about 15 % more time: ``--slow-channels`` sizes it);
+2. ``bench --onnx FILE --runtime ort-cpu --batch 1 --threads 2 --no-parity`` back to back,
+   ``--runs`` times on the file and ``--slow-runs`` times on the slowed file, each run timing
+   the control workload in every round (the default);
+3. ``compare`` of every pair of the unchanged runs (45 for 10 runs) and of every (unchanged,
+   slowed) pair, four ways: the control and this machine's history (the default), the control
+   alone, the history alone, and neither (the rows' control dropped: the old rule).
+
+Writes ``record.json`` (every run's p50, the control's, every verdict) and ``summary.md``. The
+goal: 0 false regressions and 0 false improvements among the unchanged pairs with the control,
+and every slowed pair a regression.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+
+def slowed_copy(src: Path, dst: Path, channels: int) -> None:
+    """``src`` plus a zero-weighted convolution of the input added to the logits."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    m = onnx.load(str(src))
+    g = m.graph
+    x, y = g.input[0].name, g.output[0].name
+    rng = np.random.default_rng(0)
+    g.initializer.extend([
+        numpy_helper.from_array(rng.standard_normal((channels, 3, 7, 7)).astype(np.float32), "slow_w"),
+        numpy_helper.from_array(np.zeros((1,), np.float32), "slow_zero")])
+    for n in g.node:  # the original logits get another name; the sum takes the output's
+        for i, o in enumerate(n.output):
+            if o == y:
+                n.output[i] = "logits_before_slow"
+    g.node.extend([
+        helper.make_node("Conv", [x, "slow_w"], ["slow_c"], pads=[3, 3, 3, 3]),
+        helper.make_node("ReduceMean", ["slow_c"], ["slow_m"], keepdims=0),
+        helper.make_node("Mul", ["slow_m", "slow_zero"], ["slow_0"]),
+        helper.make_node("Add", ["logits_before_slow", "slow_0"], [y]),
+    ])
+    onnx.save(m, str(dst))
+
+
+def bench(onnx_path, out, artifacts, rounds, iters):
+    cmd = [sys.executable, "-m", "resnext_bench", "bench", "--onnx", str(onnx_path), "--runtime", "ort-cpu",
+           "--batch", "1", "--threads", "2", "--no-parity", "--rounds", str(rounds), "--iters", str(iters),
+           "--warmup", "10", "--artifacts", str(artifacts), "--out", str(out), "-q"]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode not in (0, 1):
+        raise SystemExit(f"bench failed: {res.stderr[-500:]}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--artifacts", default="artifacts")
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--slow-runs", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--iters", type=int, default=100)
+    ap.add_argument("--slow-channels", type=int, default=32)
+    args = ap.parse_args()
+    from resnext_bench.core.rundir import load_run
+    from resnext_bench.core.verdict import Outcome
+    from resnext_bench.exporters.onnx_export import ExportConfig, export_onnx
+    from resnext_bench.reports.compare import compare_rows, machine_history
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    work = out / "runs"
+    fp32 = export_onnx(ExportConfig(arch="resnext50_32x4d"), args.artifacts).path
+    slow = Path(args.artifacts) / "resnext50_32x4d_slowed.onnx"
+    slowed_copy(fp32, slow, args.slow_channels)
+    t0 = time.perf_counter()
+    plan = [("same", i, fp32) for i in range(args.runs)] + [("slow", i, slow) for i in range(args.slow_runs)]
+    for kind, i, path in plan:
+        bench(path, work / f"{kind}{i}", args.artifacts, args.rounds, args.iters)
+        print(kind, i, flush=True)
+    runs = {f"{k}{i}": load_run(work / f"{k}{i}") for k, i, _ in plan}
+    rows = {name: [r for r in run.rows if r.ok][0] for name, run in runs.items()}
+    history = machine_history(next(iter(runs.values())))
+
+    def strip(r):
+        return replace(r, control_rounds_ms=None, control_version=None)
+
+    ways = {"control+history": (False, history), "control": (False, []),
+            "history": (True, history), "neither": (True, [])}
+
+    def judge(a, b):
+        out = {}
+        for way, (drop, hist) in ways.items():
+            ra, rb = (strip(rows[a]), strip(rows[b])) if drop else (rows[a], rows[b])
+            [c] = compare_rows([ra], [rb], 0.05, history=hist)
+            out[way] = {"verdict": c.verdict.value, "ratio": c.ratio, "ci": [c.ci_low, c.ci_high],
+                        "note": (c.notes or [""])[0]}
+        return out
+
+    same = [f"same{i}" for i in range(args.runs)]
+    slows = [f"slow{i}" for i in range(args.slow_runs)]
+    pairs_same = {f"{a}->{b}": judge(a, b) for a, b in itertools.combinations(same, 2)}
+    pairs_slow = {f"{a}->{b}": judge(a, b) for a in same for b in slows}
+
+    def count(pairs, verdict):
+        return {w: sum(p[w]["verdict"] == verdict for p in pairs.values()) for w in ways}
+
+    record = {
+        "machine": {"cpu": _cpu(), "node": platform.node()},
+        "config": "resnext50_32x4d ort-cpu fp32 batch 1 threads 2, "
+                  f"{args.rounds} rounds x {args.iters} iters, control in every round",
+        "slowed_file": f"+ zero-weighted 7x7 conv 3->{args.slow_channels} on the input",
+        "runs": {n: {"p50_ms": rows[n].latency_p50_ms, "round_medians_ms": rows[n].round_medians_ms,
+                     "control_rounds_ms": rows[n].control_rounds_ms,
+                     "host_load_cores": rows[n].host_load_cores} for n in rows},
+        "unchanged_pairs": len(pairs_same), "slowed_pairs": len(pairs_slow),
+        "false_regressions": count(pairs_same, Outcome.REGRESSION.value),
+        "false_improvements": count(pairs_same, Outcome.IMPROVEMENT.value),
+        "unchanged_inconclusive": count(pairs_same, Outcome.INCONCLUSIVE.value),
+        "slowdown_caught": count(pairs_slow, Outcome.REGRESSION.value),
+        "pairs": {"unchanged": pairs_same, "slowed": pairs_slow},
+        "seconds": round(time.perf_counter() - t0, 1)}
+    (out / "record.json").write_text(json.dumps(record, indent=1, default=str))
+    (out / "summary.md").write_text(summary(record))
+    print(summary(record))
+
+
+def summary(rec) -> str:
+    p50 = {n: r["p50_ms"] for n, r in rec["runs"].items()}
+    ctrl = {n: float(np.median(r["control_rounds_ms"])) if r["control_rounds_ms"] else None
+            for n, r in rec["runs"].items()}
+    lines = [f"# compare against the machine's drift: {rec['config']}", "",
+             f"Machine: {rec['machine']['cpu']}. Slowed file: {rec['slowed_file']}. {rec['seconds']} s.", "",
+             "| run | p50 ms | control median ms | p50 / control |", "|---|---|---|---|"]
+    for n in p50:
+        c = ctrl[n]
+        lines.append(f"| {n} | {p50[n]:.2f} | {c:.4f} | {p50[n] / c:.1f} |" if c else f"| {n} | {p50[n]:.2f} | - | - |")
+    lines += ["", f"{rec['unchanged_pairs']} pairs of unchanged runs, {rec['slowed_pairs']} (unchanged, slowed) pairs:", "",
+              "| judged with | false regressions | false improvements | inconclusive (unchanged pairs) | slowdown caught |",
+              "|---|---|---|---|---|"]
+    for w in rec["false_regressions"]:
+        lines.append(f"| {w} | {rec['false_regressions'][w]} | {rec['false_improvements'][w]} | "
+                     f"{rec['unchanged_inconclusive'][w]} | {rec['slowdown_caught'][w]} of {rec['slowed_pairs']} |")
+    return "\n".join(lines) + "\n"
+
+
+def _cpu() -> str:
+    try:
+        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                    if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor()
+
+
+if __name__ == "__main__":
+    main()

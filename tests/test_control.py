@@ -1,0 +1,97 @@
+"""The control workload: every round times it beside the run's configurations, and `compare`
+divides the machine's drift out -- an unchanged configuration on a machine that drifted 14 % is
+`unchanged`, a real 15 % slowdown on a steady machine is still a regression."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from resnext_bench.core.schema import ResultRow
+from resnext_bench.core.verdict import Outcome, controlled_verdict, history_floor, unpaired_verdict
+
+ROUNDS = [43.6, 43.9, 43.5, 43.8, 43.7]
+CONTROL = [1.00, 1.01, 0.99, 1.00, 1.005]
+
+
+def _scaled(values, k, jitter=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    return [v * k * (1 + jitter * rng.standard_normal()) for v in values]
+
+
+def test_the_machine_drifting_is_not_a_regression_and_a_real_slowdown_is():
+    drift_new = _scaled(ROUNDS, 1.14, 0.002, 1)
+    drift_ctrl = _scaled(CONTROL, 1.13, 0.002, 2)
+    # without the control: the drift reads as a regression (the issue's false alarm)
+    assert unpaired_verdict(ROUNDS, drift_new, ROUNDS, drift_new, 0.05).verdict is Outcome.REGRESSION
+    v = controlled_verdict(ROUNDS, drift_new, CONTROL, drift_ctrl, 0.05)
+    assert v.verdict is Outcome.UNCHANGED, v.notes
+    assert "1.14x slower, the control 1.13x slower" in v.notes[0]
+    assert "the machine, not the change" in v.notes[0]
+    # a real slowdown on a steady machine: still a regression through the control
+    slow = controlled_verdict(ROUNDS, _scaled(ROUNDS, 1.15, 0.002, 3), CONTROL, _scaled(CONTROL, 1.0, 0.002, 4), 0.05)
+    assert slow.verdict is Outcome.REGRESSION and slow.ci_low > 1.1
+    # and one that happened while the machine drifted too (both at once)
+    both = controlled_verdict(ROUNDS, _scaled(ROUNDS, 1.15 * 1.13, 0.002, 5), CONTROL,
+                              _scaled(CONTROL, 1.13, 0.002, 6), 0.05)
+    assert both.verdict is Outcome.REGRESSION and 1.12 < both.ratio < 1.18
+
+
+def test_history_sets_a_floor_that_a_change_must_clear():
+    assert history_floor([1.0, 1.01]) is None  # too few runs
+    floor = history_floor([10.0, 11.4, 10.1, 11.3, 10.2, 11.5, 10.0])
+    assert 0.1 < floor < 0.5
+    new = _scaled(ROUNDS, 1.12)
+    assert unpaired_verdict(ROUNDS, new, ROUNDS, new, 0.05).verdict is Outcome.REGRESSION
+    v = unpaired_verdict(ROUNDS, new, ROUNDS, new, 0.05, floor=floor)
+    assert v.verdict is Outcome.INCONCLUSIVE and "history" in " ".join(v.notes)
+    within = _scaled(ROUNDS, 1.03)  # inside the threshold: unchanged, floor or not
+    assert unpaired_verdict(ROUNDS, within, ROUNDS, within, 0.05, floor=floor).verdict is Outcome.UNCHANGED
+
+
+def _row(rounds, control, **kw):
+    return ResultRow(arch="resnet18", form="c", runtime="ort-cpu", device="cpu", precision="fp32",
+                     batch=1, threads=2, image_size=64, status="ok", samples_ms=list(rounds) * 3,
+                     round_medians_ms=list(rounds), latency_p50_ms=float(np.median(rounds)),
+                     control_rounds_ms=control, control_version=1 if control else None,
+                     params=1, macs=1, **kw)
+
+
+def test_compare_judges_through_the_control_where_both_runs_have_it():
+    from resnext_bench.reports.compare import compare_rows
+
+    base = _row(ROUNDS, CONTROL)
+    drifted = _row(_scaled(ROUNDS, 1.14, 0.002, 1), _scaled(CONTROL, 1.13, 0.002, 2))
+    [c] = compare_rows([base], [drifted], 0.05, history=[])
+    assert c.verdict is Outcome.UNCHANGED and "the control 1.13x slower" in c.notes[0]
+    # a base run from before the control existed: judged as before, and said so
+    old = _row(ROUNDS, None)
+    [c] = compare_rows([old], [drifted], 0.05, history=[])
+    assert c.verdict is Outcome.REGRESSION and any("no control" in n for n in c.notes)
+    # this machine's history of the configuration (control-normalized) sets the noise floor
+    history = [{"key": base.config_key, "p50_per_control": v}
+               for v in (43.7, 50.0, 43.6, 49.8, 43.9, 49.5, 43.5)]
+    wobbly = _row(_scaled(ROUNDS, 1.10, 0.002, 7), CONTROL)
+    [c] = compare_rows([base], [wobbly], 0.05, history=history)
+    assert c.verdict is Outcome.INCONCLUSIVE and "history" in " ".join(c.notes)
+    [c] = compare_rows([base], [wobbly], 0.05, history=[])
+    assert c.verdict is Outcome.REGRESSION
+
+
+def test_each_row_carries_the_control_of_its_rounds(tmp_path):
+    from conftest import run_config
+
+    from resnext_bench.bench.control import CONTROL_VERSION
+    from resnext_bench.bench.plan import combos
+    from resnext_bench.bench.runner import Runner
+
+    config = run_config(archs="wrn10_1", runtimes="ort-cpu", image_sizes=32, warmup=1, iters=3,
+                        rounds=3, parity=False, artifacts=str(tmp_path / "art"))
+    rows = Runner(config, tmp_path / "run").run(combos(config, strict=True))
+    [row] = [r for r in rows if r.ok]
+    assert row.control_version == CONTROL_VERSION
+    assert len(row.control_rounds_ms) == len(row.round_medians_ms) == 3
+    assert all(0 < c < 1000 for c in row.control_rounds_ms)
+    off = run_config(archs="wrn10_1", runtimes="ort-cpu", image_sizes=32, warmup=1, iters=3,
+                     rounds=3, parity=False, control=False, artifacts=str(tmp_path / "art"))
+    [row] = [r for r in Runner(off, tmp_path / "run2").run(combos(off, strict=True)) if r.ok]
+    assert row.control_rounds_ms is None
