@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import platform
 import subprocess
 import sys
 import time
@@ -120,7 +119,7 @@ def main():
         return {w: sum(p[w]["verdict"] == verdict for p in pairs.values()) for w in ways}
 
     record = {
-        "machine": {"cpu": _cpu(), "node": platform.node()},
+        "machine": _machine(),
         "config": "resnext50_32x4d ort-cpu fp32 batch 1 threads 2, "
                   f"{args.rounds} rounds x {args.iters} iters, control in every round",
         "slowed_file": f"+ zero-weighted 7x7 conv 3->{args.slow_channels} on the input",
@@ -158,12 +157,11 @@ def summary(rec) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cpu() -> str:
-    try:
-        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                    if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor()
+def _machine() -> dict:
+    from resnext_bench.bench.env import capture_env
+
+    env = capture_env()
+    return {k: env.get(k) for k in ("cpu", "cpu_count", "hostname", "python", "packages")}
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -58,7 +57,7 @@ def main():
     inner = [s["parity_layers_seconds"] for s in samples if s["layers"] and s["parity_layers_seconds"]]
     record = {"command": f"parity --arch {args.arch} --runtime {args.runtime} --precision {args.precision} "
                          "--images builtin (16 photos)",
-              "machine": {"cpu": _cpu(), "python": platform.python_version()},
+              "machine": _machine(),
               "warmup": warm, "samples": samples,
               "median_wall_s": {"no_layers": statistics.median(off), "layers": statistics.median(on)},
               "ratio": round(statistics.median(on) / statistics.median(off), 3),
@@ -68,12 +67,11 @@ def main():
     print(json.dumps({k: record[k] for k in ("median_wall_s", "ratio", "median_parity_layers_seconds")}))
 
 
-def _cpu() -> str:
-    try:
-        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                    if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor()
+def _machine() -> dict:
+    from resnext_bench.bench.env import capture_env
+
+    env = capture_env()
+    return {k: env.get(k) for k in ("cpu", "cpu_count", "hostname", "python", "packages")}
 
 
 if __name__ == "__main__":

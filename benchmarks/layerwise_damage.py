@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 import time
@@ -95,27 +94,14 @@ def reference_logits(model, x):
 
 
 def machine():
-    from resnext_bench.core.isa import cpu_flags  # noqa: F401 -- the tool's own ISA reader
+    from resnext_bench.bench.env import capture_env
 
-    model = "?"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    flags = sorted(cpu_flags())
-    keep = [f for f in flags if f.startswith(("avx", "amx")) or f in ("fma", "f16c")]
-    import onnxruntime
-
-    vers = {"python": platform.python_version(), "onnxruntime": onnxruntime.__version__}
-    for mod in ("torch", "openvino", "nncf", "onnx"):
-        try:
-            vers[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001
-            pass
-    return {"cpu": model, "isa": keep, "cpus": __import__("os").cpu_count(), "versions": vers}
+    env = capture_env()
+    keep = [f for f in env["cpu_flags"] if f.startswith(("avx", "amx")) or f in ("fma", "f16c")]
+    vers = {k: v for k, v in (env.get("packages") or {}).items()
+            if k in ("torch", "onnxruntime", "openvino", "nncf", "onnx") and v}
+    return {"cpu": env["cpu"], "isa": sorted(keep), "cpus": env["cpu_count"],
+            "versions": {"python": env["python"], **vers, **(env.get("onnxruntime_packages") or {})}}
 
 
 def main():

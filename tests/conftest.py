@@ -3,7 +3,15 @@ built once; small archs and small images wherever the size does not matter."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# The suite runs with the automatic layer-wise parity and the control workload off (each costs
+# seconds a row or a group, and most tests are about something else); the tests of those
+# features turn them on explicitly, and check the real defaults with these variables unset.
+os.environ.setdefault("RESNEXT_BENCH_LAYERS", "off")
+os.environ.setdefault("RESNEXT_BENCH_CONTROL", "off")
 
 
 @pytest.fixture(scope="session")

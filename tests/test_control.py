@@ -67,6 +67,10 @@ def test_compare_judges_through_the_control_where_both_runs_have_it():
     old = _row(ROUNDS, None)
     [c] = compare_rows([old], [drifted], 0.05, history=[])
     assert c.verdict is Outcome.REGRESSION and any("no control" in n for n in c.notes)
+    # a control noisier than the configuration (20 % between rounds) is not divided by
+    noisy = _row(_scaled(ROUNDS, 1.14, 0.002, 1), [1.13, 0.95, 1.15, 1.0, 1.12])
+    [c] = compare_rows([base], [noisy], 0.05, history=[])
+    assert c.verdict is Outcome.REGRESSION and any("too noisy a yardstick" in n for n in c.notes)
     # this machine's history of the configuration (control-normalized) sets the noise floor
     history = [{"key": base.config_key, "p50_per_control": v}
                for v in (43.7, 50.0, 43.6, 49.8, 43.9, 49.5, 43.5)]
@@ -85,13 +89,13 @@ def test_each_row_carries_the_control_of_its_rounds(tmp_path):
     from resnext_bench.bench.runner import Runner
 
     config = run_config(archs="wrn10_1", runtimes="ort-cpu", image_sizes=32, warmup=1, iters=3,
-                        rounds=3, parity=False, artifacts=str(tmp_path / "art"))
+                        rounds=3, parity=False, control=True, artifacts=str(tmp_path / "art"))
     rows = Runner(config, tmp_path / "run").run(combos(config, strict=True))
     [row] = [r for r in rows if r.ok]
     assert row.control_version == CONTROL_VERSION
     assert len(row.control_rounds_ms) == len(row.round_medians_ms) == 3
     assert all(0 < c < 1000 for c in row.control_rounds_ms)
-    off = run_config(archs="wrn10_1", runtimes="ort-cpu", image_sizes=32, warmup=1, iters=3,
-                     rounds=3, parity=False, control=False, artifacts=str(tmp_path / "art"))
-    [row] = [r for r in Runner(off, tmp_path / "run2").run(combos(off, strict=True)) if r.ok]
-    assert row.control_rounds_ms is None
+    two = run_config(archs="wrn10_1", runtimes="ort-cpu", image_sizes=32, warmup=1, iters=2,
+                     rounds=2, parity=False, control=True, artifacts=str(tmp_path / "art"))
+    [row] = [r for r in Runner(two, tmp_path / "run3").run(combos(two, strict=True)) if r.ok]
+    assert row.control_rounds_ms is None  # under 3 rounds compare could not use it: not timed

@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 import pytest
 
-from resnext_bench.core.layerwise import TapStats, judge_layers, layer_tolerance
+from resnext_bench.core.layerwise import TapStats, judge_layers
 from resnext_bench.models.taps import block_inputs, tap_plan
 
 ARCH = "resnext29_2x1d"  # 9 grouped bottlenecks at 32 px: the smallest ResNeXt with a stem
@@ -56,7 +56,7 @@ def test_plan_names_the_model_modules():
     assert [t.name for t in tap_plan("wrn10_1")][0] == "block1.0.branch"  # WRN: no stem tap
 
 
-def test_layers_run_where_reduced_precision_or_asked():
+def test_layers_run_where_reduced_precision_or_asked(monkeypatch):
     from types import SimpleNamespace as NS
 
     from resnext_bench.bench.layer_parity import layers_skip_reason
@@ -68,6 +68,7 @@ def test_layers_run_where_reduced_precision_or_asked():
     def combo(runtime, precision):
         return NS(runtime=runtime, precision=precision)
 
+    monkeypatch.delenv("RESNEXT_BENCH_LAYERS", raising=False)  # the real default
     ort = get_runtime_class("ort-cpu")
     assert layers_skip_reason(cfg(), combo("ort-cpu", "int8"), ort) is None
     assert layers_skip_reason(cfg(), combo("ort-cpu", "fp32"), ort) == ""
@@ -79,6 +80,9 @@ def test_layers_run_where_reduced_precision_or_asked():
     assert layers_skip_reason(cfg(True), combo("torch-compile", "bf16"), compiled) is None
     trt = get_runtime_class("tensorrt")
     assert "intermediate tensors" in layers_skip_reason(cfg(True), combo("tensorrt", "fp16"), trt)
+    monkeypatch.setenv("RESNEXT_BENCH_LAYERS", "off")  # a CI job's default; a flag still wins
+    assert layers_skip_reason(cfg(), combo("ort-cpu", "int8"), ort) == ""
+    assert layers_skip_reason(cfg(True), combo("ort-cpu", "int8"), ort) is None
 
 
 # -- files: exported, quantized, damaged -------------------------------------------------------
@@ -149,7 +153,7 @@ def test_lossless_int8_passes_and_each_damage_fails_naming_its_block(files, tmp_
     from resnext_bench.models.inputs import labeled_folder_images
 
     model = build_model(ARCH, cache_dir=files["art"])
-    x, _ = labeled_folder_images("builtin", 32, limit=8)
+    x, _ = labeled_folder_images("builtin", 32, limit=4)
     clean = _evaluate(files["int8"], files["art"], x, model)
     assert clean.passed, clean.failure_text()
     assert {r.basis for r in clean.results} == {"local", "end-to-end"}  # stem: end-to-end
@@ -164,9 +168,12 @@ def test_lossless_int8_passes_and_each_damage_fails_naming_its_block(files, tmp_
 
 
 def _parity_cli(onnx_path, art, *extra):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "RESNEXT_BENCH_LAYERS"}  # the real default
     res = subprocess.run([*CLI, "parity", "--onnx", str(onnx_path), "--runtime", "ort-cpu",
                           "--images", "builtin", "--artifacts", str(art), "--threads", "1", *extra],
-                         capture_output=True, text=True, timeout=600)
+                         capture_output=True, text=True, timeout=600, env=env)
     return res, (json.loads(res.stdout)[0] if res.stdout.strip().startswith("[") else None)
 
 

@@ -527,6 +527,19 @@ def check_setting(name: str, value, source: Source = CLI):
         raise exc.render(source) from None
 
 
+#: environment defaults for CI jobs that need neither (an explicit flag or TOML key wins):
+#: ``RESNEXT_BENCH_LAYERS=off`` turns the automatic layer-wise parity off,
+#: ``RESNEXT_BENCH_CONTROL=off`` the control workload
+ENV_OFF = {"layers": "RESNEXT_BENCH_LAYERS", "control": "RESNEXT_BENCH_CONTROL"}
+
+
+def env_off(name: str) -> bool:
+    """Whether the environment turns the default of setting ``name`` off (:data:`ENV_OFF`)."""
+    import os
+
+    return os.environ.get(ENV_OFF[name], "").strip().lower() in ("off", "0", "false", "no")
+
+
 def applicable_settings(runtime: str, precision: str, device: str) -> tuple[str, ...]:
     """The settings that change what a (runtime, precision, device) row measures."""
     names = [n for n in RUNTIME_SETTINGS.get(runtime, ())

@@ -30,8 +30,10 @@ REDUCED = ("bf16", "fp16", "int8")
 
 def layers_skip_reason(config, combo, cls) -> str | None:
     """None when layer-wise parity runs for this row; else why not ("" when simply not asked)."""
+    from ..config import env_off
+
     asked = config.parity.layers
-    if asked is False:
+    if asked is False or (asked is None and env_off("layers")):
         return ""
     explicit = asked is True
     if not explicit and combo.precision not in REDUCED and not config.export.onnx:

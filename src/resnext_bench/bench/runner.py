@@ -41,6 +41,8 @@ from .worker import Worker, WorkerDied, WorkerError, prepare_main
 #: resnet18 64 px, ort-cpu) the next worker's block ran 2x slower without a pause, and at the
 #: speed of a worker alone with a 50 ms pause.
 SETTLE_S = 0.1
+#: the control's turn in a round's order (bench/control.py)
+CONTROL_TURN = -1
 
 
 def group_combos(combos: list[Combo], group_size: int) -> list[list[Combo]]:
@@ -231,8 +233,15 @@ class GroupRun:
     # -- the control (bench/control.py) ---------------------------------------------------------
     def _spawn_control(self) -> None:
         """Start the control's worker now: it loads while the group prepares (no wall time)."""
-        timing = self.members[0].job.config.timing if self.members else None
-        if not self.runner.timed or timing is None or not timing.control:
+        from ..config import env_off
+        from ..core.verdict import MIN_ROUNDS
+
+        config = self.members[0].job.config if self.members else None
+        if not self.runner.timed or config is None or not config.timing.control:
+            return
+        if "control" not in config.given and env_off("control"):
+            return
+        if config.timing.rounds < MIN_ROUNDS:  # compare judges through it from 3 rounds on
             return
         from .control import control_main
 
@@ -321,10 +330,10 @@ class GroupRun:
         timing = live[0].job.config.timing
         rounds, processes = timing.rounds, min(timing.processes, timing.rounds)
         respawn_at = span_starts(rounds, processes)
-        # the control is one more member of each round, its turn rotated with the others'
-        control_at = len(live) if self.control is not None else None
-        size = len(live) + (control_at is not None)
-        for r, order in enumerate(round_orders(size, rounds)):
+        for r, order in enumerate(round_orders(len(live), rounds)):
+            if self.control is not None:  # one more member, its turn moving through the round
+                order = list(order)
+                order.insert(r % (len(order) + 1), CONTROL_TURN)
             self.emit(Event.ROUND, round=r, rounds=rounds, size=len(live))
             if r in respawn_at:
                 # the next process's turn: a fresh worker per member, loaded (and warmed up)
@@ -334,7 +343,7 @@ class GroupRun:
                         self._stop(m)
                         self._start(m, first=False)
             for i in order:
-                if i == control_at:
+                if i == CONTROL_TURN:
                     if self.control is not None:
                         self._control_block()
                     continue

@@ -34,13 +34,18 @@ when its output is not finite, its cosine is below the precision's floor, or its
 error above the ceiling. The row's layer verdict fails at the *first* failing layer in network
 order -- the damage is there; the layers after it inherit it.
 
-Where the thresholds come from (``benchmarks/layerwise_damage.py``, record in
-``reports/cpu/layerwise/``): the worst layer of every undamaged file measured -- int8 by NNCF and
-by ONNX Runtime's quantizer, bf16 on OpenVINO and torch, fp16 on ONNX Runtime, on resnext50_32x4d
-(default weights, the 16 built-in photos) and on the trained digits reference -- against the
-best layer of the single-layer damages there (per-channel scales reversed, an activation zero
-point shifted, two groups of a grouped conv swapped). Each threshold sits between the two with a
-margin on both sides; the record prints both sets of figures.
+Where the thresholds come from (``benchmarks/layerwise_damage.py``, records in
+``reports/cpu/layerwise/``; Intel Xeon with AVX-512 VNNI, BF16 and AMX): the worst local layer of
+every undamaged file measured -- int8 by NNCF and by ONNX Runtime's quantizer (ort-cpu and
+OpenVINO), bf16 on OpenVINO and torch, fp16 on ONNX Runtime, on resnext50_32x4d (default weights,
+the 16 built-in photos), the trained digits reference and the test suite's resnext29_2x1d --
+against the damaged layer of each single-layer damage (per-channel scales reversed in each of
+resnext50's 32 branch convs, an activation zero point shifted, two groups of a grouped conv
+swapped). int8: undamaged at most relative RMS 0.066 and at least cosine 0.9983 (NNCF on the
+narrow resnext29_2x1d; 0.036 / 0.9994 on resnext50), the weakest damage 0.184 / 0.9838 (a 1x1
+expansion's scales reversed in ``layer4.1``); the thresholds are the geometric midpoints, 0.11
+and 0.995 (1 - cosine 0.005). bf16: undamaged at most 0.0085 (torch) / 0.0079 (OpenVINO);
+fp16: 0.0015; fp32: float rounding (1e-6); their ceilings leave 5-7x over that.
 """
 
 from __future__ import annotations
@@ -63,7 +68,7 @@ LAYER_TOLERANCES = {
     "tf32": LayerTolerance(min_cosine=0.9999, max_rel_rms=0.01),
     "fp16": LayerTolerance(min_cosine=0.9999, max_rel_rms=0.01),
     "bf16": LayerTolerance(min_cosine=0.999, max_rel_rms=0.04),
-    "int8": LayerTolerance(min_cosine=0.985, max_rel_rms=0.15),
+    "int8": LayerTolerance(min_cosine=0.995, max_rel_rms=0.11),
 }
 
 
@@ -93,25 +98,30 @@ class TapStats:
             else:
                 self.shape_problem = f"shape {tuple(out.shape)} != reference {tuple(ref.shape)}"
                 return
-        r = ref.reshape(len(ref), -1).astype(np.float64)
-        o = out.reshape(len(out), -1).astype(np.float64)
-        if not np.isfinite(o).all():
+        # float32 and BLAS row dot products, no float64 copies (the taps of a resnext50 on 16
+        # photos are ~700 MB a side): sdot's blocked sums are accurate to ~1e-6 relative, far
+        # inside the tightest tolerance (fp32: relative RMS 1e-3)
+        r = np.ascontiguousarray(ref.reshape(len(ref), -1), dtype=np.float32)
+        o = np.ascontiguousarray(out.reshape(len(out), -1), dtype=np.float32)
+
+        def rowdot(a, b):
+            return np.matmul(a[:, None, :], b[:, :, None])[:, 0, 0].astype(np.float64)
+        sq_o = rowdot(o, o)
+        if not np.isfinite(sq_o).all():  # a NaN or Inf anywhere makes its row's norm one
             self.finite = False
             return
-        # row-wise reductions (einsum): no full-size temporaries beyond the difference
-        sq_r = np.einsum("ij,ij->i", r, r)
-        sq_o = np.einsum("ij,ij->i", o, o)
-        dot = np.einsum("ij,ij->i", o, r)
-        o -= r  # the difference, in place
-        self.sq_diff += float(np.einsum("ij,ij->", o, o))
+        sq_r = rowdot(r, r)
+        dot = rowdot(o, r)
+        d = o - r
+        self.sq_diff += float(rowdot(d, d).sum())
         self.sq_ref += float(sq_r.sum())
-        if o.size:
-            self.max_diff = max(self.max_diff, float(max(o.max(), -o.min())))
+        if d.size:
+            self.max_diff = max(self.max_diff, float(max(d.max(), -d.min())))
             self.max_ref = max(self.max_ref, float(max(r.max(), -r.min())))
         den = np.sqrt(sq_o * sq_r)
         both_zero = (sq_o == 0) & (sq_r == 0)
         cos = np.where(den > 0, dot / np.where(den > 0, den, 1.0), np.where(both_zero, 1.0, 0.0))
-        self.cosines.extend(float(c) for c in cos)
+        self.cosines.extend(float(min(c, 1.0)) for c in cos)
 
     def result(self, name: str, tol: LayerTolerance) -> "LayerResult":
         if self.shape_problem:

@@ -22,8 +22,9 @@ tensor before the pair (the fp32 file's name).
 
 The debug twin (:func:`build_twin`) is *the artifact itself* -- an int8 or damaged file included
 -- with each tap added as a graph output. Where a tap's float tensor is followed by a Q -> DQ
-pair, the DQ output is exposed (the value the int8 graph passes on), so the quantized kernels
-stay in the graph. Twins are cached under ``artifacts/twins`` keyed by the artifact's sha256.
+pair, a duplicate of that DQ reads the same int8 tensor and is the output (the value the int8
+graph passes on), so the original DQ keeps its single consumer and the runtime fuses the same
+int8 kernels as in the artifact. Twins are cached under ``artifacts/twins`` keyed by the artifact's sha256.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TAPS_KEY = "resnext_bench.layer_taps"
-TWIN_VERSION = 1
+TWIN_VERSION = 2  # 2: taps through a duplicate DQ (fusions kept)
 _CONVS = {"Conv", "ConvInteger", "QLinearConv", "ConvTranspose"}
 
 
@@ -83,16 +84,15 @@ class _Graph:
                 return q.input[0]
         return tensor
 
-    def exposed_name(self, tensor: str) -> str:
-        """What the twin exposes for a float tensor: the DQ output of the Q -> DQ pair after it
-        (the value the quantized graph carries on), else the tensor."""
+    def dequantizer_after(self, tensor: str):
+        """The DequantizeLinear of the Q -> DQ pair after a float tensor (None: not quantized)."""
         for qi in self.consumers.get(tensor, []):
             q = self.nodes[qi]
             if q.op_type == "QuantizeLinear" and q.input[0] == tensor:
                 for di in self.consumers.get(q.output[0], []):
                     if self.nodes[di].op_type == "DequantizeLinear":
-                        return self.nodes[di].output[0]
-        return tensor
+                        return self.nodes[di]
+        return None
 
     def ancestors(self, tensor: str) -> set:
         seen, stack = set(), [tensor]
@@ -269,9 +269,24 @@ def build_twin(artifact: str | Path, sha256: str, plan, cache_dir: str | Path) -
         tensor = match.tensors.get(tap.name)
         if tensor is None:
             continue
-        exposed = g.exposed_name(tensor)
-        if exposed not in existing:
+        dq = g.dequantizer_after(tensor)
+        if dq is not None:
+            # a duplicate of the DQ reads the same int8 tensor for the output: the original DQ
+            # keeps its one consumer, so the runtime fuses the int8 kernels as in the artifact
+            # (a DQ that is also a graph output is left unfused: float convs on dequantized
+            # weights, measured 8x slower and not the kernels under test)
+            exposed = f"{dq.output[0]}__layer_tap"
+            elem = types.get(dq.output[0]) or default_type
+            if exposed not in existing:
+                dup = onnx.helper.make_node("DequantizeLinear", list(dq.input), [exposed],
+                                            name=f"{dq.name or dq.output[0]}__layer_tap")
+                dup.attribute.extend(dq.attribute)
+                dup.domain = dq.domain
+                model.graph.node.append(dup)
+        else:
+            exposed = tensor
             elem = types.get(exposed) or default_type
+        if exposed not in existing:
             model.graph.output.append(onnx.helper.make_tensor_value_info(exposed, elem, None))
             existing.add(exposed)
         outputs[tap.name] = exposed

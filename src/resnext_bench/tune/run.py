@@ -63,6 +63,10 @@ def _measure_fn(base: RunConfig, out_dir: Path, on_event):
     def measure(combos, timing: dict) -> list[ResultRow]:
         cfg = base.replace(rounds=timing["rounds"], min_time=timing["min_time"],
                            iters=timing["iters"], warmup=timing["warmup"])
+        if base.parity.layers is None and not timing.get("layers"):
+            # the search screens on the logits' verdict (layer-wise parity costs ~7 s a
+            # resnext50 candidate); the confirmation compares the pick layer by layer
+            cfg = cfg.replace(layers=False)
         runner = Runner(cfg, out_dir, extra={"tune_stage": stage["n"]})
         if stage["n"] == 0:
             runner.write_env()
@@ -100,7 +104,7 @@ def confirm(measure, pick, base, objective: str, left_s: float, per_round_s: flo
 
     lo, hi = CONFIRM_ROUNDS
     rounds = int(max(lo, min(hi, left_s / max(per_round_s, 1e-3))))
-    timing = {"rounds": rounds, "min_time": 1.0, "iters": 6, "warmup": 3}
+    timing = {"rounds": rounds, "min_time": 1.0, "iters": 6, "warmup": 3, "layers": True}
     rows = {r.config_key: r for r in measure([base, pick], timing)}
     b, p = rows.get(base.key), rows.get(pick.key)
     out = {"paired": True, "rounds": rounds, "ratio": None, "ci": None, "verdict": "inconclusive",
@@ -109,6 +113,9 @@ def confirm(measure, pick, base, objective: str, left_s: float, per_round_s: flo
         out["notes"].append("a side of the confirmation did not measure: "
                             + "; ".join(f"{r.config_key}: {r.error}" for r in (b, p) if r is not None and not r.ok))
         return out
+    if p.parity_layers_passed is False:  # the search screened on the logits; this is the pick
+        out["notes"].append(f"the pick fails layer-wise parity: {p.parity_layers_first_failure} "
+                            "(its logits passed the screen): check the file before deploying it")
     base_rounds, pick_rounds = per_unit_rounds(b, objective), per_unit_rounds(p, objective)
     n = min(len(base_rounds), len(pick_rounds))
     v = paired_verdict(base_rounds[:n], pick_rounds[:n], CONFIRM_THRESHOLD)
