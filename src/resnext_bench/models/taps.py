@@ -5,7 +5,7 @@ A *tap* is one tensor of the network: ``stem`` (the tensor entering the first bl
 Add), ``layer2.0`` (the block's output) and ``layer2`` (the stage's output, i.e. its last
 block's). WRN stages are ``block1..3``, as its modules are named. The plan comes from the arch
 spec alone (no torch), so a worker that runs an ONNX file names the same tensors as the torch
-reference does; :func:`collect_taps` gives them from a torch module by forward hooks.
+reference does; :class:`TapRecorder` gives them from a torch module by forward hooks.
 
 The pre-activation WRN has no ``stem`` tap: its first block's shortcut reads the pre-activated
 input, so the graph holds no single tensor both paths take that is the block's input (the
@@ -102,19 +102,6 @@ class TapRecorder:
         for h in self.handles:
             h.remove()
         self.handles = []
-
-
-def collect_taps(model, x, plan: list[Tap]) -> tuple:
-    """(logits, {tap name: float32 array}) of ``model`` on ``x`` (a torch tensor)."""
-    import torch
-
-    recorder = TapRecorder(model, plan)
-    try:
-        with torch.inference_mode():
-            logits = model(x)
-        return logits.float().cpu().numpy(), recorder.take()
-    finally:
-        recorder.remove()
 
 
 def block_inputs(plan: list[Tap]) -> list[tuple[str, str]]:
