@@ -20,9 +20,10 @@ from pathlib import Path
 
 from ..config import RunConfig
 from ..core.fileio import append_jsonl, read_jsonl
+from ..core.rundir import TIMING_HISTORY
 from ..core.schema import Combo, ResultRow
 
-HISTORY = "measured-times.jsonl"
+HISTORY = TIMING_HISTORY
 
 
 def record_time(artifacts: str | Path, row: ResultRow) -> None:

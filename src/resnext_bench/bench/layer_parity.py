@@ -2,7 +2,7 @@
 
 The configuration under test and the PyTorch fp32 eager reference run on the same parity
 inputs, chunk by chunk; each reference block also runs on the runtime's own input to it (the
-*local* comparison, :mod:`resnext_bench.core.layerwise`); every tap of the arch's plan (:mod:`resnext_bench.models.taps`) is
+*local* comparison); every tap of the arch's plan (:mod:`resnext_bench.models.taps`) is
 compared at its own scale (:mod:`resnext_bench.core.layerwise`) and the chunk's tensors dropped
 (a resnext50 on 16 photos holds about 700 MB of them a side: nothing is cached but the twin).
 

@@ -31,6 +31,9 @@ ENV_COMPARE_KEYS = FINGERPRINT_KEYS + ("torch_threads",)
 
 RESULTS = "results.jsonl"
 ENV = "env.json"
+#: this machine's timing history, in the artifacts dir: one line per measured row (written by
+#: bench/estimate.py for --dry-run estimates, read by compare for its between-run noise floor)
+TIMING_HISTORY = "measured-times.jsonl"
 ENV_HISTORY = 20
 LOCK = ".lock"
 _HELD: dict[Path, list] = {}  # run dir -> [fd, depth]: this process's locks (re-entrant)

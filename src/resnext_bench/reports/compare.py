@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from ..core.rundir import ENV_COMPARE_KEYS, RunData, latest
+from ..core.rundir import ENV_COMPARE_KEYS, TIMING_HISTORY, RunData, latest
 from ..core.schema import ResultRow
 from ..core.stats import min_samples_for
 from ..core.verdict import (TIMING_REGRESSIONS, Outcome, contended, controlled_verdict,
@@ -114,10 +114,11 @@ def control_problem(b: ResultRow, n: ResultRow) -> str | None:
 
 
 def floors_from_history(history: list[dict] | None) -> dict:
-    """{config key: (noise floor, control-normalized?)} from this machine's timing history
-    (``measured-times.jsonl``): the spread of each configuration's earlier runs, normalized by
-    their control where recorded (the drift the control removes is not noise),
-    :func:`~resnext_bench.core.verdict.history_floor`."""
+    """{config key: {"controlled": floor, "raw": floor}} from this machine's timing history
+    (``measured-times.jsonl``): the spread of each configuration's earlier runs
+    (:func:`~resnext_bench.core.verdict.history_floor`), over their control-normalized times
+    (used when the pair is judged through the control: the drift it removes is not noise) and
+    over their raw times (used otherwise); None where too few runs were recorded."""
     by_key: dict[str, list[dict]] = {}
     for h in history or []:
         if isinstance(h, dict) and isinstance(h.get("key"), str):
@@ -267,7 +268,7 @@ def machine_history(run: RunData, node: str | None = None) -> list[dict]:
     if not isinstance(artifacts, str):
         return []
     try:
-        rows, _ = read_jsonl(Path(artifacts) / "measured-times.jsonl")
+        rows, _ = read_jsonl(Path(artifacts) / TIMING_HISTORY)
     except (OSError, ValueError):
         return []
     node = node or platform.node()
