@@ -828,8 +828,10 @@ def tune(arch, objective, max_latency_ms, min_throughput, max_accuracy_drop, bat
 
     def on_stage(rec):
         if not (quiet or as_json):
-            click.echo(f"stage {rec.index}: {rec.members} candidate(s), {rec.timing['rounds']} rounds, "
-                       f"{rec.seconds:.0f} s; beaten {len(rec.beaten)}, out {len(rec.out)}", err=True)
+            load = "" if rec.load_cores is None else f", other processes held {rec.load_cores:.1f} CPUs"
+            click.echo(f"stage {rec.index} ({rec.kind}): {rec.members} candidate(s), "
+                       f"{rec.timing['rounds']} round(s), {rec.seconds:.0f} s{load}; beaten "
+                       f"{len(rec.beaten)}, out {len(rec.out)}", err=True)
 
     res = run_tune(arch, out_dir, objective=objective, budget_minutes=budget_minutes, batch=batch,
                    max_latency_ms=max_latency_ms, min_throughput=min_throughput,

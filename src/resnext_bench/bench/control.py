@@ -98,9 +98,9 @@ def control_main(conn, job=None, artifact=None) -> None:
     """The control's worker process (:class:`~.worker.Worker` target): LOAD, then a BLOCK per
     round, until STOP or FINISH."""
     from .protocol import Block, Command, Loaded
-    from .worker import _parent_handles_signals, _send_quietly, failure
+    from .worker import parent_handles_signals, _send_quietly, failure
 
-    _parent_handles_signals()
+    parent_handles_signals()
     try:
         t0 = time.perf_counter()
         session = ControlSession()  # at once: the group's prepare step runs meanwhile

@@ -55,7 +55,7 @@ class Estimate:
 
 
 @lru_cache(maxsize=None)
-def _flops(arch: str, image_size: int) -> int | None:
+def arch_flops(arch: str, image_size: int) -> int | None:
     try:
         from ..models.info import arch_info
 
@@ -83,9 +83,9 @@ def estimate(config: RunConfig, combos: list[Combo]) -> list[Estimate]:
         loads = [h["load_seconds"] for h in (same or kin) if h.get("load_seconds")]
         if same:
             call_ms, basis = statistics.median(h["mean_ms"] for h in same), "measured before"
-        elif kin and _flops(c.arch, c.image_size):
+        elif kin and arch_flops(c.arch, c.image_size):
             gflops = statistics.median(h["gflops"] for h in kin)
-            call_ms = _flops(c.arch, c.image_size) * c.batch / (gflops * 1e9) * 1e3
+            call_ms = arch_flops(c.arch, c.image_size) * c.batch / (gflops * 1e9) * 1e3
             basis = f"scaled from {len(kin)} {c.runtime} {c.precision} row(s) by FLOPs"
         else:
             out.append(Estimate(c, None, "never measured here"))

@@ -119,3 +119,13 @@ def summarize_loads(loads: list[Load | None], cpus: int) -> dict:
     return {"host_load_cores": round(sum(x.foreign_s for x in got) / wall, 3) if wall > 0 else None,
             "host_load_round_cores": [round(x.cores, 3) for x in got],
             "host_cpus": cpus}
+
+
+def load_now(seconds: float = 1.0, probe: HostLoadProbe | None = None) -> float | None:
+    """Cores other processes hold right now, read over ``seconds`` while this process sleeps
+    (``tune`` sizes its first screen by it); None where ``/proc`` cannot be read."""
+    probe = probe or HostLoadProbe()
+    before = probe.read(os.getpid())
+    time.sleep(seconds)
+    load = probe.since(before, os.getpid())
+    return None if load is None else round(load.cores, 2)

@@ -50,13 +50,16 @@ class WorkerError(Exception):
         self.failed = failed
 
 
-def _parent_handles_signals() -> None:
+def parent_handles_signals() -> None:
     """Ctrl-C reaches the whole process group: the parent stops the workers, so a worker
     ignores SIGINT (no traceback of its own) and takes SIGTERM's default (it just ends).
     A worker whose parent dies (``kill -9``, the OOM killer) gets SIGTERM from the kernel
     (Linux ``PR_SET_PDEATHSIG``) instead of going on exporting for nobody."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # the parent spawned this process with SIGINT blocked (:func:`sigint_deferred`); now that
+    # it is ignored, unblocking discards a Ctrl-C that came while this process started
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _die_with_parent()
 
 
@@ -91,24 +94,23 @@ def _refusal(exc: BaseException):
 
 
 @contextlib.contextmanager
-def _sigint_ignored():
-    """SIGINT ignored while a child is spawned (an ignored disposition survives exec, and
-    Python keeps it); restored in the parent afterwards."""
-    try:
-        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread
-        yield
-        return
+def sigint_deferred():
+    """SIGINT *blocked* while a child is spawned: the child inherits the mask across exec, so a
+    Ctrl-C while it starts up (before its own handlers are set) cannot print its traceback; the
+    parent gets the signal as soon as the spawn returns. Ignoring it instead (as before) lost a
+    Ctrl-C that came during a spawn -- on a loaded host a spawn is long enough to catch one, and
+    ``bench`` then ran on for its whole warm-up."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, old)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def worker_main(conn, job, artifact=None) -> None:
     """The worker's loop (runs in the spawned process): answers each :class:`Command` with the
     message :mod:`.protocol` names for it."""
-    _parent_handles_signals()
+    parent_handles_signals()
     from .session import ComboSession
 
     session = None
@@ -155,7 +157,7 @@ def prepare_main(conn, jobs) -> None:
     Complexity is counted by the export (or here, where torch is loaded anyway), so that a
     measuring worker of an ONNX runtime never imports torch (1.7 s of its start and about
     260 MB of its RSS, measured here)."""
-    _parent_handles_signals()
+    parent_handles_signals()
     from .session import prepare_job
 
     try:
@@ -195,8 +197,16 @@ class Worker:
             name = f"resnext-bench {job.combo.runtime} b{job.combo.batch}"
             args = (child, job, artifact)
         self.proc = self._ctx.Process(target=target or worker_main, args=args, daemon=True, name=name)
-        with _sigint_ignored():  # inherited across exec: a Ctrl-C while the child starts up
-            self.proc.start()    # (before worker_main runs) cannot print its traceback
+        try:
+            with sigint_deferred():
+                self.proc.start()
+        except BaseException:  # the deferred Ctrl-C (or SIGTERM) arrived: no orphan left
+            if self.proc.pid is not None:
+                self.proc.kill()
+                self.proc.join(5)
+            child.close()
+            parent.close()
+            raise
         child.close()
         self.conn = parent
 

@@ -9,15 +9,16 @@ Two situations, two rules:
   between-round spreads, **and** a bootstrap over the rounds of both runs puts the ratio above 1
   with 95 % confidence. With fewer than :data:`MIN_ROUNDS` rounds on either side there is no
   noise estimate: a change beyond the threshold is ``inconclusive``, not a regression.
-* **One A/B job** (``ab``): both sides were measured interleaved, round by round, so drift hits
-  both alike; :func:`paired_verdict` takes the per-round ratios new/base, their median, and a
-  bootstrap over rounds. A regression: median ratio above 1 + threshold and the interval's low
-  end above 1.
+* **Two sides timed interleaved in one job** (``ab``; ``tune``'s elimination and its
+  confirmation): drift hits both alike; :func:`paired_verdict` takes the per-round ratios
+  new/base, their median, and a bootstrap over rounds, and :func:`interleaved_verdict` judges
+  them by one rule, busy host or not: the whole interval beyond the threshold is a change, a
+  median within it is unchanged, anything between is undecided.
 
 A latency verdict of ``compare`` from a row timed on a busy host (:func:`contention`: other
 processes held CPUs the row's thread pool needed) is ``inconclusive``: the runs were timed
 apart, and a bias that sticks to one run is not in either run's noise. ``ab`` under contention
-judges instead (:func:`busy_paired_verdict`): its rounds are interleaved and each round of each
+judges instead (:func:`interleaved_verdict`, the one rule ``ab`` and ``tune`` share): its rounds are interleaved and each round of each
 side runs in a fresh worker process, so the contention lands on both sides and shows as
 round-to-round spread in the per-round ratios. What the contention could explain is what the
 interval reaches: a change counts only when the whole interval lies beyond the threshold
@@ -243,14 +244,27 @@ def paired_verdict(base_rounds, new_rounds, threshold: float, n_boot: int = BOOT
                    rounds=int(q.size))
 
 
-def busy_paired_verdict(v: Verdict, threshold: float) -> Verdict:
-    """An interleaved A/B verdict (``v`` from :func:`paired_verdict`) for sides timed on a busy
-    host: see the module doc. Sets ``v.verdict`` and, when undecided, ``v.undecided`` (more
-    rounds may settle it) with a note saying why."""
-    band = 1 + threshold
-    if v.ci_low is None or v.ratio is None:
-        v.verdict = Outcome.INCONCLUSIVE
+def interleaved_verdict(base_rounds, new_rounds, threshold: float, *, busy=()) -> Verdict:
+    """The one rule for two sides timed in interleaved rounds -- ``ab``, ``tune``'s elimination
+    and its confirmation alike, on a quiet host or a busy one (``busy``: one note per side timed
+    under contention, :func:`contended`).
+
+    The rounds alternate between the sides with a fresh worker per side and round, so whatever
+    the machine does lands on both and shows as round-to-round spread of the per-round ratios
+    new/base. The interval over those ratios decides; the load only widens it:
+
+    * the whole interval beyond the threshold: ``regression`` / ``improvement`` (``[1.83, 3.13]``
+      is a regression, busy or not; a 45x slower candidate is beaten in its first stage);
+    * the median ratio within the threshold: ``unchanged`` (a tie);
+    * the median beyond, the interval reaching within: ``inconclusive`` with ``undecided`` set --
+      the rounds have not separated the sides (more rounds may), never called a tie.
+    """
+    v = paired_verdict(base_rounds, new_rounds, threshold)
+    busy = list(busy)
+    if v.ci_low is None or v.ratio is None:  # fewer than MIN_ROUNDS rounds: no interval
+        v.notes += busy
         return v
+    band = 1 + threshold
     if 1 / band <= v.ratio <= band:
         v.verdict = Outcome.UNCHANGED
     elif v.ratio > band and v.ci_low > band:
@@ -259,13 +273,22 @@ def busy_paired_verdict(v: Verdict, threshold: float) -> Verdict:
         v.verdict = Outcome.IMPROVEMENT
     else:
         v.verdict, v.undecided = Outcome.INCONCLUSIVE, True
-        v.notes.insert(0, f"busy host: new is {describe_ratio(v.ratio)}, but the 95% interval "
+        why = ("the contention could explain the change" if busy else
+               f"{v.rounds} rounds with a spread of {v.noise:.0%} have not separated them")
+        v.notes.insert(0, f"new is {describe_ratio(v.ratio)}, but the 95% interval "
                           f"[{v.ci_low:.3f}, {v.ci_high:.3f}] reaches within the {threshold:.0%} "
-                          "threshold: the contention could explain the change")
-        return v
-    v.notes.append(f"judged under contention on {v.rounds} interleaved rounds (a fresh worker "
-                   "per side and round): the interval, not the host's load, decides")
+                          f"threshold: {why}")
+    if busy:
+        v.notes += busy
+        v.notes.append(f"judged under contention on {v.rounds} interleaved rounds (a fresh "
+                       "worker per side and round): the interval, not the host's load, decides")
     return v
+
+
+def not_separated_text(v: Verdict) -> str:
+    """How an undecided comparison is worded: never "a tie" when the point ratio is outside."""
+    return (f"not separated: {describe_ratio(v.ratio)} at the median, 95% CI "
+            f"[{v.ci_low:.2f}, {v.ci_high:.2f}] over {v.rounds} rounds, spread {v.noise:.0%}")
 
 
 #: other processes holding at least this many CPUs during a row's blocks make the host busy.

@@ -11,7 +11,7 @@ __all__ = ["ArchSpec", "EXAMPLES", "FORMS", "GRAMMAR", "build_model", "parse_arc
 
 
 def build_model(spec, *, form="c", seed=0, weights=None, drop_path_rate=0.0, cache_dir=None,
-                verify=True):
+                verify=True, log=None, deadline=None):
     """The network for ``spec`` (an :class:`ArchSpec` or a name), in eval mode.
 
     Weights: ``weights`` (a checkpoint path, torchvision key names) if given, else the
@@ -20,4 +20,4 @@ def build_model(spec, *, form="c", seed=0, weights=None, drop_path_rate=0.0, cac
     from .build import build_model as _build
 
     return _build(spec, form=form, seed=seed, weights=weights, drop_path_rate=drop_path_rate,
-                  cache_dir=cache_dir, verify=verify)
+                  cache_dir=cache_dir, verify=verify, log=log, deadline=deadline)

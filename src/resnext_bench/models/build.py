@@ -37,7 +37,10 @@ def convert_form(model: nn.Module, form: str) -> nn.Module:
 
 def build_model(spec: ArchSpec | str, *, form: str = "c", seed: int = 0,
                 weights: str | Path | None = None, drop_path_rate: float = 0.0,
-                cache_dir: str | Path | None = None, verify: bool = True) -> nn.Module:
+                cache_dir: str | Path | None = None, verify: bool = True, log=None,
+                deadline: float | None = None) -> nn.Module:
+    """The module of ``spec`` with its weights in form ``form``. ``log`` / ``deadline``: the
+    trained reference's training, when it is not cached (:func:`.digits.train`)."""
     if isinstance(spec, str):
         spec = parse_arch(spec)
     if form not in ("a", "b", "c"):
@@ -50,7 +53,7 @@ def build_model(spec: ArchSpec | str, *, form: str = "c", seed: int = 0,
     if is_trained_reference(weights):
         from .digits import trained_state
 
-        trained_state(model, spec, seed, cache_dir, verify=verify)
+        trained_state(model, spec, seed, cache_dir, log=log, verify=verify, deadline=deadline)
     elif weights is not None:
         load_weights_file(model, weights)
     else:

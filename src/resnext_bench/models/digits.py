@@ -140,10 +140,33 @@ def check_trainable(spec) -> None:
                          f"{REFERENCE_ARCH}); {spec.name} is not one")
 
 
+#: progress lines while training, at most this often (seconds)
+PROGRESS_S = 15.0
+#: steps timed before the time left is judged against a deadline
+DEADLINE_CHECK_STEPS = 5
+
+
+def _over_deadline(elapsed: float, done: int, total: int, deadline: float) -> str | None:
+    """Why training cannot finish by ``deadline`` (a ``time.monotonic`` value), judged from the
+    steps timed so far, or None."""
+    per_step = elapsed / done
+    left = deadline - time.monotonic()
+    if per_step * (total - done) <= left:
+        return None
+    return (f"training the trained reference's weights (--weights digits) takes ~"
+            f"{per_step * total / 60:.1f} min here (measured on its first {done} of {total} "
+            f"steps), more than the budget leaves ({max(left, 0) / 60:.1f} min): raise "
+            "--budget-minutes, or train them once beforehand (`resnext-bench export --arch "
+            "resnext29_2x8d --weights digits`; cached for every later run)")
+
+
 def train(model, spec, seed: int, *, epochs: int = EPOCHS, limit: int | None = None,
-          log=None) -> dict:
+          log=None, deadline: float | None = None) -> dict:
     """Train ``model`` in place on the training split; returns the record (held-out accuracy,
-    seconds). ``limit`` takes the first N training images (tests)."""
+    seconds). ``limit`` takes the first N training images (tests). ``log`` hears a progress
+    line at most every :data:`PROGRESS_S` seconds (with the ETA) and one per epoch;
+    ``deadline`` (``time.monotonic``): refused (:class:`UsageError`) as soon as the steps timed
+    say it cannot finish by then -- after the first few steps, and again after each epoch."""
     import torch
     from torch import nn
 
@@ -157,7 +180,8 @@ def train(model, spec, seed: int, *, epochs: int = EPOCHS, limit: int | None = N
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=LR, epochs=epochs,
                                                 steps_per_epoch=steps_per_epoch)
     loss_fn = nn.CrossEntropyLoss()
-    t0 = time.perf_counter()
+    t0 = last_log = time.perf_counter()
+    total_steps = epochs * steps_per_epoch
     model.train()
     losses = []
     for epoch in range(epochs):
@@ -173,6 +197,17 @@ def train(model, spec, seed: int, *, epochs: int = EPOCHS, limit: int | None = N
             opt.step()
             sched.step()
             total += loss.item() * len(idx)
+            done = epoch * steps_per_epoch + s + 1
+            now = time.perf_counter()
+            if deadline is not None and (done == DEADLINE_CHECK_STEPS or s == steps_per_epoch - 1):
+                why = _over_deadline(now - t0, done, total_steps, deadline)
+                if why:
+                    raise UsageError(why)
+            if log and now - last_log >= PROGRESS_S:
+                last_log = now
+                eta = (now - t0) / done * (total_steps - done)
+                log(f"digits training: step {done}/{total_steps} (epoch {epoch + 1}/{epochs}), "
+                    f"{now - t0:.0f} s, ETA {eta:.0f} s")
         losses.append(round(total / len(xt), 5))
         if log:
             log(f"digits epoch {epoch + 1}/{epochs}: loss {total / len(xt):.4f} "
@@ -194,7 +229,7 @@ def trained_paths(spec, seed: int, cache_dir: str | Path) -> tuple[Path, Path]:
 
 
 def trained_state(model, spec, seed: int, cache_dir: str | Path | None, log=None, *,
-                  verify: bool = True) -> dict:
+                  verify: bool = True, deadline: float | None = None) -> dict:
     """Load the cached trained weights into ``model``, training them first if needed; returns
     the training record. A cached file is served only when its recorded digest and source
     match and it holds finite tensors of this arch; otherwise it is retrained with one
@@ -222,7 +257,7 @@ def trained_state(model, spec, seed: int, cache_dir: str | Path | None, log=None
                     return record
             warn_rebuilt(pt, why)
             drop(pt)
-    record = train(model, spec, seed, log=log)
+    record = train(model, spec, seed, log=log, deadline=deadline)
     if cache_dir is not None:
         from ..core.fileio import write_json_atomic
 

@@ -4,10 +4,11 @@ Both sides were measured interleaved, round by round, in one job on one machine,
 machine's drift hits them alike: the verdict (:func:`~resnext_bench.core.verdict.paired_verdict`)
 works on the per-round ratios new/base. Exit codes as ``compare``: 0 no regression, 1 a
 regression (slower beyond the threshold and significant, parity broken, the new side failed).
-On a busy host (:func:`~resnext_bench.core.verdict.contention`) the interval decides
-(:func:`~resnext_bench.core.verdict.busy_paired_verdict`): a change whose whole interval lies
-beyond the threshold is judged, a median within it is unchanged; what lies between is measured
-again (more jobs of rounds, pooled, within ``--settle-time``) and, if still between,
+The interval decides (:func:`~resnext_bench.core.verdict.interleaved_verdict`, the rule
+``tune`` judges its candidates by too), on a quiet host or a busy one
+(:func:`~resnext_bench.core.verdict.contention`: the load only widens the interval): a change
+whose whole interval lies beyond the threshold is judged, a median within it is unchanged; what
+lies between is measured again (more jobs of rounds, pooled, within ``--settle-time``) and, if still between,
 ``inconclusive``. A *base* side that failed (there is nothing to compare the new side with;
 the new side is not at fault) also makes the verdict ``inconclusive`` (exit 0, or 3 with
 ``--fail-on-inconclusive``; the first line says why). Which finding wins is
@@ -21,8 +22,8 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from ..core.schema import ResultRow
-from ..core.verdict import (Outcome, Verdict, busy_paired_verdict, contended, describe_ratio,
-                            paired_verdict, settle)
+from ..core.verdict import (Outcome, Verdict, contended, describe_ratio, interleaved_verdict,
+                            settle)
 from .tables import markdown_table, text_table
 
 
@@ -60,13 +61,11 @@ def ab_verdict(base: ResultRow, new: ResultRow, threshold: float = 0.05,
                                              "the new side with"]))
     base_rounds = [x for b, _ in pairs for x in (b.round_medians_ms or [])]
     new_rounds = [x for _, n in pairs for x in (n.round_medians_ms or [])]
-    v = paired_verdict(base_rounds, new_rounds, threshold)
-    res = ABResult(base, new, threshold, v)
     busy = contended([(f"{label}{f' (job {i + 1})' if len(pairs) > 1 else ''}", row)
                       for i, (b, n) in enumerate(pairs) for label, row in (("base", b), ("new", n))])
-    v.notes += busy
-    if busy:  # interleaved, a fresh worker per side and round: the interval decides
-        busy_paired_verdict(v, threshold)
+    # interleaved, a fresh worker per side and round: the interval decides, busy or not
+    v = interleaved_verdict(base_rounds, new_rounds, threshold, busy=busy)
+    res = ABResult(base, new, threshold, v)
     if len(pairs) > 1:
         v.notes.append(f"{len(pairs)} jobs of interleaved rounds pooled ({v.rounds} rounds): "
                        "the first left the interval unsettled")

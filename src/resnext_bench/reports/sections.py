@@ -142,7 +142,11 @@ def answer(rows: list[ResultRow], tune: dict | None = None) -> Section | None:
             members = [r for r in everything if (r.device_model or "unrecorded") == model]
             b = min(r.batch for r in members)
             passing = [r for r in members if r.batch == b and r.parity_passed is True]
-            pick = next((r for r in members if r.config_key == tuned.get("config_key")), None)
+            # the tune's deployed figures are its confirmation's row (the same p50 as
+            # tune.json and the bundle's metrics.json), not a screen's
+            tuned_rows = [r for r in members if r.config_key == tuned.get("config_key")]
+            pick = next((r for r in tuned_rows if r.extra.get("tune_stage") == "confirm"),
+                        tuned_rows[-1] if tuned_rows else None)
             source = "tune (paired confirmation)" if pick is not None else "fastest passing row"
             if pick is None:
                 ranking, _ = rank(passing, "latency")

@@ -19,7 +19,7 @@ from ..core.rundir import RESULTS, load_run, run_dir_lock
 from ..core.schema import ResultRow
 from ..core.verdict import ratio_ci
 from .candidates import CandidateSet, candidates
-from .search import SearchResult, metric, per_unit_rounds, search
+from .search import THRESHOLD, SearchResult, metric, per_unit_rounds, search
 
 
 #: the parity images a tune judges on unless told otherwise: what to ship is judged on natural
@@ -55,33 +55,38 @@ def check_tune_args(objective, budget_minutes, batch, max_latency_ms, min_throug
 
 
 def _measure_fn(base: RunConfig, out_dir: Path, on_event):
-    """measure(combos, timing) for the search: a Runner over the run dir, rows appended."""
+    """measure(combos, timing) for the search: a Runner over the run dir, rows appended, each
+    with its stage (``tune_stage``: 0 the race, 1.. the screens, ``confirm``)."""
     from ..bench.runner import Runner
 
-    stage = {"n": 0}
+    env_written = {"done": False}
 
     def measure(combos, timing: dict) -> list[ResultRow]:
         cfg = base.replace(rounds=timing["rounds"], min_time=timing["min_time"],
-                           iters=timing["iters"], warmup=timing["warmup"])
+                           iters=timing["iters"], warmup=timing["warmup"],
+                           processes=timing.get("processes", 1),
+                           group_size=min(64, max(timing.get("group_size", len(combos)), 1)))
         if base.parity.layers is None and not timing.get("layers"):
             # the search screens on the logits' verdict (layer-wise parity costs ~7 s a
             # resnext50 candidate); the confirmation compares the pick layer by layer
             cfg = cfg.replace(layers=False)
-        runner = Runner(cfg, out_dir, extra={"tune_stage": stage["n"]})
-        if stage["n"] == 0:
+        runner = Runner(cfg, out_dir, extra={"tune_stage": timing.get("stage")})
+        if not env_written["done"]:
             runner.write_env()
-        stage["n"] += 1
+            env_written["done"] = True
         return runner.run(combos, on_event=on_event)
 
     return measure
 
 
-#: the share of the budget kept for the confirmation stage (the pick against the default)
-CONFIRM_SHARE = 0.2
 #: the confirmation's rounds: at least (a verdict needs them), at most
 CONFIRM_ROUNDS = (5, 15)
-#: a difference smaller than this is "the same", whatever the interval (ab's default threshold)
-CONFIRM_THRESHOLD = 0.05
+#: a difference smaller than this is "the same" (ab's default threshold; the search's)
+CONFIRM_THRESHOLD = THRESHOLD
+#: the confirmation's timing (a fresh worker per side and round, as ``ab`` measures)
+CONFIRM_TIMING = {"min_time": 1.0, "iters": 6, "warmup": 3, "layers": True, "stage": "confirm"}
+#: what writing tune.json, the report and the bundle takes (seconds), kept out of the search
+FINISH_S = 10.0
 
 
 def same_in_effect(pick: ResultRow, base: ResultRow) -> bool:
@@ -95,20 +100,22 @@ def same_in_effect(pick: ResultRow, base: ResultRow) -> bool:
 
 
 def confirm(measure, pick, base, objective: str, left_s: float, per_round_s: float) -> dict:
-    """The pick against the default in one group, interleaved round by round as ``ab``
-    measures, with as many rounds as fit in ``left_s`` (5 to 15): the headline's ratio, its
-    interval and its verdict come from this stage only. Verdict: ``faster`` / ``slower`` when
-    the paired interval lies beyond 1 and the ratio beyond ab's 5 % threshold, ``same``
-    otherwise, ``inconclusive`` when a side failed or was timed on a busy host."""
-    from ..core.verdict import Outcome, contended, paired_verdict
+    """The pick against the default in one group, interleaved round by round with a fresh
+    worker per side and round (as ``ab`` measures), with as many rounds as fit in ``left_s``
+    (5 to 15): the headline's ratio, its interval and its verdict come from this stage only,
+    judged by :func:`~resnext_bench.core.verdict.interleaved_verdict` -- the rule of ``ab`` and
+    of the search, busy host or not. Verdict: ``faster`` / ``slower`` when the whole interval
+    lies beyond the 5 % threshold, ``same`` when the median ratio is within it,
+    ``inconclusive`` between (or when a side failed)."""
+    from ..core.verdict import Outcome, contended, interleaved_verdict
 
     lo, hi = CONFIRM_ROUNDS
     rounds = int(max(lo, min(hi, left_s / max(per_round_s, 1e-3))))
-    timing = {"rounds": rounds, "min_time": 1.0, "iters": 6, "warmup": 3, "layers": True}
+    timing = dict(CONFIRM_TIMING, rounds=rounds, processes=rounds, group_size=2)
     rows = {r.config_key: r for r in measure([base, pick], timing)}
     b, p = rows.get(base.key), rows.get(pick.key)
     out = {"paired": True, "rounds": rounds, "ratio": None, "ci": None, "verdict": "inconclusive",
-           "notes": [], "pick_row": p, "default_row": b}
+           "notes": [], "pick_row": p, "default_row": b, "load_cores": None}
     if b is None or p is None or not b.ok or not p.ok or not b.round_medians_ms or not p.round_medians_ms:
         out["notes"].append("a side of the confirmation did not measure: "
                             + "; ".join(f"{r.config_key}: {r.error}" for r in (b, p) if r is not None and not r.ok))
@@ -118,18 +125,40 @@ def confirm(measure, pick, base, objective: str, left_s: float, per_round_s: flo
                             "(its logits passed the screen): check the file before deploying it")
     base_rounds, pick_rounds = per_unit_rounds(b, objective), per_unit_rounds(p, objective)
     n = min(len(base_rounds), len(pick_rounds))
-    v = paired_verdict(base_rounds[:n], pick_rounds[:n], CONFIRM_THRESHOLD)
+    busy = contended((("the default", b), ("the pick", p)))
+    v = interleaved_verdict(base_rounds[:n], pick_rounds[:n], CONFIRM_THRESHOLD, busy=busy)
     # v.ratio: pick / default time; the headline says how many times faster the pick is
     out["ratio"] = 1 / v.ratio if v.ratio else None
     out["ci"] = [1 / v.ci_high, 1 / v.ci_low] if v.ci_low else None
     out["verdict"] = {Outcome.IMPROVEMENT: "faster", Outcome.REGRESSION: "slower",
                       Outcome.UNCHANGED: "same"}.get(v.verdict, "inconclusive")
     out["notes"] += v.notes
-    busy = contended((("the default", b), ("the pick", p)))
-    if busy and out["verdict"] != "same":
-        out["verdict"] = "inconclusive"
-        out["notes"] += busy
+    loads = [r.host_load_cores for r in (b, p) if r.host_load_cores is not None]
+    out["load_cores"] = round(sum(loads) / len(loads), 2) if loads else None
     return out
+
+
+def load_dependence(res: SearchResult, confirmation: dict, objective: str) -> str | None:
+    """Where the pick won the search under one load and lost (or tied) the confirmation under
+    another: the best configuration depends on the load -- said with both measurements."""
+    from ..core.verdict import BUSY_CORES
+
+    pick = res.standings[res.winner].row
+    dflt = res.standings[res.baseline].row if res.baseline else None
+    searched, confirmed = pick.host_load_cores, confirmation.get("load_cores")
+    if dflt is None or searched is None or confirmed is None or abs(searched - confirmed) < BUSY_CORES:
+        return None
+    p, d = per_unit_rounds(pick, objective), per_unit_rounds(dflt, objective)
+    if not p or not d:
+        return None
+    ratio = (sorted(d)[len(d) // 2]) / (sorted(p)[len(p) // 2])
+    cpus = pick.host_cpus or "?"
+    return (f"the best configuration depends on the load: with other processes holding "
+            f"{searched:.1f} of {cpus} CPUs (the search, stage {pick.extra.get('tune_stage')}) the "
+            f"pick ran {ratio:.2f}x the default's speed; with {confirmed:.1f} held (the "
+            f"confirmation) {confirmation['ratio']:.2f}x, 95% CI [{confirmation['ci'][0]:.2f}, "
+            f"{confirmation['ci'][1]:.2f}]. On a host as busy as the search's, re-run tune there "
+            "and deploy its pick; as measured last, keep the default")
 
 
 def _speedup(winner: ResultRow, base: ResultRow | None, objective: str) -> dict | None:
@@ -180,69 +209,130 @@ def alternatives(res: SearchResult, winner: ResultRow | None, objective: str) ->
     return out
 
 
+def _default_answer(base: ResultRow, note: str) -> dict:
+    return {"ratio": 1.0, "ci": [1.0, 1.0], "verdict": "same", "paired": True, "rounds": 0,
+            "notes": [note], "default": f"{base.runtime} {base.precision}, batch {base.batch}, "
+                                        "default threads", "default_p50_ms": base.latency_p50_ms}
+
+
 def answer(res: SearchResult, cs: CandidateSet, objective: str, constraints: dict,
-           confirmation: dict | None = None) -> dict:
-    """The tune's answer as data: the deployment, the ratio to the default, ties, the front,
-    and every candidate's fate with its reason."""
+           confirmation: dict | None = None, plan: dict | None = None) -> dict:
+    """The tune's answer as data: the deployment, the ratio to the default, ties, candidates
+    not separated, the front, and every candidate's fate with its reason.
+
+    The deployment is the confirmation's: the pick is deployed only when the paired
+    confirmation measured it *faster* than the default; otherwise the answer is the default
+    (``pick_rejected`` says what the pick measured). The deployed figures are the
+    confirmation's row, the same in the console, ``tune.json``, the bundle and the report."""
     from ..reports.deploy import deployment
 
     rows = {k: s.row for k, s in res.standings.items() if s.row is not None}
-    winner = rows.get(res.winner) if res.winner else None
+    searched = rows.get(res.winner) if res.winner else None
     base = rows.get(res.baseline) if res.baseline else None
     passing = [r for r in rows.values() if r.ok and r.parity_passed and r.latency_p50_ms
                and r.throughput_ips and res.standings[r.config_key].status != "out"]
-    out = {
-        "objective": objective, "constraints": constraints, "found": winner is not None,
-        "stopped": res.stopped, "seconds": round(res.seconds, 1),
-        "candidates": len(cs.candidates), "excluded_before_measuring": [
-            {"what": w, "why": why} for w, why in cs.excluded],
-        "precisions_worth_trying": cs.precisions, "cpus": cs.cpus,
-        "stages": [{"index": s.index, "members": s.members, "seconds": round(s.seconds, 1),
-                    "timing": s.timing, "beaten": s.beaten, "out": s.out} for s in res.stages],
-        "standings": [{"config_key": k, "status": s.status, "reason": s.reason,
-                       "stage": s.stage, "ratio_to_best": s.ratio, "ci": s.ci,
-                       "baseline": k == res.baseline}
-                      for k, s in sorted(res.standings.items(),
-                                         key=lambda kv: metric(kv[1].row, objective) if kv[1].row else math.inf)],
-        "ties": [_row_summary(rows[k]) for k in res.ties],
-        "tie_break": res.tie_break if res.ties else None,
-        "pareto_front": [_row_summary(r) for r in pareto_front(passing)],
-        "winner": deployment(winner) if winner else None,
-        "vs_default": _speedup(winner, base, objective) if winner else None,
-        "alternatives": alternatives(res, winner, objective),
-    }
-    if winner is not None and base is not None:
-        default_won = res.winner == res.baseline or same_in_effect(winner, base)
-        out["winner_is_default"] = default_won
+    winner, default_won, rejected, vs = searched, False, None, None
+    if searched is not None and base is not None:
+        vs = _speedup(searched, base, objective)
+        default_won = res.winner == res.baseline or same_in_effect(searched, base)
         if default_won:
-            out["vs_default"] = {"ratio": 1.0, "ci": [1.0, 1.0], "verdict": "same", "paired": True,
-                                 "rounds": 0, "notes": ["the pick is the default configuration "
-                                                        "in effect: nothing to change"],
-                                 "default": f"{base.runtime} {base.precision}, batch {base.batch}, "
-                                            "default threads", "default_p50_ms": base.latency_p50_ms}
+            vs = _default_answer(base, "the pick is the default configuration in effect: "
+                                       "nothing to change")
         elif confirmation is not None:
-            unpaired = out["vs_default"] or {}
-            out["vs_default"] = {k: v for k, v in confirmation.items() if not k.endswith("_row")} | {
+            unpaired = vs or {}
+            vs = {k: v for k, v in confirmation.items() if not k.endswith("_row")} | {
                 "default": unpaired.get("default"),
                 "default_p50_ms": (confirmation["default_row"].latency_p50_ms
                                    if confirmation.get("default_row") else None),
                 "search_ratio_unpaired": unpaired.get("times_faster")}
+            if confirmation["verdict"] == "faster":
+                winner = confirmation["pick_row"]
+            else:  # not deployed: the default is the answer, and the pick's figures are said
+                rejected = {"config_key": res.winner, "verdict": confirmation["verdict"],
+                            "ratio": confirmation["ratio"], "ci": confirmation["ci"],
+                            "rounds": confirmation["rounds"],
+                            "load_dependence": confirmation.get("load_dependence")}
+                winner = confirmation.get("default_row") or base
+                default_won = True
+    out = {
+        "objective": objective, "constraints": constraints, "found": winner is not None,
+        "stopped": res.stopped, "seconds": round(res.seconds, 1), "plan": plan,
+        "candidates": len(cs.candidates), "excluded_before_measuring": [
+            {"what": w, "why": why} for w, why in cs.excluded],
+        "precisions_worth_trying": cs.precisions, "cpus": cs.cpus,
+        "stages": [{"index": s.index, "kind": s.kind, "members": s.members,
+                    "seconds": round(s.seconds, 1), "timing": s.timing, "beaten": s.beaten,
+                    "out": s.out, "load_cores": s.load_cores} for s in res.stages],
+        "standings": [{"config_key": k, "status": s.status, "relation": s.relation,
+                       "reason": s.reason, "stage": s.stage, "ratio_to_best": s.ratio,
+                       "ci": s.ci, "baseline": k == res.baseline}
+                      for k, s in sorted(res.standings.items(),
+                                         key=lambda kv: metric(kv[1].row, objective) if kv[1].row else math.inf)],
+        "searched_pick": res.winner,
+        "ties": [_row_summary(rows[k]) | {"ratio_to_best": res.standings[k].ratio,
+                                          "ci": res.standings[k].ci} for k in res.ties],
+        "tie_break": res.tie_break if res.ties else None,
+        "not_separated": [{"config_key": k, "why": res.standings[k].reason,
+                           "ratio_to_best": res.standings[k].ratio, "ci": res.standings[k].ci}
+                          for k in res.unseparated],
+        "pareto_front": [_row_summary(r) for r in pareto_front(passing)],
+        "winner": deployment(winner) if winner else None,
+        "vs_default": vs,
+        "pick_rejected": rejected,
+        "alternatives": alternatives(res, searched, objective),
+    }
+    if winner is not None and base is not None:
+        out["winner_is_default"] = default_won
     return out
 
 
-def _check_screen_fits(config: RunConfig, combos, budget_minutes: float) -> None:
-    """Refuse a budget the screening stage alone would overrun, judged from this machine's
-    measured times (configurations never measured here are not guessed)."""
-    from ..bench.estimate import estimate
-    from .search import SCREEN
+#: layer-wise parity's cost per GFLOP of the arch (the confirmation compares the pick's
+#: layers; measured: ~7 s for resnext50_32x4d at 224 px, 8.5 GFLOPs, reports/cpu/layerwise)
+LAYERS_S_PER_GFLOP = 0.85
 
-    screen = config.replace(**{k: SCREEN[k] for k in ("rounds", "min_time", "iters", "warmup")})
-    known = [e.seconds for e in estimate(screen, combos) if e.seconds is not None]
-    need = sum(known)
-    if need > budget_minutes * 60:
-        raise UsageError(f"--budget-minutes {budget_minutes:g}: screening the {len(combos)} "
-                         f"candidates alone takes ~{need / 60:.1f} min here (this machine's "
-                         "measured times); raise the budget or narrow --runtime")
+
+def _plan(config: RunConfig, combos, budget_s: float, load: float | None) -> dict:
+    """The budget's split, read from this machine's timing history and the load it sees: the
+    race's estimate (configurations measured before here; others are not guessed), the
+    confirmation's reserve, and the finish. Refused (exit 2, with the estimate) when what the
+    history proves the race and the confirmation need does not fit."""
+    import statistics
+
+    from ..bench.estimate import arch_flops, estimate
+    from ..bench.hostload import usable_cpus
+    from ..core.verdict import BUSY_CORES
+    from .search import RACE
+
+    race = config.replace(**{k: RACE[k] for k in ("rounds", "min_time", "iters", "warmup")})
+    ests = estimate(race, combos)
+    known = [e.seconds for e in ests if e.seconds is not None]
+    loads = []
+    for e in ests:
+        if e.seconds is not None:
+            loads.append(max(0.0, e.seconds - RACE["min_time"]))
+    load_s = statistics.median(loads) if loads else 1.0
+    c = combos[0]
+    flops = arch_flops(c.arch, c.image_size) or 0
+    layers_s = LAYERS_S_PER_GFLOP * flops / 1e9
+    slow, cpus = 1.0, usable_cpus()
+    if load is not None and load >= BUSY_CORES:  # other processes slow every step down
+        slow = min(3.0, cpus / max(cpus - load, cpus / 3))
+    reserve = (CONFIRM_ROUNDS[0] * 2 * (load_s + 0.3) + 2 * (layers_s + 1.0)) * slow
+    reserve = max(reserve, 0.15 * budget_s)
+    need = sum(known) * slow + reserve + FINISH_S
+    plan = {"budget_s": round(budget_s, 1), "host_load_cores": load, "slowdown_assumed": round(slow, 2),
+            "race_estimate_s": round(sum(known) * slow, 1), "race_known": len(known),
+            "race_unknown": len(ests) - len(known), "confirm_reserve_s": round(reserve, 1),
+            "finish_s": FINISH_S}
+    if need > budget_s:
+        raise UsageError(
+            f"--budget-minutes {budget_s / 60:g}: this tune needs ~{need / 60:.1f} min here -- the "
+            f"race over {len(known)} candidate(s) measured before on this machine ~"
+            f"{sum(known) * slow / 60:.1f} min{' at the load seen now' if slow > 1 else ''}, the "
+            f"confirmation against the default ~{reserve / 60:.1f} min"
+            + (f", plus {len(ests) - len(known)} never measured here" if len(known) < len(ests) else "")
+            + "; raise the budget or narrow --runtime / --precision")
+    return plan
 
 
 def run_tune(arch: str, out_dir: str | Path, *, objective: str = "latency",
@@ -253,9 +343,12 @@ def run_tune(arch: str, out_dir: str | Path, *, objective: str = "latency",
              precisions: list[str] | None = None) -> dict:
     """Search and answer (see the module doc); ``measure`` / ``clock`` replace the runner and
     the wall clock (tests). ``settings``: run settings for every candidate (parity images,
-    weights, artifacts dir...)."""
+    weights, artifacts dir...). The budget counts from the call: the trained reference's
+    training, exports and calibration are inside it."""
     import time
 
+    clock = clock or time.monotonic
+    start = clock()
     check_tune_args(objective, budget_minutes, batch, max_latency_ms, min_throughput,
                     max_accuracy_drop, (settings or {}).get("images"))
     settings = dict(settings or {})
@@ -270,55 +363,87 @@ def run_tune(arch: str, out_dir: str | Path, *, objective: str = "latency",
     with run_dir_lock(out_dir):  # one writer, for every stage (the lock is re-entrant)
         return _tune_locked(arch, Path(out_dir), cs, objective, budget_minutes, batch,
                             max_latency_ms, min_throughput, max_accuracy_drop, settings,
-                            on_event, on_stage, measure, clock or time.monotonic)
+                            on_event, on_stage, measure, clock, start)
 
 
 def _tune_locked(arch, out_dir, cs, objective, budget_minutes, batch, max_latency_ms,
                  min_throughput, max_accuracy_drop, settings, on_event, on_stage, measure,
-                 clock) -> dict:
+                 clock, start) -> dict:
+    from ..bench.events import Event, silent
+    from ..core.verdict import BUSY_CORES
+
+    emit = on_event or silent
     if (out_dir / RESULTS).exists():
         raise UsageError(f"{out_dir} already holds results: tune into a new --out")
     values = {k: v for k, v in (settings or {}).items() if v is not None}
     values.update(archs=arch, runtimes=sorted({c.combo.runtime for c in cs.candidates}))
     base = RunConfig.from_values(values)
     by_key = {c.combo.key: c.combo for c in cs.candidates}
+    budget_s = budget_minutes * 60
+    load, plan = None, None
     if measure is None:
-        _check_screen_fits(base, list(by_key.values()), budget_minutes)
+        from ..bench.hostload import load_now
+
+        load = load_now(1.0)
+        plan = _plan(base, list(by_key.values()), budget_s, load)
+        from ..models.weightsource import is_trained_reference
+
+        if is_trained_reference(base.export.weights):
+            from .training import ensure_trained
+
+            ensure_trained(arch, base.export.seed, base.export.artifacts,
+                           deadline=start + budget_s - plan["confirm_reserve_s"] - FINISH_S,
+                           emit=lambda text: emit(Event.NOTE, text=text))
+    reserve = (plan or {}).get("confirm_reserve_s", 0.2 * budget_s) + (FINISH_S if plan else 0)
     baseline = next((c.combo.key for c in cs.candidates if c.baseline), None)
     measure_fn = measure or _measure_fn(base, out_dir, on_event)
-    start = clock()
     res = search(by_key, measure_fn, objective=objective,
-                 budget_s=budget_minutes * 60 * (1 - CONFIRM_SHARE), baseline=baseline, clock=clock,
-                 max_latency_ms=max_latency_ms, min_throughput=min_throughput,
-                 max_accuracy_drop=max_accuracy_drop, on_stage=on_stage)
+                 budget_s=max(budget_s - (clock() - start) - reserve, 0.0), baseline=baseline,
+                 clock=clock, max_latency_ms=max_latency_ms, min_throughput=min_throughput,
+                 max_accuracy_drop=max_accuracy_drop, on_stage=on_stage,
+                 busy=load is not None and load >= BUSY_CORES)
     confirmation = None
     win = res.standings[res.winner].row if res.winner else None
     dflt = res.standings[baseline].row if baseline else None
     if win is not None and dflt is not None and dflt.ok and not same_in_effect(win, dflt) \
             and res.winner != baseline:
-        first = res.stages[0]
-        per_round = 2 * first.seconds / max(first.members, 1) / max(first.timing["rounds"], 1)
-        left = budget_minutes * 60 - (clock() - start)
+        last = res.stages[-1]
+        if last.kind == "screen":
+            per_round = 2 * last.seconds / max(last.members, 1) / max(last.timing["rounds"], 1)
+        else:
+            per_round = 2 * ((win.load_seconds or 1.0) + 0.3)
+        left = budget_s - (clock() - start) - (FINISH_S if plan else 0)
         confirmation = confirm(measure_fn, by_key[res.winner], by_key[baseline], objective,
                                left, per_round)
+        if confirmation["verdict"] != "faster" and confirmation["ratio"]:
+            confirmation["load_dependence"] = load_dependence(res, confirmation, objective)
 
     constraints = {"max_latency_ms": max_latency_ms, "min_throughput": min_throughput,
                    "max_accuracy_drop": max_accuracy_drop, "batch": batch,
                    "budget_minutes": budget_minutes}
-    result = answer(res, cs, objective, constraints, confirmation)
+    result = answer(res, cs, objective, constraints, confirmation, plan)
+    result["wall_seconds"] = round(clock() - start, 1)
     if measure is None:
         write_json_atomic(out_dir / "tune.json", result)
-        if res.winner:
+        if result["winner"]:
             from ..reports.render import markdown_report
             from .bundle import write_bundle
 
-            winner = res.standings[res.winner].row
+            if result.get("pick_rejected"):
+                winner = confirmation.get("default_row") or dflt
+            elif confirmation is not None:
+                winner = confirmation["pick_row"]
+            else:
+                winner = res.standings[res.winner].row
             metrics = {"winner": result["winner"]["measured"], "parity": result["winner"]["parity"],
                        "vs_default": result["vs_default"], "objective": objective,
                        "constraints": constraints, "stopped": res.stopped,
-                       "ties": result["ties"], "tie_break": result["tie_break"]}
+                       "pick_rejected": result["pick_rejected"],
+                       "ties": result["ties"], "tie_break": result["tie_break"],
+                       "not_separated": result["not_separated"]}
             report_md = markdown_report(load_run(out_dir))
             result["bundle"] = str(write_bundle(out_dir / "bundle", winner, metrics, report_md))
+            result["wall_seconds"] = round(clock() - start, 1)
             write_json_atomic(out_dir / "tune.json", result)
     return result
 
@@ -370,7 +495,19 @@ def render_answer(result: dict) -> str:
                  f" on {p.get('inputs') or 'seeded inputs'}; weights {p.get('weights')}")
     v = result.get("vs_default")
     latency = result["objective"] == "latency"
-    if result.get("winner_is_default"):
+    rejected = result.get("pick_rejected")
+    if rejected:
+        r_ci = rejected.get("ci") or [None, None]
+        ratio = rejected.get("ratio")
+        said = ("measured" if ratio is None else
+                f"measured {ratio:.2f}x the default's speed" + (
+                    f" (95% CI [{r_ci[0]:.2f}, {r_ci[1]:.2f}])" if r_ci[0] is not None else ""))
+        lines.append(f"  the search's pick {rejected['config_key']} {said} in the paired "
+                     f"confirmation ({rejected['rounds']} interleaved rounds): "
+                     f"{rejected['verdict']}, so it is not deployed -- the answer is the default")
+        if rejected.get("load_dependence"):
+            lines.append(f"    {rejected['load_dependence']}")
+    elif result.get("winner_is_default"):
         lines.append(f"  this is the default configuration ({v['default']}) in effect: no candidate "
                      "measured faster beyond the noise -- keep the default")
     elif v and v.get("paired"):
@@ -391,9 +528,17 @@ def render_answer(result: dict) -> str:
         lines.append(f"  artifact: {a['path']} (sha256 {str(a['sha256'])[:16]}...)")
     lines.append(f"  re-create: {w['export_command']}")
     if result["ties"]:
-        lines.append(f"  a tie within the measured noise between {len(result['ties'])} candidates, "
-                     f"settled by the tie-break ({result['tie_break']}):")
-        lines += [f"    {t['config_key']}: p50 {t['latency_p50_ms']:.2f} ms" for t in result["ties"]]
+        lines.append(f"  a tie: {len(result['ties'])} candidates within the {THRESHOLD:.0%} "
+                     f"threshold of each other in interleaved rounds, settled by the tie-break "
+                     f"({result['tie_break']}):")
+        lines += [f"    {t['config_key']}: p50 {t['latency_p50_ms']:.2f} ms"
+                  + (f" ({t['ratio_to_best']:.3f}x the best)" if t.get("ratio_to_best") else "")
+                  for t in result["ties"]]
+    if result.get("not_separated"):
+        lines.append(f"  not separated from the search's pick ({len(result['not_separated'])}; "
+                     "more rounds may separate them):")
+        lines += [f"    {n['config_key']}: {n['why'].removeprefix('not separated: ')}"
+                  for n in result["not_separated"][:8]]
     front = result["pareto_front"]
     if front:
         lines.append("  Pareto front (p50 latency vs throughput, parity passing):")

@@ -1,18 +1,28 @@
-"""A staged search within a time budget: screening, then successive halving by the noise.
+"""A staged search within a time budget: a race, then interleaved screens judged by the interval.
 
-Stage 0 measures every candidate briefly, interleaved (the runner's rounds), parity included:
-a candidate that fails parity, misses the accuracy target, fails to run, or whose p50 alone is
-already over the latency budget is *out*, with the reason. Each later stage measures the
-candidates not yet *beaten* with twice the timed time and two more rounds. A candidate is
-beaten when the bootstrap interval (over rounds) of its metric's ratio to the best lies wholly
-above 1 and the ratio exceeds the rounds' own noise (half the larger round spread, at least
-2 %) -- it is slower beyond the noise this run measured, not merely slower on the day. A
-candidate whose row was timed on a busy host (:func:`~resnext_bench.core.verdict.contention`) is
-not judged on it: it stays in for the next stage. The
-search ends when one candidate is ahead of every other with its interval clear, or when the
-next stage would not fit in what is left of the budget; then the candidates still in are a
-*tie*, reported as one, and settled by the stated tie-break (fewer threads, smaller batch,
-fewer runtime dependencies).
+**The race** (stage 0) measures every candidate once, briefly (one short block each, parity
+included): a candidate that fails parity, misses the accuracy target or fails to run is *out*,
+with the reason; one whose fastest quartile of calls is slower than :data:`RACE_FACTOR` times the
+best's slowest quartile is *beaten* at once -- 3x beyond both samples' spread is no measurement
+noise on any host where it ran (a 45x slower torch-compile row never reaches the screen). The
+race is measured in chunks, the clock read between them: exports and calibration happen here,
+and a race that would eat the budget stops, saying which candidates it never reached.
+
+**The screens** (stages 1, 2, ...) measure the candidates still in, all in one group,
+interleaved round by round with a fresh worker per candidate and round (``processes = rounds``),
+so whatever the machine does -- another job starting, a busy loop beside it -- lands on every
+candidate alike and shows as round-to-round spread. Each contender is judged against the best
+by :func:`~resnext_bench.core.verdict.interleaved_verdict`, the rule ``ab`` and the
+confirmation use: the per-round ratios' 95 % interval wholly beyond the threshold -> *beaten*;
+the median ratio within the threshold -> *tied*; anything between -> *not separated* (more
+rounds may separate them, and the next stage measures it again). A stage only starts when its
+predicted time (the last stage's cost per candidate and round, scaled) fits in what is left.
+
+The search ends when one contender is left (*ahead*), when every other contender is tied with
+the best (*settled*: the rest are within the threshold, more rounds would not change the
+answer), or at the budget. The tied candidates are reported as a tie and settled by the stated
+tie-break; candidates not separated are reported as such, with their ratio, interval, rounds and
+spread -- never as "a tie".
 
 The default configuration is measured in every stage, interleaved with the contenders, so the
 answer's "N x faster than the default" is a ratio taken within one stage -- it never competes.
@@ -27,21 +37,32 @@ import math
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..core.schema import ResultRow
 from ..core.stats import spread
-from ..core.verdict import contention, ratio_ci
+from ..core.verdict import (Outcome, contended, interleaved_verdict, not_separated_text,
+                            ratio_ci)
 from ..reports.recommend import dependency_rank  # the tie-break recommend states, reused
 
-#: the screening stage: short, but with enough rounds for a noise estimate
+#: one threshold for every comparison a tune makes: ``ab``'s default
+THRESHOLD = 0.05
+#: the race: one short block per candidate (the fresh worker is the one it loads anyway)
+RACE = {"rounds": 1, "min_time": 0.3, "iters": 5, "warmup": 3, "processes": 1, "stage": 0}
+#: raced out: the candidate's fastest quartile slower than this many times the best's slowest
+RACE_FACTOR = 3.0
+#: candidates per measure call in the race: the clock is read between calls
+RACE_CHUNK = 8
+#: the share of the search's budget the race may take before it stops reaching candidates
+RACE_SHARE = 0.6
+#: the first screen: short, with enough rounds for an interval; a busy host starts with more
 SCREEN = {"rounds": 3, "min_time": 0.6, "iters": 6, "warmup": 3}
+BUSY_SCREEN_ROUNDS = 5
 #: each later stage: timed time times this, and this many more rounds
 GROWTH, MORE_ROUNDS = 2.0, 2
 MAX_ROUNDS = 15
-#: beaten needs both: the bootstrap interval of the ratio wholly above 1, and the ratio beyond
-#: the noise -- half the larger round spread (max - min over the median: half of it is the
-#: deviation around the median), at least MIN_EFFECT. The interval alone, over 3-7 rounds and
-#: tested again at every stage, called one of two identical candidates "beaten" in the tests.
-NOISE_SHARE, MIN_EFFECT = 0.5, 0.02
+#: the most candidates measured in one interleaved group (the runner's ``group_size`` bound)
+MAX_INTERLEAVED = 64
 
 
 @dataclass
@@ -53,18 +74,22 @@ class Standing:
     reason: str = ""
     stage: int = 0  # the last stage that measured it
     row: ResultRow | None = None
-    ratio: float | None = None  # metric / best's metric at its last stage
+    ratio: float | None = None  # metric / best's metric at its last stage (paired where paired)
     ci: tuple[float, float] | None = None
+    #: against the best at its last screen: "tied" | "not separated" | None (best, or raced)
+    relation: str | None = None
 
 
 @dataclass
 class StageRecord:
     index: int
+    kind: str  # race | screen
     timing: dict
     members: int
     seconds: float
     beaten: list[str] = field(default_factory=list)
     out: list[str] = field(default_factory=list)
+    load_cores: float | None = None  # other processes' CPUs during the stage's blocks (mean)
 
 
 @dataclass
@@ -77,6 +102,7 @@ class SearchResult:
     stopped: str  # why the search ended
     baseline: str | None
     seconds: float
+    unseparated: list[str] = field(default_factory=list)
 
     @property
     def contenders(self) -> list[Standing]:
@@ -85,13 +111,27 @@ class SearchResult:
 
 def per_unit_rounds(row: ResultRow, objective: str) -> list[float]:
     """The metric per round: ms per call (latency), or ms per image (throughput)."""
-    per = 1.0 if objective == "latency" else row.batch * (row.requests_per_call or 1)
+    per = _per(row, objective)
     return [m / per for m in (row.round_medians_ms or []) if m]
+
+
+def _per(row: ResultRow, objective: str) -> float:
+    return 1.0 if objective == "latency" else row.batch * (row.requests_per_call or 1)
 
 
 def metric(row: ResultRow, objective: str) -> float:
     rounds = per_unit_rounds(row, objective)
     return sorted(rounds)[len(rounds) // 2] if rounds else math.inf
+
+
+def quartiles(row: ResultRow, objective: str) -> tuple[float, float]:
+    """(25th, 75th) percentile of the row's calls per unit (its raw samples; its round
+    medians where a row has no samples)."""
+    values = row.samples_ms or row.round_medians_ms or []
+    if not values:
+        return math.inf, math.inf
+    q1, q3 = np.percentile(np.asarray(values, dtype=np.float64) / _per(row, objective), [25, 75])
+    return float(q1), float(q3)
 
 
 def tie_key(row: ResultRow) -> tuple:
@@ -134,100 +174,211 @@ def out_reason(row: ResultRow, *, max_latency_ms=None, min_throughput=None,
     return None
 
 
-def _timing_for(stage: int) -> dict:
+def screen_timing(screen: int, first_rounds: int = SCREEN["rounds"]) -> dict:
+    """Screen ``screen`` (1, 2, ...): a fresh worker per candidate and round."""
     t = dict(SCREEN)
-    t["min_time"] = SCREEN["min_time"] * GROWTH ** stage
-    t["rounds"] = min(MAX_ROUNDS, SCREEN["rounds"] + MORE_ROUNDS * stage)
+    t["min_time"] = SCREEN["min_time"] * GROWTH ** (screen - 1)
+    t["rounds"] = min(MAX_ROUNDS, first_rounds + MORE_ROUNDS * (screen - 1))
+    t["processes"] = t["rounds"]
+    t["stage"] = screen
     return t
 
 
-def _judge(standings: dict[str, Standing], keys: list[str], baseline: str | None,
-           objective: str) -> tuple[str | None, list[str]]:
-    """Mark contenders beaten beyond the noise by the best; (best key, newly beaten)."""
+def _stage_load(rows) -> float | None:
+    loads = [r.host_load_cores for r in rows if r.host_load_cores is not None]
+    return round(float(np.mean(loads)), 3) if loads else None
+
+
+def _race_judge(standings: dict[str, Standing], keys: list[str], baseline: str | None,
+                objective: str) -> list[str]:
+    """Beat every contender whose fastest quartile is RACE_FACTOR x the best's slowest."""
+    contenders = [k for k in keys if k != baseline and standings[k].status == "in"]
+    if not contenders:
+        return []
+    best = min(contenders, key=lambda k: metric(standings[k].row, objective))
+    _, best_q3 = quartiles(standings[best].row, objective)
+    beaten = []
+    for k in contenders:
+        s = standings[k]
+        q1, _ = quartiles(s.row, objective)
+        s.ratio = float(metric(s.row, objective) / metric(standings[best].row, objective))
+        if k != best and q1 > RACE_FACTOR * best_q3:
+            s.status = "beaten"
+            s.reason = (f"raced out: {s.ratio:.1f}x the best's "
+                        f"{'latency' if objective == 'latency' else 'time per image'} in one "
+                        f"short block (its fastest quartile {q1:.2f} ms > {RACE_FACTOR:g}x the "
+                        f"best's slowest, {best_q3:.2f} ms)")
+            beaten.append(k)
+    return beaten
+
+
+def _paired(best_row: ResultRow, row: ResultRow, objective: str):
+    """The interleaved verdict of ``row`` against the best (ratios row / best per round)."""
+    b, n = per_unit_rounds(best_row, objective), per_unit_rounds(row, objective)
+    if len(b) == len(n) and len(b) > 0 and best_row.device == row.device:
+        busy = contended((("the best", best_row), ("this candidate", row)))
+        return interleaved_verdict(b, n, THRESHOLD, busy=busy)
+    # not measured in the same rounds (another device's group): an unpaired interval
+    from ..core.verdict import Verdict
+
+    ratio, low, high = ratio_ci(b, n)
+    band = 1 + THRESHOLD
+    verdict = (Outcome.UNCHANGED if 1 / band <= ratio <= band else
+               Outcome.REGRESSION if low > band else Outcome.INCONCLUSIVE)
+    return Verdict(verdict, ratio, low, high, max(spread(b), spread(n)), rounds=min(len(b), len(n)),
+                   undecided=verdict is Outcome.INCONCLUSIVE)
+
+
+def _screen_judge(standings: dict[str, Standing], keys: list[str], baseline: str | None,
+                  objective: str) -> tuple[str | None, list[str]]:
+    """Judge every contender against the best by the interleaved rule; (best, newly beaten)."""
     contenders = [k for k in keys if k != baseline and standings[k].status == "in"]
     if not contenders:
         return None, []
     best = min(contenders, key=lambda k: (metric(standings[k].row, objective),
                                           tie_key(standings[k].row)))
-    best_rounds = per_unit_rounds(standings[best].row, objective)
     beaten = []
     for k in contenders:
         s = standings[k]
-        rounds = per_unit_rounds(s.row, objective)
         if k == best:
-            s.ratio, s.ci = 1.0, (1.0, 1.0)
+            s.ratio, s.ci, s.relation, s.reason = 1.0, (1.0, 1.0), None, "the best so far"
             continue
-        ratio, low, high = ratio_ci(best_rounds, rounds)
-        s.ratio, s.ci = ratio, (low, high)
-        noise = max(MIN_EFFECT, NOISE_SHARE * max(spread(best_rounds), spread(rounds)))
-        if low > 1.0 and ratio > 1 + noise and contention(s.row):
-            s.reason = (f"timed on a busy host at stage {s.stage} ({ratio:.2f}x the best): kept "
-                        "for the next stage rather than judged on a biased row")
-        elif low > 1.0 and ratio > 1 + noise:
-            s.status = "beaten"
-            s.reason = (f"{ratio:.2f}x the best's {'latency' if objective == 'latency' else 'time per image'} "
-                        f"(95% CI [{low:.2f}, {high:.2f}], round spread {spread(rounds):.0%}) at stage {s.stage}")
+        v = _paired(standings[best].row, s.row, objective)
+        s.ratio, s.ci = v.ratio, (v.ci_low, v.ci_high) if v.ci_low is not None else None
+        what = "latency" if objective == "latency" else "time per image"
+        if v.verdict is Outcome.REGRESSION:
+            s.status, s.relation = "beaten", None
+            s.reason = (f"{v.ratio:.2f}x the best's {what} (95% CI [{v.ci_low:.2f}, "
+                        f"{v.ci_high:.2f}] over {v.rounds} interleaved rounds, spread "
+                        f"{v.noise:.0%}) at stage {s.stage}")
             beaten.append(k)
+        elif v.verdict is Outcome.UNCHANGED:
+            s.relation = "tied"
+            s.reason = (f"tied: {v.ratio:.3f}x the best's {what}, within the {THRESHOLD:.0%} "
+                        f"threshold ({v.rounds} interleaved rounds)")
+        else:
+            s.relation = "not separated"
+            s.reason = (not_separated_text(v) if v.ci_low is not None else
+                        f"not separated: {v.ratio:.2f}x over {v.rounds} round(s), no interval")
     return best, beaten
+
+
+def _stage(standings, keys, rows, index, kind, timing, seconds, baseline, constraints,
+           objective) -> StageRecord:
+    record = StageRecord(index, kind, timing, len(keys), seconds, load_cores=_stage_load(rows))
+    for row in rows:
+        s = standings[row.config_key]
+        s.row, s.stage = row, index
+        if row.config_key == baseline:
+            continue
+        limits = dict(constraints)
+        if kind == "race":  # one short block: no p50 to hold against a latency budget
+            limits["max_latency_ms"] = None
+        why = out_reason(row, **limits)
+        if why:
+            s.status, s.reason = "out", why
+            record.out.append(row.config_key)
+    if kind == "race":
+        record.beaten = _race_judge(standings, keys, baseline, objective)
+    else:
+        _, record.beaten = _screen_judge(standings, keys, baseline, objective)
+    return record
+
+
+def _predict(last: StageRecord, members: int, timing: dict) -> float:
+    """The next screen's seconds from the last stage's: its cost per candidate and round less
+    the timed share, times the next stage's rounds, plus its timed time."""
+    per_round = last.seconds / max(last.members, 1) / max(last.timing["rounds"], 1)
+    overhead = max(0.0, per_round - last.timing["min_time"] / last.timing["rounds"])
+    return members * (timing["rounds"] * overhead + timing["min_time"])
 
 
 def search(combos_by_key: dict, measure, *, objective: str = "latency", budget_s: float,
            baseline: str | None = None, clock=time.monotonic, max_latency_ms=None,
-           min_throughput=None, max_accuracy_drop=None, on_stage=None) -> SearchResult:
+           min_throughput=None, max_accuracy_drop=None, on_stage=None,
+           busy: bool = False) -> SearchResult:
     """Run the stages (see the module doc). ``combos_by_key``: key -> Combo of every candidate;
-    ``measure(combos, timing)`` returns one row per combo; ``on_stage(record)`` hears each."""
+    ``measure(combos, timing)`` returns one row per combo; ``on_stage(record)`` hears each;
+    ``busy``: the host was busy when the tune started (the first screen takes more rounds)."""
     start = clock()
     standings = {k: Standing(k) for k in combos_by_key}
+    constraints = {"max_latency_ms": max_latency_ms, "min_throughput": min_throughput,
+                   "max_accuracy_drop": max_accuracy_drop}
     stages: list[StageRecord] = []
     stopped = "budget"
-    per_candidate_overhead = None  # measured: load, parity, pauses -- the stage minus timing
-    stage = 0
+
+    # -- the race: every candidate once, the default first, in chunks with the clock read between
+    order = sorted(combos_by_key, key=lambda k: k != baseline)
+    rows, unreached = [], []
+    t0 = clock()
+    for i in range(0, len(order), RACE_CHUNK):
+        chunk = order[i:i + RACE_CHUNK]
+        if i and clock() - start > RACE_SHARE * budget_s:
+            unreached = order[i:]
+            break
+        rows += measure([combos_by_key[k] for k in chunk], dict(RACE))
+    for k in unreached:
+        standings[k].status = "out"
+        standings[k].reason = (f"not measured: the race spent its {RACE_SHARE:.0%} share of the "
+                               "budget (exports and calibration included) before reaching it")
+    record = _stage(standings, [r.config_key for r in rows], rows, 0, "race", dict(RACE),
+                    clock() - t0, baseline, constraints, objective)
+    record.out += unreached
+    stages.append(record)
+    if on_stage is not None:
+        on_stage(record)
+
+    # -- the screens
+    first_rounds = BUSY_SCREEN_ROUNDS if busy else SCREEN["rounds"]
+    screen = 1
     while True:
         live = [k for k, s in standings.items() if s.status == "in"]
         contenders = [k for k in live if k != baseline]
-        if stage > 0 and len(contenders) <= 1:
+        if len(contenders) <= 1:
             stopped = "ahead" if contenders else "none left"
             break
-        timing = _timing_for(stage)
-        if stage > 0:
-            left = budget_s - (clock() - start)
-            predicted = len(live) * (per_candidate_overhead + timing["min_time"])
-            if predicted > left:
-                stopped = (f"budget: the next stage ({len(live)} candidates, ~{predicted:.0f} s) "
-                           f"would not fit in the {max(left, 0):.0f} s left")
-                break
+        if screen > 1 and all(standings[k].relation in ("tied", None) for k in contenders):
+            stopped = (f"settled: every other candidate is within the {THRESHOLD:.0%} threshold "
+                       "of the best")
+            break
+        if len(live) > MAX_INTERLEAVED:  # one group interleaves at most this many
+            keep = sorted(contenders, key=lambda k: metric(standings[k].row, objective))
+            for k in keep[MAX_INTERLEAVED - 1:]:
+                standings[k].status = "beaten"
+                standings[k].reason = (f"not among the {MAX_INTERLEAVED - 1} fastest of the "
+                                       "race (one interleaved group holds at most "
+                                       f"{MAX_INTERLEAVED})")
+            continue
+        timing = screen_timing(screen, first_rounds)
+        timing["group_size"] = len(live)
+        left = budget_s - (clock() - start)
+        predicted = _predict(stages[-1], len(live), timing)
+        if predicted > left:
+            stopped = (f"budget: the next stage ({len(live)} candidates, {timing['rounds']} "
+                       f"rounds, ~{predicted:.0f} s) would not fit in the {max(left, 0):.0f} s left")
+            break
         t0 = clock()
         rows = measure([combos_by_key[k] for k in live], timing)
-        seconds = clock() - t0
-        per_candidate_overhead = max(0.0, seconds / max(len(live), 1) - timing["min_time"])
-        record = StageRecord(stage, timing, len(live), seconds)
-        for row in rows:
-            s = standings[row.config_key]
-            s.row, s.stage = row, stage
-            if row.config_key == baseline:
-                continue
-            why = out_reason(row, max_latency_ms=max_latency_ms, min_throughput=min_throughput,
-                             max_accuracy_drop=max_accuracy_drop)
-            if why:
-                s.status, s.reason = "out", why
-                record.out.append(row.config_key)
-        _best, beaten = _judge(standings, live, baseline, objective)
-        record.beaten = beaten
+        record = _stage(standings, live, rows, screen, "screen", timing, clock() - t0, baseline,
+                        constraints, objective)
         stages.append(record)
         if on_stage is not None:
             on_stage(record)
-        stage += 1
+        screen += 1
         if clock() - start >= budget_s:
             stopped = "budget: spent"
             break
+
     contenders = [s for k, s in standings.items() if s.status == "in" and k != baseline]
-    best = min(contenders, key=lambda s: (metric(s.row, objective), tie_key(s.row)), default=None)
-    ties = []
-    if len(contenders) > 1:
-        ties = sorted((s.key for s in contenders),
-                      key=lambda k: (metric(standings[k].row, objective), tie_key(standings[k].row)))
-        winner = ties[0]
-    else:
-        winner = best.key if best else None
-    return SearchResult(standings, stages, winner, ties, TIE_BREAK, stopped, baseline,
-                        clock() - start)
+    ranked = sorted(contenders, key=lambda s: (metric(s.row, objective), tie_key(s.row)))
+    winner = ranked[0].key if ranked else None  # the best of the last stage's judgement
+    ties = [s.key for s in ranked if s.key == winner or s.relation == "tied"]
+    unseparated = [s.key for s in ranked if s.relation == "not separated"]
+    if len(stages) == 1 and len(ranked) > 1:  # only the race: nothing is separated
+        unseparated = [s.key for s in ranked[1:]]
+        for s in ranked[1:]:
+            s.relation = "not separated"
+            s.reason = f"not separated: only the race measured it ({s.ratio:.2f}x the best there)"
+        ties = [winner]
+    return SearchResult(standings, stages, winner, ties if len(ties) > 1 else [], TIE_BREAK,
+                        stopped, baseline, clock() - start, unseparated)
