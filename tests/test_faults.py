@@ -130,6 +130,33 @@ def test_ctrl_c_in_prepare_or_measuring_is_one_line_and_no_traceback(artifacts, 
     assert not [w for w in workers if _alive(w)]
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc for child PIDs")
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_ends_bench_within_10_s_beside_three_busy_loops(artifacts, tmp_path, sig, code):
+    """Issue 44: at a load of 3 on 2 CPUs, Ctrl-C (to the whole group) or SIGTERM (to the
+    process) ends ``bench`` within 10 s, the workers killed, not waited for; a Ctrl-C that
+    lands while a worker is being spawned is deferred to after the spawn, not lost."""
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3)]
+    try:
+        proc = _start_long_bench(tmp_path / "sig", artifacts)
+        workers = _wait_for_worker(proc, timeout=300)
+        t0 = time.monotonic()
+        if sig == signal.SIGINT:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+    assert proc.returncode == code and "Traceback" not in err, err
+    assert took < 10, f"{took:.1f} s after the signal"
+    time.sleep(0.5)
+    assert not [w for w in workers if _alive(w)], "worker left behind"
+
+
 # 3 ---------------------------------------------------------------------------------------------
 def test_a_full_disk_is_one_line_exit_2_and_no_row_counted(cli, artifacts, tmp_path):
     out = tmp_path / "full"

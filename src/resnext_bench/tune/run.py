@@ -254,6 +254,11 @@ def answer(res: SearchResult, cs: CandidateSet, objective: str, constraints: dic
                             "load_dependence": confirmation.get("load_dependence")}
                 winner = confirmation.get("default_row") or base
                 default_won = True
+    if confirmation is not None:  # one figure per configuration: the confirmation's rows
+        for row in (confirmation.get("pick_row"), confirmation.get("default_row")):
+            if row is not None and row.ok:
+                rows[row.config_key] = row
+        passing = [rows[r.config_key] for r in passing]
     out = {
         "objective": objective, "constraints": constraints, "found": winner is not None,
         "stopped": res.stopped, "seconds": round(res.seconds, 1), "plan": plan,
@@ -335,6 +340,24 @@ def _plan(config: RunConfig, combos, budget_s: float, load: float | None) -> dic
     return plan
 
 
+#: the race's order of precisions (those the ISA made worth trying), the narrowest first
+PRECISION_PRIOR = {"int8": 0, "fp16": 1, "bf16": 2, "fp32": 3}
+
+
+def race_order(by_key: dict) -> dict:
+    """The race's order: the narrowest precision first and all CPUs before fewer -- a race the
+    budget cuts short has then measured the likely answers -- and runtimes whose every load is
+    a compile last. An order to measure in, never a verdict: the race measures what it reaches."""
+    from .candidates import EXPENSIVE_LOADS
+
+    def rank(key):
+        c = by_key[key]
+        return (c.runtime in EXPENSIVE_LOADS, PRECISION_PRIOR.get(c.precision, 9),
+                -(c.threads or 0), len(c.settings or {}))
+
+    return {k: by_key[k] for k in sorted(by_key, key=rank)}
+
+
 def run_tune(arch: str, out_dir: str | Path, *, objective: str = "latency",
              budget_minutes: float = 10.0, batch=None, max_latency_ms=None, min_throughput=None,
              max_accuracy_drop=None, runtimes: list[str] | None = None,
@@ -378,7 +401,7 @@ def _tune_locked(arch, out_dir, cs, objective, budget_minutes, batch, max_latenc
     values = {k: v for k, v in (settings or {}).items() if v is not None}
     values.update(archs=arch, runtimes=sorted({c.combo.runtime for c in cs.candidates}))
     base = RunConfig.from_values(values)
-    by_key = {c.combo.key: c.combo for c in cs.candidates}
+    by_key = race_order({c.combo.key: c.combo for c in cs.candidates})
     budget_s = budget_minutes * 60
     load, plan = None, None
     if measure is None:

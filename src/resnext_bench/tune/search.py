@@ -18,7 +18,9 @@ the median ratio within the threshold -> *tied*; anything between -> *not separa
 rounds may separate them, and the next stage measures it again). A stage only starts when its
 predicted time (the last stage's cost per candidate and round, scaled) fits in what is left.
 
-The search ends when one contender is left (*ahead*), when every other contender is tied with
+A stage whose prediction does not fit screens only the fastest contenders that fit (at least
+two; successive halving by the budget); the others are *cut*, reported as not separated with
+the ratio the last stage measured. The search ends when one contender is left (*ahead*), when every other contender is tied with
 the best (*settled*: the rest are within the threshold, more rounds would not change the
 answer), or at the budget. The tied candidates are reported as a tie and settled by the stated
 tie-break; candidates not separated are reported as such, with their ratio, interval, rounds and
@@ -70,7 +72,7 @@ class Standing:
     """One candidate's state in the search."""
 
     key: str
-    status: str = "in"  # in | beaten | out
+    status: str = "in"  # in | beaten | out | cut (not screened further: the budget)
     reason: str = ""
     stage: int = 0  # the last stage that measured it
     row: ResultRow | None = None
@@ -350,13 +352,26 @@ def search(combos_by_key: dict, measure, *, objective: str = "latency", budget_s
                                        f"{MAX_INTERLEAVED})")
             continue
         timing = screen_timing(screen, first_rounds)
-        timing["group_size"] = len(live)
         left = budget_s - (clock() - start)
         predicted = _predict(stages[-1], len(live), timing)
-        if predicted > left:
-            stopped = (f"budget: the next stage ({len(live)} candidates, {timing['rounds']} "
-                       f"rounds, ~{predicted:.0f} s) would not fit in the {max(left, 0):.0f} s left")
-            break
+        if predicted > left:  # successive halving by the budget: the fastest that fit
+            fit = max((k for k in range(2, len(contenders))
+                       if _predict(stages[-1], k + (baseline in live), timing) <= left), default=0)
+            if not fit:
+                stopped = (f"budget: the next stage ({len(live)} candidates, {timing['rounds']} "
+                           f"rounds, ~{predicted:.0f} s) would not fit in the {max(left, 0):.0f} s left")
+                break
+            ranked = sorted(contenders, key=lambda k: (metric(standings[k].row, objective),
+                                                       tie_key(standings[k].row)))
+            for k in ranked[fit:]:
+                st = standings[k]
+                st.status, st.relation = "cut", "not separated"
+                st.reason = (f"not separated: cut by the budget after stage {st.stage} at "
+                             f"{st.ratio:.2f}x the best there, outside the {fit} fastest whose "
+                             f"screen fit in the {left:.0f} s left")
+            live = [k for k in live if standings[k].status == "in"]
+            predicted = _predict(stages[-1], len(live), timing)
+        timing["group_size"] = len(live)
         t0 = clock()
         rows = measure([combos_by_key[k] for k in live], timing)
         record = _stage(standings, live, rows, screen, "screen", timing, clock() - t0, baseline,
@@ -373,7 +388,9 @@ def search(combos_by_key: dict, measure, *, objective: str = "latency", budget_s
     ranked = sorted(contenders, key=lambda s: (metric(s.row, objective), tie_key(s.row)))
     winner = ranked[0].key if ranked else None  # the best of the last stage's judgement
     ties = [s.key for s in ranked if s.key == winner or s.relation == "tied"]
-    unseparated = [s.key for s in ranked if s.relation == "not separated"]
+    cut = sorted((s for s in standings.values() if s.status == "cut"),
+                 key=lambda s: metric(s.row, objective))
+    unseparated = [s.key for s in ranked if s.relation == "not separated"] + [s.key for s in cut]
     if len(stages) == 1 and len(ranked) > 1:  # only the race: nothing is separated
         unseparated = [s.key for s in ranked[1:]]
         for s in ranked[1:]:
