@@ -66,7 +66,8 @@ def _context(name: str | None, command: str) -> list[str]:
     if name in {f.name for f in dataclasses.fields(cfg.QuantOptions)}:
         return [] if command == "quantize" else ["--precision", "int8"] + (
             [] if command == "export" else ["--runtime", "ort-cpu"])
-    readers = [rt for rt, names in cfg.RUNTIME_SETTINGS.items() if name in names]
+    readers = [rt for rt, names in cfg.RUNTIME_SETTINGS.items() if name in names] \
+        + list(cfg.RUNTIME_ONLY_OPTIONS.get(name, ()))
     if not readers or command == "export":
         return []
     cpu = [rt for rt in readers if rt not in ("ort-cuda", "ort-trt", "tensorrt")]

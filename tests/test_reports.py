@@ -60,7 +60,7 @@ def write_run(path, rows):
     path.mkdir(parents=True, exist_ok=True)
     for r in rows:
         append_jsonl(path / "results.jsonl", r)
-    write_json_atomic(path / "env.json", {"cpu": "Test CPU", "cpu_count": 2, "python": "3.11",
+    write_json_atomic(path / "env.json", {"cpu": "Test CPU", "cpu_flags": ["avx2"], "cpu_count": 2, "python": "3.11",
                                           "packages": {"torch": "2.13.0"}, "git_commit": "abc123"})
     return path
 
@@ -216,6 +216,7 @@ def test_compare_parity_break_missing_and_model_change():
     assert sum(c.is_regression for c in comps.values()) == 2  # parity break, missing row
     allowed = {c.key: c for c in compare_rows(typed(base), typed(new), allow_missing=True)}
     assert not allowed[base[2]["config_key"]].is_regression
+    assert allowed[base[2]["config_key"]].verdict == "missing_allowed"  # said, not "unchanged"
 
 
 def test_compare_drift_in_both_runs_is_not_a_regression(cli, tmp_path):

@@ -230,10 +230,16 @@ def test_a_real_small_tune_writes_a_bundle_whose_snippet_runs(cli, artifacts, tm
     assert cfg["preprocessing"]["center_crop"] == 32 and cfg["preprocessing"]["layout"] == "NCHW"
     from resnext_bench.models.imagefiles import BUILTIN_DIR
 
-    photo = sorted(BUILTIN_DIR.glob("*.jpg"))[0]
+    photo, other = sorted(BUILTIN_DIR.glob("*.jpg"))[:2]
     run = subprocess.run([sys.executable, str(out / "bundle" / "run.py"), str(photo)],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and f"{photo}: class " in run.stdout, run.stderr
+    # a batch-1 bundle takes two images (two batches), and names classes from a labels file
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(f"name{i}" for i in range(1000)))
+    run = subprocess.run([sys.executable, str(out / "bundle" / "run.py"), str(photo), str(other),
+                          "--labels", str(labels)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and f"{other}: class " in run.stdout and "(name" in run.stdout, run.stderr
     md = cli("report", out, "--format", "md")
     assert md.exit_code == 0 and "## Deployment answer" in md.output
     assert "tune (paired confirmation)" in md.output or "the default itself" in md.output, md.output
@@ -444,3 +450,19 @@ def test_training_that_cannot_finish_in_the_budget_is_refused_from_its_first_ste
     with pytest.raises(UsageError, match="more than the budget leaves"):
         ensure_trained("resnext29_2x8d", 0, tmp_path / "art", time.monotonic() + 5, lines.append)
     assert not list((tmp_path / "art").glob("weights/*.pt"))  # nothing half-trained cached
+
+
+def test_the_report_says_a_rejected_pick_kept_the_default():
+    from test_reports import make_rows
+
+    from resnext_bench.core.schema import row_from_json
+    from resnext_bench.reports.sections import answer as report_answer
+
+    rows = [row_from_json(r) for r in make_rows() if r.get("status") == "ok"]
+    default = next(r for r in rows if r.runtime == "ort-cpu" and r.batch == 1)
+    tune = {"winner": {"config_key": default.config_key},
+            "vs_default": {"ratio": 0.51, "ci": [0.507, 0.515], "verdict": "slower"},
+            "pick_rejected": {"config_key": "x|1 thread", "ratio": 0.51, "verdict": "slower"}}
+    body = report_answer(rows, tune).body
+    line = next(b for b in body if b[0] == default.arch)
+    assert "keep it" in line[5] and "0.51x the default's speed" in line[5], line

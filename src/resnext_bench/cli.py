@@ -13,6 +13,7 @@ Exit codes (the contract CI scripts rely on): 0 ok; 1 a regression was found or 
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from dataclasses import fields
 
@@ -22,6 +23,10 @@ from . import __version__
 from .config import (EXPORT_PRECISIONS, FORMS, SECTIONS, ExportOptions, PlanConfig, cli_flag,
                      render_settings_help)
 from .core.errors import CheckFailed, Terminated, UsageError, write_error_text
+
+#: where ``baseline`` keeps its runs unless --store says (core.baseline.DEFAULT_STORE; spelled
+#: here so that --help imports nothing more)
+DEFAULT_BASELINE_STORE = ".resnext-bench/baselines"
 
 #: ``ab`` / ``compare --fail-on-inconclusive``: no regression, but no verdict either
 INCONCLUSIVE_EXIT = 3
@@ -164,6 +169,14 @@ def setting_options(*sections: str, exclude: tuple[str, ...] = (), defaults=None
 @click.version_option(__version__, prog_name="resnext-bench")
 def main():
     """Export the ResNeXt family to ONNX, benchmark it on several runtimes, and compare.
+
+    \b
+    Start here:
+      resnext-bench doctor                                  what runs on this machine
+      resnext-bench export --arch resnext50_32x4d           a checked ONNX file
+      resnext-bench bench --arch resnext50_32x4d --runtime all --images builtin
+      resnext-bench tune --arch resnext50_32x4d --budget-minutes 8   what to deploy here
+      resnext-bench ab base.onnx new.onnx                   a CI gate on two files
 
     \b
     Exit codes: 0 ok, 1 regression found / check failed, 2 usage or input error, 3 no
@@ -503,6 +516,9 @@ def doctor(as_json):
             click.echo(f"PROBLEM: {p}")
         if not report["problems"]:
             click.echo("no problems found")
+        click.echo("next: `resnext-bench bench --arch resnext50_32x4d --runtime all --images "
+                   "builtin` (every runtime above), or `resnext-bench tune --arch "
+                   "resnext50_32x4d` (the configuration to deploy here)")
     if report["problems"]:
         sys.exit(1)
 
@@ -589,7 +605,7 @@ def report(run_dir, fmt, out_path):
 @main.command()
 @click.argument("base_run")
 @click.argument("new_run", type=click.Path(file_okay=False))
-@click.option("--store", default=".resnext-bench/baselines", show_default=True,
+@click.option("--store", default=DEFAULT_BASELINE_STORE, show_default=True,
               help="Where baselines are stored (BASE_RUN given as baseline:NAME).")
 @click.option("--allow-other-machine", is_flag=True,
               help="Compare with a baseline measured on another machine (CPU, GPU, CPU set).")
@@ -629,6 +645,10 @@ def compare(base_run, new_run, store, allow_other_machine, threshold, p99_thresh
     """
     from .reports.compare import compare_runs, render
 
+    if junit:
+        from .core.fileio import check_output
+
+        check_output(junit, "--junit")
     base = _load_run(_resolve_baseline(base_run, store))
     new = _load_run(new_run)
     if base_run.startswith("baseline:"):
@@ -647,7 +667,7 @@ def compare(base_run, new_run, store, allow_other_machine, threshold, p99_thresh
         from .core.fileio import write_output_text
         from .reports.junit import compare_junit
 
-        write_output_text(junit, compare_junit(cmp))
+        write_output_text(junit, compare_junit(cmp), "--junit")
     if cmp.regressions:
         sys.exit(1)
     if fail_on_inconclusive and cmp.inconclusive:
@@ -670,7 +690,7 @@ def baseline():
 @baseline.command("save")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--name", default="main", show_default=True, help="The baseline's name.")
-@click.option("--store", default=".resnext-bench/baselines", show_default=True,
+@click.option("--store", default=DEFAULT_BASELINE_STORE, show_default=True,
               help="Where baselines are stored (cache or upload this folder in CI).")
 def baseline_save(run_dir, name, store):
     """Store RUN_DIR as baseline NAME (replacing an older one whole)."""
@@ -680,11 +700,13 @@ def baseline_save(run_dir, name, store):
     cpu = rec["machine"].get("cpu") or "unknown machine"
     click.echo(f"baseline {name}: {rec['rows']} rows from {run_dir} ({cpu}, commit "
                f"{(rec['git_commit'] or '?')[:12]}) -> {store}/{name}; compare with "
-               f"`resnext-bench compare baseline:{name} NEW_RUN`")
+               f"`resnext-bench compare baseline:{name} NEW_RUN"
+               + ("" if store == DEFAULT_BASELINE_STORE else f" --store {shlex.quote(str(store))}")
+               + "`")
 
 
 @baseline.command("list")
-@click.option("--store", default=".resnext-bench/baselines", show_default=True)
+@click.option("--store", default=DEFAULT_BASELINE_STORE, show_default=True)
 def baseline_list(store):
     """The stored baselines, with their machine and commit."""
     from pathlib import Path
@@ -704,7 +726,7 @@ def baseline_list(store):
 @main.command()
 @click.argument("base", type=click.Path(dir_okay=False))
 @click.argument("new", type=click.Path(dir_okay=False))
-@setting_options("plan", "timing", "parity", "torch", "cuda", "ort", "tensorrt", "openvino",
+@setting_options("plan", "timing", "parity", "cuda", "ort", "tensorrt", "openvino",
                  exclude=("forms",), defaults={"runtimes": ("ort-cpu",), "processes": "--rounds"})
 @click.option("--artifacts", default=None, help="Weights / engine cache dir.  [default: artifacts]")
 @click.option("--base-set", multiple=True, metavar="KEY=VALUE",
@@ -737,17 +759,23 @@ def ab(base, new, artifacts, base_set, new_set, threshold, out_dir, fmt, quiet,
     ort-cpu here (the files are what differs), and each side must come to one configuration.
     """
     from .bench.api import run_ab
-    from .reports.ab import ab_verdict, render_ab
+    from .reports.ab import ab_verdict, render_ab, worth_another_job
 
     settings["artifacts"] = artifacts
     if out_dir is None:
         out_dir = _default_run_dir().replace("runs/", "runs/ab-")
     if not 0 <= settle_time <= 3600:
         raise UsageError(f"--settle-time {settle_time}: must be between 0 and 3600 seconds")
+    if junit:  # refused before the measurement, not after it
+        from .core.fileio import check_output
+
+        check_output(junit, "--junit")
+
+    widths: list[float] = []
 
     def unsettled(pairs):
         *earlier, (b, n) = pairs
-        return ab_verdict(b, n, threshold, earlier).verdict.undecided
+        return worth_another_job(ab_verdict(b, n, threshold, earlier).verdict, widths)
 
     base_row, new_row, _, pairs = run_ab(
         base, new, settings, base_set=base_set, new_set=new_set, out_dir=out_dir,
@@ -760,7 +788,7 @@ def ab(base, new, artifacts, base_set, new_set, threshold, out_dir, fmt, quiet,
 
         from .core.fileio import write_output_text
 
-        write_output_text(junit, ab_junit(res))
+        write_output_text(junit, ab_junit(res), "--junit")
     if res.is_regression:
         sys.exit(1)
     if fail_on_inconclusive and res.inconclusive:
@@ -780,7 +808,9 @@ def ab(base, new, artifacts, base_set, new_set, threshold, out_dir, fmt, quiet,
 @click.option("--batch", default=None, help="N, or auto (throughput objective: 1, 4, 16). Default: 1 "
               "for latency, auto for throughput.")
 @click.option("--budget-minutes", type=float, default=10.0, show_default=True,
-              help="Wall-clock budget of the search (exports and int8 calibration included).")
+              help="Wall-clock budget of the whole tune (training, exports, int8 calibration, "
+              "the search, the confirmation and the bundle); refused up front, with the "
+              "estimate, when this machine's history says it cannot fit.")
 @click.option("--runtime", "runtimes", default=None, help="Only these runtimes (default: every one usable here).")
 @click.option("--precision", "precisions", default=None, help="Only these precisions (default: every "
               "one worth trying here); the default configuration (ort-cpu fp32) is measured anyway.")
@@ -797,9 +827,10 @@ def tune(arch, objective, max_latency_ms, min_throughput, max_accuracy_drop, bat
          budget_minutes, runtimes, precisions, image_size, out_dir, dry_run, quiet, as_json,
          **settings):
     """Find the configuration to deploy on this machine: candidates from its ISA and runtimes,
-    a staged search in the budget (screening with parity -- on --images, default the built-in
-    photos -- then successive halving by the measured noise), the pick confirmed against the
-    default configuration in one paired stage, and a bundle.
+    a race (one short block each, parity on --images, default the built-in photos; 3x slower
+    is out), interleaved screens judged by the interval as `ab` judges (a fresh worker per
+    candidate and round), the pick confirmed against the default in one paired stage -- and
+    deployed only when confirmed faster -- and a bundle.
 
     Exit 0 with an answer; 1 when no candidate meets the constraints; 2 usage error.
     """
@@ -838,7 +869,12 @@ def tune(arch, objective, max_latency_ms, min_throughput, max_accuracy_drop, bat
                    max_accuracy_drop=max_accuracy_drop, runtimes=names, settings=settings,
                    dry_run=dry_run, on_event=progress, on_stage=on_stage, precisions=precs)
     if dry_run:
-        click.echo(render_candidates(res["candidate_set"]))
+        cs = res["candidate_set"]
+        click.echo(json.dumps({"candidates": [{"config_key": c.combo.key, "why": c.why,
+                                               "baseline": c.baseline} for c in cs.candidates],
+                               "excluded": [{"what": w, "why": why} for w, why in cs.excluded],
+                               "precisions_worth_trying": cs.precisions, "cpus": cs.cpus},
+                              indent=2) if as_json else render_candidates(cs))
         return
     click.echo(json.dumps(res, indent=2, default=str) if as_json else render_answer(res))
     if not as_json:

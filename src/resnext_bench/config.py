@@ -69,6 +69,9 @@ RUNTIME_SETTINGS: dict[str, tuple[str, ...]] = {
     "openvino": ("ov_hint", "ov_streams", "ov_requests"),
     "ort-openvino": ("graph_opt_level", "ov_hint", "ov_streams"),
 }
+#: options a runtime reads that do not change what its row measures (not row settings, never
+#: in a row's key); given for runtimes none of which reads them, refused as any setting is
+RUNTIME_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {"ov_cache": ("openvino",)}
 #: settings that make another int8 artifact (any runtime, int8 rows only); the calibration
 #: folder is recorded in the row's ``quantization``, not in the key (a path is not portable)
 INT8_SETTINGS = ("quantizer", "calib_method", "calib_count", "calib_crops", "quant_activations",
@@ -183,8 +186,10 @@ def _check_int8_target(spec: str) -> None:
 
 
 def _check_file(path: str) -> None:
-    if not Path(path).is_file():
+    if not Path(path).exists():
         raise UsageError("no such file")
+    if not Path(path).is_file():
+        raise UsageError("not a regular file (a folder, a FIFO or a device)")
 
 
 def _check_weights(path: str) -> None:

@@ -33,6 +33,7 @@ def fill_from_onnx_metadata(given: dict) -> dict:
     out = dict(given)
     _check_image_size(path, model, given.get("image_sizes"))
     _check_file_precision(path, model, given.get("precisions"))
+    _check_file_arch(path, meta.get("resnext_bench.arch"), given.get("archs"))
     for setting, key in ONNX_METADATA_FILLS.items():
         value = meta.get(f"resnext_bench.{key}")
         if setting not in out and value is not None:
@@ -48,6 +49,20 @@ def fill_from_onnx_metadata(given: dict) -> dict:
     if (isinstance(archs, str) and "," in archs) or (isinstance(archs, (list, tuple)) and len(archs) > 1):
         raise UsageError("--onnx benches one file: give one --arch")
     return out
+
+
+def _check_file_arch(path, own: str | None, asked) -> None:
+    """An arch other than the file's own would build the wrong parity reference and label the
+    rows with a network that did not run (resnet18 files as "resnet50": cosine 0.086)."""
+    if not own or asked in (None, "", ()):
+        return
+    from ..models.spec import parse_arch
+
+    names = asked if isinstance(asked, (list, tuple)) else str(asked).split(",")
+    wrong = [n for n in (str(x).strip() for x in names) if n and parse_arch(n).name != parse_arch(own).name]
+    if wrong:
+        raise UsageError(f"--arch {','.join(wrong)}: {path} is a {own} file (its resnext-bench "
+                         "metadata); drop --arch, or give the file of that arch")
 
 
 def _check_file_precision(path, model, asked) -> None:
@@ -238,6 +253,13 @@ def run_ab(base: str, new: str, common: Mapping[str, Any], *, base_set: tuple[st
         if len(todo) != 1:
             raise UsageError(f"ab measures one configuration per side; {side} has {len(todo)} "
                              "(give one --runtime, --batch and --precision)")
+        # what bench refuses, ab refuses: a runtime that does not run the file (torch runs
+        # the module, not the file), an option no runtime of the side reads, a precision the
+        # runtime does not run -- before anything is measured
+        option_notes(config, strict=True)
+        why = Runner.skip_reason(todo[0])
+        if why:
+            raise UsageError(f"ab {side} side: {why}")
         configs.append(config)
         jobs.append((config, todo[0]))
     if configs[0].timing.rounds != configs[1].timing.rounds:

@@ -13,7 +13,8 @@ import hashlib
 import re
 
 from ..config import (CUDA_ONLY_SETTINGS, GPU_RUNTIMES, INT8_SETTINGS, RUNTIME_NAMES,
-                      RUNTIME_SETTINGS, TORCH_RUNTIMES, RunConfig, cli_flag, default_of)
+                      RUNTIME_ONLY_OPTIONS, RUNTIME_SETTINGS, TORCH_RUNTIMES, RunConfig, cli_flag,
+                      default_of)
 from ..core.errors import UsageError
 from ..core.schema import Combo
 from ..models.spec import parse_arch
@@ -102,6 +103,9 @@ def option_notes(config: RunConfig, *, strict: bool) -> list[str]:
             if name in CUDA_ONLY_SETTINGS and _device_of(rt, torch_dev) != "cuda":
                 continue
             readers_of.setdefault(name, []).append(rt)
+        for name, readers in RUNTIME_ONLY_OPTIONS.items():
+            if rt in readers:
+                readers_of.setdefault(name, []).append(rt)
     axes = dict(config.axes)
     for name in sorted(config.given):
         changed = name in axes or config.value(name) != default_of(name)
@@ -112,7 +116,8 @@ def option_notes(config: RunConfig, *, strict: bool) -> list[str]:
                 raise UsageError(f"{cli_flag(name)} applies to int8 rows only, and --precision "
                                  f"is {','.join(plan.precisions)}")
             continue
-        everyone = [rt for rt, names in RUNTIME_SETTINGS.items() if name in names]
+        everyone = [rt for rt, names in RUNTIME_SETTINGS.items() if name in names] \
+            + list(RUNTIME_ONLY_OPTIONS.get(name, ()))
         if not everyone:
             continue
         if name not in readers_of:

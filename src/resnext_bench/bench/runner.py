@@ -102,6 +102,11 @@ class Runner:
         self.timed = timed
         self.worker_target = worker_target
         self.out_dir = None if out_dir is None else ensure_dir(out_dir, "run dir")
+        if self.out_dir is not None and (self.out_dir / RESULTS).is_dir():
+            from ..core.errors import UsageError
+
+            raise UsageError(f"{self.out_dir / RESULTS} is a directory, not the run's results "
+                             "file: choose another --out (nothing was measured)")
         ensure_dir(config.export.artifacts, "artifacts dir")
         self.identity = RunIdentity(extra=dict(extra or {}))
 

@@ -213,13 +213,46 @@ def remove_dead_temps(folder: str | Path) -> list[str]:
             f"({size / 1e6:.1f} MB; first: {removed[0]})"]
 
 
-def write_output(path: str | Path, write) -> None:
+def read_regular_text(path: str | Path) -> str:
+    """A file's text, read only when it is a regular file: a FIFO (or a device) named where a
+    record is expected would block the reader for ever -- it is refused with an OSError, which
+    every reader of records already treats as unreadable."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read()
+    finally:
+        os.close(fd)
+    return data.decode("utf-8")
+
+
+#: a run dir's own records: never the target of a user-named output
+RUN_RECORDS = ("results.jsonl", "env.json", "tune.json", "baseline.json", "measured-times.jsonl")
+
+
+def _run_record(target: Path) -> bool:
+    """Whether ``target`` is one of a run's (or a baseline's, or an artifacts dir's) records."""
+    if target.name not in RUN_RECORDS:
+        return False
+    folder = target.parent
+    return any((folder / name).exists() for name in RUN_RECORDS) or target.exists()
+
+
+def write_output(path: str | Path, write, flag: str = "--out") -> None:
     """Write a user-named output with ``write(tmp_path)`` without ever replacing anything but a
     regular file: a new path or a regular file is replaced atomically; a symlink is written
     through to its target (the link stays); a FIFO or a character device (``/dev/stdout``, a
     named pipe a CI step reads) is opened and written directly; a folder, a socket or a block
-    device is refused in one line."""
+    device is refused in one line, and so is a run's own record (``RUN/results.jsonl``,
+    ``env.json``, ``tune.json``..., directly or through a link): a report written over the rows
+    it reports would leave no run. ``flag``: the option the user gave the path with."""
     path = Path(path)
+    resolved = Path(os.path.realpath(path))
+    if _run_record(resolved):
+        raise UsageError(f"{flag} {path}: that is {resolved.parent}'s own record "
+                         f"({resolved.name}): not overwritten; write the output elsewhere")
     try:
         st = os.stat(path)  # follows symlinks: what a write would reach
     except FileNotFoundError:
@@ -228,7 +261,7 @@ def write_output(path: str | Path, write) -> None:
         raise UsageError(f"cannot write {path}: {_first_file(path.parent)} is a file, not a "
                          "folder") from None
     if st is not None and stat.S_ISDIR(st.st_mode):
-        raise UsageError(f"--out {path} is a directory: give a file path")
+        raise UsageError(f"{flag} {path} is a directory: give a file path")
     if st is not None and (stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode)):
         fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp")
         os.close(fd)
@@ -246,15 +279,37 @@ def write_output(path: str | Path, write) -> None:
             Path(tmp).unlink(missing_ok=True)
         return
     if st is not None and not stat.S_ISREG(st.st_mode):
-        raise UsageError(f"--out {path} is not a regular file, a FIFO or a character device: "
+        raise UsageError(f"{flag} {path} is not a regular file, a FIFO or a character device: "
                          "not written")
     target = Path(os.path.realpath(path)) if path.is_symlink() else path  # also a dangling link
-    with atomic_path(target) as tmp:
-        write(tmp)
+    try:
+        with atomic_path(target) as tmp:
+            write(tmp)
+    except OSError as exc:  # name the user's path, not the temp file beside it
+        if exc.filename is None or str(exc.filename).endswith(".tmp"):
+            exc.filename = str(path)
+        raise
 
 
-def write_output_text(path: str | Path, text: str) -> None:
-    write_output(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+def check_output(path: str | Path, flag: str = "--out") -> None:
+    """Refuse (exit 2) up front an output path that a command could only write after its
+    measurement: a folder, a run's record, a missing or unwritable folder."""
+    path = Path(path)
+    resolved = Path(os.path.realpath(path))
+    if resolved.is_dir():
+        raise UsageError(f"{flag} {path} is a directory: give a file path")
+    if _run_record(resolved):
+        raise UsageError(f"{flag} {path}: that is {resolved.parent}'s own record "
+                         f"({resolved.name}): not overwritten; write the output elsewhere")
+    parent = resolved.parent
+    if not parent.is_dir():
+        raise UsageError(f"{flag} {path}: its folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK) and not (resolved.exists() and os.access(resolved, os.W_OK)):
+        raise UsageError(f"{flag} {path}: {parent} is not writable (checked before measuring)")
+
+
+def write_output_text(path: str | Path, text: str, flag: str = "--out") -> None:
+    write_output(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), flag)
 
 
 def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UsageError
-from .fileio import (append_jsonl, ensure_dir, finite_json, loads_bounded, read_jsonl,
-                     pid_alive, remove_dead_temps, write_json_atomic)
+from .fileio import (append_jsonl, ensure_dir, finite_json, loads_bounded, pid_alive, read_jsonl,
+                     read_regular_text, remove_dead_temps, write_json_atomic)
 from .schema import ResultRow, SchemaError, row_from_json
 
 #: env.json keys that must be equal for two measurements to be comparable as they stand (the
@@ -190,11 +190,12 @@ def read_env(run_dir: str | Path) -> tuple[dict, str | None]:
     a dict)."""
     path = Path(run_dir) / ENV
     try:
-        env = loads_bounded(path.read_text(encoding="utf-8"))
+        env = loads_bounded(read_regular_text(path))
     except FileNotFoundError:
         return {}, None
     except (OSError, ValueError) as exc:  # UnicodeDecodeError, TooDeep are ValueErrors
-        return {}, f"{path}: not readable as JSON ({type(exc).__name__}); environment unknown"
+        why = getattr(exc, "strerror", None) or type(exc).__name__  # "not a regular file" (a FIFO)
+        return {}, f"{path}: not readable as JSON ({why}); environment unknown"
     if not isinstance(env, dict):
         return {}, f"{path}: not a JSON object; environment unknown"
     bad = _env_problems(env)

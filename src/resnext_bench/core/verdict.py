@@ -54,6 +54,7 @@ class Outcome(str, Enum):
     FAILED = "failed"  # ok before, failed now (ab: the new side failed)
     SKIPPED_NOW = "skipped_now"  # ok before, skipped now
     MISSING = "missing"  # in the base run, not in the new one
+    MISSING_ALLOWED = "missing_allowed"  # the same, under --allow-missing: said, not a regression
     IMPROVEMENT = "improvement"
     UNCHANGED = "unchanged"
     INCONCLUSIVE = "inconclusive"  # the verdict was not reached (noise, busy host, base failed)

@@ -51,7 +51,8 @@ def calibration_images(quant: QuantOptions, image_size: int, seed: int = CALIB_S
         return synthetic_images(quant.calib_count, image_size, seed)
     if crops:
         return photo_crops(quant.calib_count, image_size, seed, folder=folder)
-    return folder_images(folder, image_size, limit=quant.calib_count)
+    return folder_images(folder, image_size, limit=quant.calib_count,
+                         flag="--calib-images" if quant.calib_images else "--images")
 
 
 def ort_reader(images, input_name: str):

@@ -50,7 +50,8 @@ def control_set(quant: QuantOptions, fp32, target: dict) -> ControlSet:
         if folder is None or labeled_classes(folder) is None:
             raise UsageError("--int8-target drop:X needs a labeled calibration folder (class "
                              "subfolders, e.g. --calib-images digits-train)")
-        images, labels = labeled_folder_images(folder, size, limit=CONTROL_LABELED_IMAGES)
+        images, labels = labeled_folder_images(folder, size, limit=CONTROL_LABELED_IMAGES,
+                                               flag="--calib-images")
         source = f"labeled centre crops of {calibration_source(replace(quant, calib_crops='off'))}"
     return ControlSet(images, labels, source, fp32.path)
 

@@ -135,14 +135,51 @@ def load_user_onnx(path: str | Path, flag: str = "--onnx"):
     unreadable file is a one-line :class:`UsageError` naming ``flag``."""
     import onnx
 
-    if not Path(path).is_file():
+    p = Path(path)
+    if not p.exists():
         raise UsageError(f"{flag} {path}: no such file")
+    if not p.is_file():
+        raise UsageError(f"{flag} {path}: not a regular file (a folder, a FIFO or a device)")
+    if p.stat().st_size == 0:
+        raise UsageError(f"{flag} {path}: an empty file, not an ONNX model")
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:
         raise UsageError(f"{flag} {path}: not a readable ONNX file ({type(exc).__name__})") from None
     check_external_data(path, model, flag)
+    check_image_classifier(path, model, flag)
     return model
+
+
+#: the element types an image input may have (float32, float16)
+_IMAGE_INPUT_TYPES = {1: "float32", 10: "float16"}
+
+
+def check_image_classifier(path, model, flag: str = "--onnx") -> None:
+    """The file must be what every runtime here feeds and reads: one image input
+    ``[N, 3, H, W]`` of float32 or float16, and a ``[N, classes]`` output. Anything else is a
+    usage error naming what the file has (not a failed row after its load)."""
+    inits = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in inits]
+    if len(inputs) != 1:
+        raise UsageError(f"{flag} {path}: {len(inputs)} graph inputs "
+                         f"({', '.join(i.name for i in inputs) or 'none'}); an image classifier "
+                         "here has one, [N, 3, H, W]")
+    t = inputs[0].type.tensor_type
+    dims = len(t.shape.dim) if t.HasField("shape") else None
+    if t.elem_type not in _IMAGE_INPUT_TYPES or (dims is not None and dims != 4):
+        import onnx
+
+        kind = onnx.TensorProto.DataType.Name(t.elem_type) if t.elem_type else "untyped"
+        raise UsageError(f"{flag} {path}: input {inputs[0].name!r} is {kind} of rank {dims}; "
+                         "an image input here is float32 or float16 [N, 3, H, W]")
+    outputs = list(model.graph.output)
+    if not outputs:
+        raise UsageError(f"{flag} {path}: the graph has no output")
+    o = outputs[0].type.tensor_type
+    if o.HasField("shape") and len(o.shape.dim) != 2:
+        raise UsageError(f"{flag} {path}: output {outputs[0].name!r} has rank {len(o.shape.dim)}; "
+                         "a classifier's output here is [N, classes]")
 
 
 def verify_cached(path: Path, sidecar: Path, digest: str) -> dict | None:

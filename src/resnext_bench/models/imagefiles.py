@@ -93,4 +93,5 @@ def images_digest(folder: str | Path, limit: int | None = None) -> str:
     files = image_files(folder)[:limit]
     blob = "".join(f"{p.parent.name + '/' if labeled else ''}{p.name}:{file_digest(p)};" for p in files)
     prefix = str(folder) if str(folder) in IMAGE_KEYWORDS else "images"
-    return f"{prefix}:" + hashlib.sha256(blob.encode()).hexdigest()[:16]
+    # a file name that is not UTF-8 reaches Python as surrogate escapes: hashed as its bytes
+    return f"{prefix}:" + hashlib.sha256(blob.encode("utf-8", "surrogateescape")).hexdigest()[:16]

@@ -72,38 +72,50 @@ def photo_crops(n: int, image_size: int, seed: int, folder: str | Path = "builti
     return np.stack(out).astype(np.float32)
 
 
-def folder_images(folder: str | Path, image_size: int, limit: int | None = None) -> np.ndarray:
+def folder_images(folder: str | Path, image_size: int, limit: int | None = None,
+                  flag: str = "--images") -> np.ndarray:
     """Images from ``folder`` resized the ImageNet way (shorter side to size/0.875, centre crop)
-    and normalized with ImageNet mean/std. Needs Pillow (pulled in by matplotlib)."""
-    return labeled_folder_images(folder, image_size, limit)[0]
+    and normalized with ImageNet mean/std. Needs Pillow (pulled in by matplotlib). ``flag``:
+    the option the folder came with, as errors and warnings name it."""
+    return labeled_folder_images(folder, image_size, limit, flag)[0]
 
 
-def labeled_folder_images(folder: str | Path, image_size: int, limit: int | None = None):
+def labeled_folder_images(folder: str | Path, image_size: int, limit: int | None = None,
+                          flag: str = "--images"):
     """(images, labels): :func:`folder_images` of a folder, with the class index of each image
     when the folder is labeled (class subfolders, :func:`..imagefiles.labeled_image_files`),
-    else labels ``None``."""
+    else labels ``None``. Pillow's warnings on a file (a palette with transparency, a huge
+    image) become one ``warning:`` line naming the file, not Pillow's raw text."""
+    import sys
+    import warnings
+
     from .imagefiles import labeled_image_files
 
     try:
         from PIL import Image
     except ImportError as exc:  # pragma: no cover - matplotlib depends on pillow
-        raise UsageError("--images needs Pillow: pip install pillow") from exc
+        raise UsageError(f"{flag} needs Pillow: pip install pillow") from exc
     folder = resolve_image_dir(folder)
     if not folder.is_dir():
-        raise UsageError(f"--images {folder}: not a directory")
+        raise UsageError(f"{flag} {folder}: not a directory")
     labeled = labeled_image_files(folder)
     files = [p for p, _ in labeled] if labeled is not None else image_files(folder)
     if limit:
         files = files[:limit]
     if not files:
-        raise UsageError(f"--images {folder}: no image files ({', '.join(IMAGE_SUFFIXES)})")
+        raise UsageError(f"{flag} {folder}: no image files ({', '.join(IMAGE_SUFFIXES)})")
     resize = int(round(image_size / 0.875))
     arrays = []
     for f in files:
+        shown = str(f).encode("utf-8", "backslashreplace").decode("utf-8")  # a non-UTF-8 name
         try:
-            img = Image.open(f).convert("RGB")
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                img = Image.open(f).convert("RGB")
         except Exception as exc:
-            raise UsageError(f"--images: cannot read {f}: {exc}") from exc
+            raise UsageError(f"{flag}: cannot read {shown}: {exc}") from exc
+        for w in caught:
+            sys.stderr.write(f"warning: {flag}: {shown}: {str(w.message).splitlines()[0]}\n")
         w, h = img.size
         scale = resize / min(w, h)
         img = img.resize((max(image_size, round(w * scale)), max(image_size, round(h * scale))),

@@ -328,6 +328,13 @@ def load_weights_file(model: nn.Module, path: str | Path) -> None:
         raise UsageError(f"--weights {path}: cannot read as a torch checkpoint ({type(exc).__name__}"
                          + (f": {why[:160]}" if why else "") + ")") from None
     state = _unwrap_checkpoint(obj)
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise UsageError(f"--weights {path}: not a state dict of tensors")
+    ints = [k for k, v in model.state_dict().items()
+            if k in state and v.is_floating_point() and not state[k].is_floating_point()]
+    if ints:
+        raise UsageError(f"--weights {path}: {len(ints)} tensor(s) are {state[ints[0]].dtype} where "
+                         f"the arch has floating-point weights (first: {', '.join(ints[:3])})")
     found = state_findings(model, state)
     bad, missing, unexpected, shapes = (found[k] for k in ("nonfinite", "missing", "unexpected", "shapes"))
     if bad:

@@ -73,13 +73,29 @@ def ab_verdict(base: ResultRow, new: ResultRow, threshold: float = 0.05,
         v.notes.append(f"busy host: judged on rounds measured with --threads {base.threads} on both "
                        "sides (fitting the CPUs other processes left free); the first job, with "
                        "the default pool, is kept in results.jsonl but not judged")
-    parity_broke = any(b.parity_passed is not False and n.parity_passed is False for b, n in pairs)
+    # a new side that fails parity fails the gate (as --help says), whether or not the base
+    # failed too: the file under review computes something else than the network
+    parity_broke = any(n.parity_passed is False for _, n in pairs)
     v.verdict = settle(v.verdict, parity_broke=parity_broke)
     if parity_broke:
-        v.notes.append(f"new side fails parity: max_rel_err {new.parity_max_rel_err:.3g}, "
+        both = " (the base side fails too)" if any(b.parity_passed is False for b, _ in pairs) else ""
+        v.notes.append(f"new side fails parity{both}: max_rel_err {new.parity_max_rel_err:.3g}, "
                        f"top-1 {new.parity_top1_agreement}")
     res.notes += side_differences(base, new)
     return res
+
+
+def worth_another_job(v: Verdict, widths: list[float]) -> bool:
+    """Whether ``ab`` measures another job of rounds: the verdict is undecided *and* the last
+    job narrowed the interval by 10 % or more (``widths``: the earlier jobs' interval widths,
+    appended to). A small model's noisy rounds otherwise spent the whole --settle-time on an
+    interval that no longer moved."""
+    if not v.undecided or v.ci_low is None:
+        return False
+    width = v.ci_high - v.ci_low
+    narrowing = not widths or width < 0.9 * widths[-1]
+    widths.append(width)
+    return narrowing
 
 
 #: what two sides of an A/B job can differ in besides the file, as a note names it
@@ -122,9 +138,14 @@ def render_ab(res: ABResult, fmt: str) -> str:
     change = "-" if v.ratio is None else describe_ratio(v.ratio)
     ci = "-" if v.ci_low is None else f"[{v.ci_low:.3f}, {v.ci_high:.3f}]"
     rounds = v.rounds if v.rounds is not None else len(res.base.round_medians_ms or [])
-    headline = (f"{v.verdict.value.upper() if res.is_regression else v.verdict.value}: new is {change} than base "
-                f"(median of {rounds} per-round ratios, 95% CI {ci}, "
-                f"threshold {res.threshold:.0%})")
+    if v.verdict is Outcome.UNCHANGED and v.ratio is not None:
+        # within the threshold: no direction is claimed ("1.05x faster" beside a higher p50)
+        what = f"new is within the {res.threshold:.0%} threshold of base (median ratio {v.ratio:.3f}x"
+        headline = f"unchanged: {what}, 95% CI {ci}, {rounds} per-round ratios)"
+    else:
+        headline = (f"{v.verdict.value.upper() if res.is_regression else v.verdict.value}: new is "
+                    f"{change} than base (median of {rounds} per-round ratios, 95% CI {ci}, "
+                    f"threshold {res.threshold:.0%})")
     if fmt == "json":
         return json.dumps({"verdict": v.verdict, "is_regression": res.is_regression,
                            "ratio": v.ratio, "ci_low": v.ci_low, "ci_high": v.ci_high,

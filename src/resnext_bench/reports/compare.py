@@ -235,7 +235,7 @@ def compare_rows(base_rows: list[ResultRow], new_rows: list[ResultRow], threshol
     for key in sorted(set(base) | set(new)):
         b, n = base.get(key), new.get(key)
         if n is None:
-            out.append(RowComparison(key, Outcome.UNCHANGED if allow_missing else Outcome.MISSING,
+            out.append(RowComparison(key, Outcome.MISSING_ALLOWED if allow_missing else Outcome.MISSING,
                                      notes=["in base, not in new run"
                                             + (" (allowed)" if allow_missing else "")]))
         elif b is None:

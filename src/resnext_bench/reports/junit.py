@@ -41,8 +41,9 @@ def _document(suite_name: str, add_cases) -> str:
     cases = suite.findall("testcase")
     failures = sum(1 for c in cases if c.find("failure") is not None)
     skipped = sum(1 for c in cases if c.find("skipped") is not None)
+    seconds = sum(float(c.get("time") or 0.0) for c in cases)  # the suite's: its cases' sum
     suite.attrib.update(tests=str(len(cases)), failures=str(failures), errors="0",
-                        skipped=str(skipped), time="0.000")
+                        skipped=str(skipped), time=f"{seconds:.3f}")
     root.attrib.update(tests=str(len(cases)), failures=str(failures), errors="0")
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

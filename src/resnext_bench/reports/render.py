@@ -243,7 +243,8 @@ def write_report(run: RunData, fmt: str, out: str | Path | None) -> str | None:
     try:
         import pyarrow  # noqa: F401
     except ImportError:
-        raise UsageError("--format parquet needs pyarrow: pip install pyarrow") from None
+        raise UsageError("--format parquet needs pyarrow: pip install 'resnext-bench[parquet]' "
+                         "(or pyarrow)") from None
     if out is None:
         raise UsageError("--format parquet is binary: give --out PATH")
     write_output(out, lambda tmp: df.to_parquet(tmp, index=False))

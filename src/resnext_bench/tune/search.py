@@ -92,6 +92,11 @@ class StageRecord:
     beaten: list[str] = field(default_factory=list)
     out: list[str] = field(default_factory=list)
     load_cores: float | None = None  # other processes' CPUs during the stage's blocks (mean)
+    #: the cost model the next stage is predicted by (:func:`_predict`): seconds per candidate
+    #: and round (a fresh worker's load and the pause), and per candidate once (parity, the
+    #: prepare step's checks; exports made in this stage left out: they are made once)
+    round_s: float = 0.5
+    fixed_s: float = 0.0
 
 
 @dataclass
@@ -141,9 +146,16 @@ def tie_key(row: ResultRow) -> tuple:
             dependency_rank(row.runtime), len(row.settings or {}))
 
 
-TIE_BREAK = ("the lower measured median (the intervals do not separate them, the point estimate "
-             "is still the best guess), then fewer threads, smaller batch, fewer runtime "
-             "dependencies, default settings")
+TIE_BREAK = ("the smaller top-1 accuracy drop where accuracy was measured, then the lower "
+             "measured median (within the threshold the point estimate is still the best "
+             "guess), then fewer threads, smaller batch, fewer runtime dependencies, default "
+             "settings")
+
+
+def tie_break_key(row: ResultRow, objective: str) -> tuple:
+    """The order :data:`TIE_BREAK` states, for candidates tied within the threshold."""
+    drop = row.accuracy_top1_drop
+    return (round(drop, 2) if drop is not None else 0.0, metric(row, objective), tie_key(row))
 
 
 def out_reason(row: ResultRow, *, max_latency_ms=None, min_throughput=None,
@@ -265,9 +277,27 @@ def _screen_judge(standings: dict[str, Standing], keys: list[str], baseline: str
     return best, beaten
 
 
+#: the pause before each block (the runner's SETTLE_S), part of a round's cost
+_PAUSE_S = 0.1
+
+
+def _cost_model(record: StageRecord, rows) -> None:
+    """Fit the stage's cost: a round costs the rows' median load plus the pause; the rest of a
+    candidate's time, less its timed calls and the exports made here, is its fixed cost."""
+    loads = sorted(r.load_seconds for r in rows if r.ok and r.load_seconds)
+    if loads:
+        record.round_s = loads[len(loads) // 2] + _PAUSE_S
+    exported = {r.onnx_path: r.export_seconds or 0.0 for r in rows
+                if r.export_cache_hit is False and r.onnx_path}
+    per = (record.seconds - sum(exported.values())) / max(record.members, 1)
+    record.fixed_s = max(0.0, per - record.timing["min_time"]
+                         - record.timing["rounds"] * record.round_s)
+
+
 def _stage(standings, keys, rows, index, kind, timing, seconds, baseline, constraints,
            objective) -> StageRecord:
     record = StageRecord(index, kind, timing, len(keys), seconds, load_cores=_stage_load(rows))
+    _cost_model(record, rows)
     for row in rows:
         s = standings[row.config_key]
         s.row, s.stage = row, index
@@ -288,11 +318,9 @@ def _stage(standings, keys, rows, index, kind, timing, seconds, baseline, constr
 
 
 def _predict(last: StageRecord, members: int, timing: dict) -> float:
-    """The next screen's seconds from the last stage's: its cost per candidate and round less
-    the timed share, times the next stage's rounds, plus its timed time."""
-    per_round = last.seconds / max(last.members, 1) / max(last.timing["rounds"], 1)
-    overhead = max(0.0, per_round - last.timing["min_time"] / last.timing["rounds"])
-    return members * (timing["rounds"] * overhead + timing["min_time"])
+    """The next screen's seconds from the last stage's cost model (:func:`_cost_model`): per
+    candidate its fixed cost, a round's cost times the rounds, and its timed time."""
+    return members * (last.fixed_s + timing["rounds"] * last.round_s + timing["min_time"])
 
 
 def search(combos_by_key: dict, measure, *, objective: str = "latency", budget_s: float,
@@ -387,7 +415,10 @@ def search(combos_by_key: dict, measure, *, objective: str = "latency", budget_s
     contenders = [s for k, s in standings.items() if s.status == "in" and k != baseline]
     ranked = sorted(contenders, key=lambda s: (metric(s.row, objective), tie_key(s.row)))
     winner = ranked[0].key if ranked else None  # the best of the last stage's judgement
-    ties = [s.key for s in ranked if s.key == winner or s.relation == "tied"]
+    tied = [s for s in ranked if s.key == winner or s.relation == "tied"]
+    tied.sort(key=lambda s: tie_break_key(s.row, objective))  # the answer lists them in order
+    winner = tied[0].key if tied else winner
+    ties = [s.key for s in tied]
     cut = sorted((s for s in standings.values() if s.status == "cut"),
                  key=lambda s: metric(s.row, objective))
     unseparated = [s.key for s in ranked if s.relation == "not separated"] + [s.key for s in cut]
