@@ -599,9 +599,11 @@ def render_answer(result: dict) -> str:
         lines.append(f"  a tie: {len(result['ties'])} candidates within the {THRESHOLD:.0%} "
                      f"threshold of each other in interleaved rounds, settled by the tie-break "
                      f"({result['tie_break']}):")
-        lines += [f"    {t['config_key']}: p50 {t['latency_p50_ms']:.2f} ms"
-                  + (f" ({t['ratio_to_best']:.3f}x the best)" if t.get("ratio_to_best") else "")
-                  for t in result["ties"]]
+        lines += [f"    {t['config_key']}: p50 {t['latency_p50_ms']:.2f} ms ("
+                  + ("the confirmation" if t.get("tune_stage") == "confirm"
+                     else f"stage {t.get('tune_stage')}")
+                  + (f"; {t['ratio_to_best']:.3f}x the best, paired" if t.get("ratio_to_best") else "")
+                  + ")" for t in result["ties"]]
     if result.get("not_separated"):
         lines.append(f"  not separated from the search's pick ({len(result['not_separated'])}; "
                      "more rounds may separate them):")
