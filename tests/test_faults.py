@@ -344,3 +344,46 @@ def test_a_pickled_checkpoint_is_refused_plainly(cli, tmp_path):
               "--out", tmp_path / "e")
     assert res.exit_code == 2 and "not a plain state dict" in res.stderr, res.output
     assert "Re-running" not in res.stderr
+
+
+_SPAWN_PROBE = """
+import multiprocessing as mp, os, signal, sys, time
+import numpy  # the CLI's process has threads beside the main one, as numpy's BLAS makes
+from resnext_bench.bench.worker import child_executable, sigint_deferred
+
+def child():
+    time.sleep(1.5)
+
+if __name__ == "__main__":
+    ctx = mp.get_context("spawn")
+    ctx.set_executable(child_executable())
+    with sigint_deferred():
+        p = ctx.Process(target=child)
+        p.start()
+    time.sleep(0.05)
+    os.kill(p.pid, signal.SIGINT)  # the child is still starting up (importing)
+    p.join()
+    print("child exit", p.exitcode, flush=True)
+    try:
+        with sigint_deferred():
+            q = ctx.Process(target=child)
+            q.start()
+            os.kill(os.getpid(), signal.SIGINT)  # a Ctrl-C that lands during a spawn
+            time.sleep(0.3)
+        print("parent: lost", flush=True)
+    except KeyboardInterrupt:
+        print("parent: kept", flush=True)
+    q.join()
+"""
+
+
+def test_a_ctrl_c_during_a_spawn_reaches_the_parent_and_spares_the_child(tmp_path):
+    """The lost Ctrl-C of issue 44: SIGINT was ignored in the parent while a worker spawned,
+    so a Ctrl-C landing then was gone. Now the parent keeps it (blocked, raised after the
+    spawn) and the child ignores it from its first instruction (no traceback of its own)."""
+    script = tmp_path / "probe.py"
+    script.write_text(_SPAWN_PROBE)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert "child exit 0" in proc.stdout and "parent: kept" in proc.stdout, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr

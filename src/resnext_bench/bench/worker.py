@@ -95,16 +95,49 @@ def _refusal(exc: BaseException):
 
 @contextlib.contextmanager
 def sigint_deferred():
-    """SIGINT *blocked* while a child is spawned: the child inherits the mask across exec, so a
-    Ctrl-C while it starts up (before its own handlers are set) cannot print its traceback; the
-    parent gets the signal as soon as the spawn returns. Ignoring it instead (as before) lost a
-    Ctrl-C that came during a spawn -- on a loaded host a spawn is long enough to catch one, and
-    ``bench`` then ran on for its whole warm-up."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    """SIGINT blocked in this thread while a child is spawned: a Ctrl-C during the spawn is
+    kept (pending, or taken by another thread's handler) and raised as soon as the spawn
+    returns. Ignoring it instead (as before) lost it -- on a loaded host a spawn is long
+    enough to catch one, and ``bench`` then ran on for its whole warm-up. The child itself
+    ignores SIGINT from its first instruction (:func:`child_executable`)."""
+    try:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    except (AttributeError, OSError):  # no POSIX masks here
+        yield
+        return
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+_CHILD_EXE: list[str] = []
+
+
+def child_executable() -> str | None:
+    """The interpreter the spawned children start with: on POSIX a two-line shell script in a
+    private temp folder that ignores SIGINT and execs this Python, so a Ctrl-C that reaches the
+    process group while a child starts up (importing numpy, before its handlers are set) cannot
+    print the child's traceback -- an ignored disposition survives exec and Python keeps it.
+    Measured: a blocked mask alone did not keep SIGINT from such a child. None elsewhere."""
+    import atexit
+    import os
+    import shlex
+    import shutil
+    import sys
+    import tempfile
+
+    if os.name != "posix" or not os.path.exists("/bin/sh"):
+        return None
+    if not _CHILD_EXE:
+        folder = tempfile.mkdtemp(prefix="resnext-bench-")  # 0700: this user's only
+        atexit.register(shutil.rmtree, folder, True)
+        path = os.path.join(folder, "python")
+        with open(path, "w") as f:
+            f.write(f"#!/bin/sh\ntrap '' INT\nexec {shlex.quote(sys.executable)} \"$@\"\n")
+        os.chmod(path, 0o700)
+        _CHILD_EXE.append(path)
+    return _CHILD_EXE[0]
 
 
 def worker_main(conn, job, artifact=None) -> None:
@@ -196,6 +229,9 @@ class Worker:
         else:
             name = f"resnext-bench {job.combo.runtime} b{job.combo.batch}"
             args = (child, job, artifact)
+        exe = child_executable()
+        if exe is not None:
+            self._ctx.set_executable(exe)
         self.proc = self._ctx.Process(target=target or worker_main, args=args, daemon=True, name=name)
         try:
             with sigint_deferred():

@@ -36,9 +36,11 @@ def ensure_trained(arch: str, seed: int, artifacts: str | Path, deadline: float,
     """Train (or verify the cached) digits weights of ``arch`` before the search; ``emit(text)``
     hears the progress lines. Exit 2 (:class:`UsageError`) when training cannot finish by
     ``deadline`` (``time.monotonic``) or fails."""
-    from ..bench.worker import sigint_deferred
+    from ..bench.worker import child_executable, sigint_deferred
 
     ctx = multiprocessing.get_context("spawn")
+    if child_executable() is not None:
+        ctx.set_executable(child_executable())
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_train_main, args=(child, arch, seed, str(artifacts), deadline),
                        daemon=True, name="resnext-bench train")
