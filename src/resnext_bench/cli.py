@@ -870,11 +870,7 @@ def tune(arch, objective, max_latency_ms, min_throughput, max_accuracy_drop, bat
                    dry_run=dry_run, on_event=progress, on_stage=on_stage, precisions=precs)
     if dry_run:
         cs = res["candidate_set"]
-        click.echo(json.dumps({"candidates": [{"config_key": c.combo.key, "why": c.why,
-                                               "baseline": c.baseline} for c in cs.candidates],
-                               "excluded": [{"what": w, "why": why} for w, why in cs.excluded],
-                               "precisions_worth_trying": cs.precisions, "cpus": cs.cpus},
-                              indent=2) if as_json else render_candidates(cs))
+        click.echo(json.dumps(cs.to_json(), indent=2) if as_json else render_candidates(cs))
         return
     click.echo(json.dumps(res, indent=2, default=str) if as_json else render_answer(res))
     if not as_json:

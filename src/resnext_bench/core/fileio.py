@@ -232,12 +232,15 @@ def read_regular_text(path: str | Path) -> str:
 RUN_RECORDS = ("results.jsonl", "env.json", "tune.json", "baseline.json", "measured-times.jsonl")
 
 
-def _run_record(target: Path) -> bool:
-    """Whether ``target`` is one of a run's (or a baseline's, or an artifacts dir's) records."""
-    if target.name not in RUN_RECORDS:
-        return False
-    folder = target.parent
-    return any((folder / name).exists() for name in RUN_RECORDS) or target.exists()
+def _refuse_record(path: Path, flag: str) -> Path:
+    """``path`` resolved (through links), refused when it is one of a run's (or a baseline's,
+    or an artifacts dir's) records."""
+    resolved = Path(os.path.realpath(path))
+    if resolved.name in RUN_RECORDS and (resolved.exists() or any(
+            (resolved.parent / name).exists() for name in RUN_RECORDS)):
+        raise UsageError(f"{flag} {path}: that is {resolved.parent}'s own record "
+                         f"({resolved.name}): not overwritten; write the output elsewhere")
+    return resolved
 
 
 def write_output(path: str | Path, write, flag: str = "--out") -> None:
@@ -249,10 +252,7 @@ def write_output(path: str | Path, write, flag: str = "--out") -> None:
     ``env.json``, ``tune.json``..., directly or through a link): a report written over the rows
     it reports would leave no run. ``flag``: the option the user gave the path with."""
     path = Path(path)
-    resolved = Path(os.path.realpath(path))
-    if _run_record(resolved):
-        raise UsageError(f"{flag} {path}: that is {resolved.parent}'s own record "
-                         f"({resolved.name}): not overwritten; write the output elsewhere")
+    _refuse_record(path, flag)
     try:
         st = os.stat(path)  # follows symlinks: what a write would reach
     except FileNotFoundError:
@@ -295,12 +295,9 @@ def check_output(path: str | Path, flag: str = "--out") -> None:
     """Refuse (exit 2) up front an output path that a command could only write after its
     measurement: a folder, a run's record, a missing or unwritable folder."""
     path = Path(path)
-    resolved = Path(os.path.realpath(path))
+    resolved = _refuse_record(path, flag)
     if resolved.is_dir():
         raise UsageError(f"{flag} {path} is a directory: give a file path")
-    if _run_record(resolved):
-        raise UsageError(f"{flag} {path}: that is {resolved.parent}'s own record "
-                         f"({resolved.name}): not overwritten; write the output elsewhere")
     parent = resolved.parent
     if not parent.is_dir():
         raise UsageError(f"{flag} {path}: its folder {parent} does not exist")

@@ -45,7 +45,10 @@ def run_dir_lock(run_dir: str | Path):
     writer's PID. A second writer is refused with one line naming the holder (two sweeps into
     one dir would each measure against the other's load and write every config twice). The
     kernel drops the lock of a process that died, so a stale lock is simply taken, with a
-    warning naming the PID that left it. Re-entrant within one process (tune's stages)."""
+    warning naming the PID that left it. Re-entrant within one process (tune's stages). A run
+    dir this lock created and left holding nothing but the lock (the command was refused, or
+    stopped, before writing) is removed: a usage error leaves no empty ``runs/...`` folder."""
+    created = not Path(run_dir).exists()
     path = ensure_dir(run_dir, "run dir").resolve()
     if path in _HELD:
         _HELD[path][1] += 1
@@ -83,6 +86,9 @@ def run_dir_lock(run_dir: str | Path):
         _HELD.pop(path, None)
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
+            if created and {p.name for p in path.iterdir()} <= {LOCK}:
+                (path / LOCK).unlink()
+                path.rmdir()
             fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 

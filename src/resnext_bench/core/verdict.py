@@ -265,6 +265,18 @@ def interleaved_verdict(base_rounds, new_rounds, threshold: float, *, busy=()) -
     if v.ci_low is None or v.ratio is None:  # fewer than MIN_ROUNDS rounds: no interval
         v.notes += busy
         return v
+    judge_interval(v, threshold, "the contention could explain the change" if busy else
+                   f"{v.rounds} rounds with a spread of {v.noise:.0%} have not separated them")
+    if busy:
+        v.notes += busy
+        v.notes.append(f"judged under contention on {v.rounds} interleaved rounds (a fresh "
+                       "worker per side and round): the interval, not the host's load, decides")
+    return v
+
+
+def judge_interval(v: Verdict, threshold: float, why: str) -> Verdict:
+    """Set ``v.verdict`` from its ratio and interval by the rule :func:`interleaved_verdict`
+    states (also for two sides that could not be paired); ``why``: what an undecided note says."""
     band = 1 + threshold
     if 1 / band <= v.ratio <= band:
         v.verdict = Outcome.UNCHANGED
@@ -274,15 +286,9 @@ def interleaved_verdict(base_rounds, new_rounds, threshold: float, *, busy=()) -
         v.verdict = Outcome.IMPROVEMENT
     else:
         v.verdict, v.undecided = Outcome.INCONCLUSIVE, True
-        why = ("the contention could explain the change" if busy else
-               f"{v.rounds} rounds with a spread of {v.noise:.0%} have not separated them")
         v.notes.insert(0, f"new is {describe_ratio(v.ratio)}, but the 95% interval "
                           f"[{v.ci_low:.3f}, {v.ci_high:.3f}] reaches within the {threshold:.0%} "
                           f"threshold: {why}")
-    if busy:
-        v.notes += busy
-        v.notes.append(f"judged under contention on {v.rounds} interleaved rounds (a fresh "
-                       "worker per side and round): the interval, not the host's load, decides")
     return v
 
 

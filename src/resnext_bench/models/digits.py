@@ -146,7 +146,8 @@ PROGRESS_S = 15.0
 DEADLINE_CHECK_STEPS = 5
 
 
-def _over_deadline(elapsed: float, done: int, total: int, deadline: float) -> str | None:
+def _over_deadline(elapsed: float, done: int, total: int, deadline: float,
+                   arch: str = REFERENCE_ARCH) -> str | None:
     """Why training cannot finish by ``deadline`` (a ``time.monotonic`` value), judged from the
     steps timed so far, or None."""
     per_step = elapsed / done
@@ -156,8 +157,8 @@ def _over_deadline(elapsed: float, done: int, total: int, deadline: float) -> st
     return (f"training the trained reference's weights (--weights digits) takes ~"
             f"{per_step * total / 60:.1f} min here (measured on its first {done} of {total} "
             f"steps), more than the budget leaves ({max(left, 0) / 60:.1f} min): raise "
-            "--budget-minutes, or train them once beforehand (`resnext-bench export --arch "
-            "resnext29_2x8d --weights digits`; cached for every later run)")
+            f"--budget-minutes, or train them once beforehand (`resnext-bench export --arch "
+            f"{arch} --weights digits`; cached for every later run)")
 
 
 def train(model, spec, seed: int, *, epochs: int = EPOCHS, limit: int | None = None,
@@ -200,7 +201,7 @@ def train(model, spec, seed: int, *, epochs: int = EPOCHS, limit: int | None = N
             done = epoch * steps_per_epoch + s + 1
             now = time.perf_counter()
             if deadline is not None and (done == DEADLINE_CHECK_STEPS or s == steps_per_epoch - 1):
-                why = _over_deadline(now - t0, done, total_steps, deadline)
+                why = _over_deadline(now - t0, done, total_steps, deadline, spec.name)
                 if why:
                     raise UsageError(why)
             if log and now - last_log >= PROGRESS_S:

@@ -65,6 +65,13 @@ class CandidateSet:
     def baseline(self) -> Candidate:
         return next(c for c in self.candidates if c.baseline)
 
+    def to_json(self) -> dict:
+        """What ``tune --dry-run --json`` prints: each candidate with why, each exclusion."""
+        return {"candidates": [{"config_key": c.combo.key, "why": c.why, "baseline": c.baseline}
+                               for c in self.candidates],
+                "excluded": [{"what": w, "why": why} for w, why in self.excluded],
+                "precisions_worth_trying": self.precisions, "cpus": self.cpus}
+
 
 def candidates(arch: str, *, objective: str = "latency", batch: int | str | None = None,
                available=None, runtime_class=None, flags: list[str] | None = None,

@@ -17,7 +17,7 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..config import RunConfig
+from ..config import RunConfig, cli_flag
 from ..core.errors import UsageError
 from ..core.fileio import write_json_atomic
 from ..core.pareto import pareto_front
@@ -323,12 +323,10 @@ def _plan(config: RunConfig, combos, budget_s: float, load: float | None) -> dic
     ests = estimate(race, combos)
     # the history holds load and timed calls; a race candidate also costs its spawn, the
     # prepare step's checks and parity on the photos
-    known = [e.seconds + RACE_FIXED_S for e in ests if e.seconds is not None]
-    loads = []
-    for e in ests:
-        if e.seconds is not None:
-            loads.append(max(0.0, e.seconds - RACE["min_time"]))  # load + warm-up + pauses
-    load_s = statistics.median(loads) if loads else 1.0
+    measured = [e.seconds for e in ests if e.seconds is not None]
+    known = [sec + RACE_FIXED_S for sec in measured]
+    # a round's load + warm-up + pause: the race's figure less its timed calls
+    load_s = statistics.median(max(0.0, sec - RACE["min_time"]) for sec in measured) if measured else 1.0
     c = combos[0]
     flops = arch_flops(c.arch, c.image_size) or 0
     layers_s = LAYERS_S_PER_GFLOP * flops / 1e9
@@ -402,29 +400,12 @@ def run_tune(arch: str, out_dir: str | Path, *, objective: str = "latency",
                          + "; ".join(f"{w}: {why}" for w, why in cs.excluded))
     calib = [k for k in ("calib_count", "calib_crops", "calib_images") if settings.get(k) is not None]
     if calib and not any(c.combo.precision == "int8" for c in cs.candidates):
-        raise UsageError(f"--{calib[0].replace('_', '-')} calibrates int8 files, and no int8 "
+        raise UsageError(f"{cli_flag(calib[0])} calibrates int8 files, and no int8 "
                          "candidate is searched here (--precision, or the ISA): drop it")
-    existed = Path(out_dir).exists()
-    try:
-        with run_dir_lock(out_dir):  # one writer, for every stage (the lock is re-entrant)
-            return _tune_locked(arch, Path(out_dir), cs, objective, budget_minutes, batch,
-                                max_latency_ms, min_throughput, max_accuracy_drop, settings,
-                                on_event, on_stage, measure, clock, start)
-    except UsageError:
-        if not existed:  # refused before anything was written: leave no empty run dir
-            _remove_if_only_lock(Path(out_dir))
-        raise
-
-
-def _remove_if_only_lock(folder: Path) -> None:
-    from ..core.rundir import LOCK
-
-    try:
-        if {p.name for p in folder.iterdir()} <= {LOCK}:
-            (folder / LOCK).unlink(missing_ok=True)
-            folder.rmdir()
-    except OSError:
-        pass
+    with run_dir_lock(out_dir):  # one writer, for every stage (the lock is re-entrant)
+        return _tune_locked(arch, Path(out_dir), cs, objective, budget_minutes, batch,
+                            max_latency_ms, min_throughput, max_accuracy_drop, settings,
+                            on_event, on_stage, measure, clock, start)
 
 
 def _tune_locked(arch, out_dir, cs, objective, budget_minutes, batch, max_latency_ms,

@@ -41,10 +41,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..bench.runner import SETTLE_S  # the pause before each block, part of a round's cost
 from ..core.schema import ResultRow
 from ..core.stats import spread
-from ..core.verdict import (Outcome, contended, interleaved_verdict, not_separated_text,
-                            ratio_ci)
+from ..core.verdict import (Outcome, Verdict, contended, interleaved_verdict, judge_interval,
+                            not_separated_text, ratio_ci)
 from ..reports.recommend import dependency_rank  # the tie-break recommend states, reused
 
 #: one threshold for every comparison a tune makes: ``ab``'s default
@@ -232,15 +233,11 @@ def _paired(best_row: ResultRow, row: ResultRow, objective: str):
     if len(b) == len(n) and len(b) > 0 and best_row.device == row.device:
         busy = contended((("the best", best_row), ("this candidate", row)))
         return interleaved_verdict(b, n, THRESHOLD, busy=busy)
-    # not measured in the same rounds (another device's group): an unpaired interval
-    from ..core.verdict import Verdict
-
+    # not measured in the same rounds (another device's group): an unpaired interval, the rule
     ratio, low, high = ratio_ci(b, n)
-    band = 1 + THRESHOLD
-    verdict = (Outcome.UNCHANGED if 1 / band <= ratio <= band else
-               Outcome.REGRESSION if low > band else Outcome.INCONCLUSIVE)
-    return Verdict(verdict, ratio, low, high, max(spread(b), spread(n)), rounds=min(len(b), len(n)),
-                   undecided=verdict is Outcome.INCONCLUSIVE)
+    v = Verdict(Outcome.INCONCLUSIVE, ratio, low, high, max(spread(b), spread(n)),
+                rounds=min(len(b), len(n)))
+    return judge_interval(v, THRESHOLD, "timed in different groups, not paired")
 
 
 def _screen_judge(standings: dict[str, Standing], keys: list[str], baseline: str | None,
@@ -277,16 +274,12 @@ def _screen_judge(standings: dict[str, Standing], keys: list[str], baseline: str
     return best, beaten
 
 
-#: the pause before each block (the runner's SETTLE_S), part of a round's cost
-_PAUSE_S = 0.1
-
-
 def _cost_model(record: StageRecord, rows) -> None:
     """Fit the stage's cost: a round costs the rows' median load plus the pause; the rest of a
     candidate's time, less its timed calls and the exports made here, is its fixed cost."""
     loads = sorted(r.load_seconds for r in rows if r.ok and r.load_seconds)
     if loads:
-        record.round_s = loads[len(loads) // 2] + _PAUSE_S
+        record.round_s = loads[len(loads) // 2] + SETTLE_S
     exported = {r.onnx_path: r.export_seconds or 0.0 for r in rows
                 if r.export_cache_hit is False and r.onnx_path}
     per = (record.seconds - sum(exported.values())) / max(record.members, 1)

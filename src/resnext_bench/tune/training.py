@@ -39,8 +39,9 @@ def ensure_trained(arch: str, seed: int, artifacts: str | Path, deadline: float,
     from ..bench.worker import child_executable, sigint_deferred
 
     ctx = multiprocessing.get_context("spawn")
-    if child_executable() is not None:
-        ctx.set_executable(child_executable())
+    exe = child_executable()
+    if exe is not None:
+        ctx.set_executable(exe)
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_train_main, args=(child, arch, seed, str(artifacts), deadline),
                        daemon=True, name="resnext-bench train")
