@@ -281,8 +281,9 @@ class TimingConfig(Section):
     group_size: int = setting(8, "Most configurations interleaved at once (each keeps its "
                               "model loaded in its own worker process).", kind="int", min=1,
                               max=64)
-    control: bool = setting(True, "Time the control workload (a fixed small ONNX graph, the "
-                            "same on every machine) as one more member of each round, so "
+    control: bool = setting(True, "Time the control workload (a fixed mini ResNeXt, the same "
+                            "on every machine, at the rows' thread count) as one more member "
+                            "of each round, from 3 rounds on, so "
                             "`compare` can tell the machine's drift between runs from a change "
                             "(--no-control skips it).", kind="bool", flag="--control/--no-control")
     processes: int = setting(1, "Worker processes per configuration, taking its rounds in "

@@ -246,6 +246,9 @@ def run_ab(base: str, new: str, common: Mapping[str, Any], *, base_set: tuple[st
     # a fresh worker per side each round: a bias that sticks to one process (0.90x-1.44x for a
     # file against itself, measured here) becomes round-to-round spread the verdict sees
     given.setdefault("processes", given.get("rounds", TimingConfig().rounds))
+    # both sides share every round, so the machine's drift lands on both: the control (for
+    # compare, between runs) would only cost time here
+    given.setdefault("control", False)
     configs, jobs = [], []
     for side, path, sets in (("base", base, base_set), ("new", new, new_set)):
         config = RunConfig.from_values(_side_values(given, path, sets, side))

@@ -1,32 +1,55 @@
-"""The control: a fixed, cheap reference workload timed in every round of every run.
+"""The control: a fixed reference workload timed in every round of every run.
 
 Why: ``compare`` of two stored runs judges configurations measured minutes or days apart, and a
 shared machine drifts at that scale -- measured on a quiet 2-core EPYC, three back-to-back runs
 of one configuration gave p50 43.65, 49.59 and 43.81 ms, each with tight rounds, so no
 statistic from inside one run can see the 14 %. The control is one more member of each round
-(interleaved with the run's configurations, in its own worker process): the same small ONNX
-graph with the same session settings on every machine, so its per-round times measure the
-machine's speed during the run. ``compare`` divides each configuration's per-round medians by
-the control's of the same round before judging (:func:`resnext_bench.core.verdict.
+(interleaved with the run's configurations, in its own worker process): the same ONNX graph
+with the same session settings on every machine, so its per-round times measure the machine's
+speed during the run. ``compare`` divides each configuration's per-round medians by the
+control's of the same round before judging (:func:`resnext_bench.core.verdict.
 controlled_verdict`): a machine 13 % slower makes both 13 % slower, and the quotient unchanged.
 
-The graph (:func:`control_model`): 3x64x64 input, three 3x3 convolutions (3->32->32->32, the
-last with stride 2) with ReLU, global pooling and a 32->10 Gemm, weights from a fixed seed:
-about 50 M multiply-adds, a few ms a call. It runs on ONNX Runtime's CPU provider with one
-intra-op and one inter-op thread (the same everywhere; one thread also measures the core's speed
-rather than how a pool shares cores). ``CONTROL_VERSION`` changes with the graph or settings;
-rows of other versions are not compared through it.
+What it must feel is what slows the configurations: on a shared 2-vCPU host that is mostly the
+other vCPU taken by a neighbour, and memory traffic. Version 1 (three small convolutions, one
+thread, ~0.8 ms a call) felt neither: beside one busy process resnext50_32x4d on 2 threads ran
+2.23x slower and version 1 0.95x (``benchmarks/control_tracking.py``). Version 2 therefore
+
+* runs with the **thread count of the configurations it controls** (one control worker per
+  distinct count in the run; a row carries the control of its own count, ``control_threads``),
+  so a lost core slows it as it slows them: 2.31x in that measurement;
+* is a small ResNeXt itself (:func:`control_model`): two grouped bottleneck blocks (256
+  channels, 32 groups of 8, 28x28) and two 2048-wide 1x1 convolutions at 7x7 (32 MB of
+  weights, beyond a core's L2): the family's grouped 3x3 and wide 1x1 kernels and a working set
+  that feels memory contention; about 0.6 GMAC, ~7 ms a call on 2 current x86 cores.
+
+``CONTROL_VERSION`` changes with the graph or settings; rows of other versions or thread counts
+are not compared through it.
 """
 
 from __future__ import annotations
 
+import os
 import time
 
-CONTROL_VERSION = 1
-CONTROL_SEED = 20261206
-#: timed calls per control block (about 35 ms on a current x86 core, after ~20 ms untimed)
-CONTROL_CALLS = 40
-CONTROL_NAME = f"control-v{CONTROL_VERSION}: ort-cpu, 1 thread, 3 conv 3x3 on 3x64x64 (~50 MMAC)"
+CONTROL_VERSION = 2
+CONTROL_SEED = 20261207
+#: timed calls per control block (~170 ms on 2 threads of a current x86 core, after ~30 ms untimed)
+CONTROL_CALLS = 24
+CONTROL_INPUT = (1, 256, 28, 28)
+CONTROL_NAME = (f"control-v{CONTROL_VERSION}: ort-cpu at the rows' thread count, mini ResNeXt "
+                "(2 grouped bottlenecks 256x28x28 g32, 2 1x1 2048x7x7; ~0.6 GMAC)")
+
+
+def control_threads(threads: int | None) -> int:
+    """The control's thread count for a row asking for ``threads`` (None: the CPUs this process
+    may use, what an unpinned runtime takes)."""
+    if threads:
+        return int(threads)
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def control_model() -> bytes:
@@ -35,27 +58,30 @@ def control_model() -> bytes:
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(CONTROL_SEED)
+    inits, nodes = [], []
 
-    def weight(name, shape):
+    def conv(x, name, shape, **attrs):
         fan_in = int(np.prod(shape[1:]))
-        return numpy_helper.from_array((rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32), name)
+        inits.append(numpy_helper.from_array(
+            (rng.standard_normal(shape, dtype=np.float32) * np.float32(np.sqrt(2.0 / fan_in))), name))
+        nodes.append(helper.make_node("Conv", [x, name], [name + "_y"], **attrs))
+        nodes.append(helper.make_node("Relu", [name + "_y"], [name + "_r"]))
+        return name + "_r"
 
-    inits = [weight("w1", (32, 3, 3, 3)), weight("w2", (32, 32, 3, 3)), weight("w3", (32, 32, 3, 3)),
-             weight("fc", (10, 32)), numpy_helper.from_array(np.zeros(10, np.float32), "fc_b")]
-    nodes = [
-        helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["c1"], ["r1"]),
-        helper.make_node("Conv", ["r1", "w2"], ["c2"], pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["c2"], ["r2"]),
-        helper.make_node("Conv", ["r2", "w3"], ["c3"], pads=[1, 1, 1, 1], strides=[2, 2]),
-        helper.make_node("Relu", ["c3"], ["r3"]),
-        helper.make_node("GlobalAveragePool", ["r3"], ["p"]),
-        helper.make_node("Flatten", ["p"], ["f"]),
-        helper.make_node("Gemm", ["f", "fc", "fc_b"], ["y"], transB=1),
-    ]
+    x = "x"
+    for b in range(2):  # grouped bottlenecks with identity shortcuts (ResNeXt's stage-2 shape)
+        h = conv(x, f"b{b}_reduce", (128, 256, 1, 1))
+        h = conv(h, f"b{b}_group", (128, 4, 3, 3), pads=[1, 1, 1, 1], group=32)
+        h = conv(h, f"b{b}_expand", (256, 128, 1, 1))
+        nodes.append(helper.make_node("Add", [h, x], [f"b{b}_sum"]))
+        x = f"b{b}_sum"
+    x = conv(x, "wide_in", (2048, 256, 1, 1), strides=[4, 4])
+    for i in range(2):  # wide 1x1s at 7x7 (the last stage's memory traffic)
+        x = conv(x, f"wide{i}", (2048, 2048, 1, 1))
+    nodes.append(helper.make_node("GlobalAveragePool", [x], ["y"]))
     graph = helper.make_graph(nodes, "resnext_bench_control", [
-        helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 64, 64])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits)
+        helper.make_tensor_value_info("x", TensorProto.FLOAT, list(CONTROL_INPUT))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2048, 1, 1])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
                               producer_name=f"resnext-bench control v{CONTROL_VERSION}")
     model.ir_version = 8
@@ -63,27 +89,28 @@ def control_model() -> bytes:
 
 
 class ControlSession:
-    """The control loaded (ORT CPU, one thread each way) and timed a block at a time."""
+    """The control loaded (ORT CPU, ``threads`` intra-op threads, one inter-op) and timed a
+    block at a time."""
 
-    def __init__(self):
+    def __init__(self, threads: int = 1):
         import numpy as np
         import onnxruntime as ort
 
         so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
+        so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
         self.session = ort.InferenceSession(control_model(), so, providers=["CPUExecutionProvider"])
-        self.feeds = {"x": np.random.default_rng(CONTROL_SEED).standard_normal((1, 3, 64, 64)).astype(np.float32)}
+        self.feeds = {"x": np.random.default_rng(CONTROL_SEED).standard_normal(CONTROL_INPUT).astype(np.float32)}
         for _ in range(5):  # warm-up
             self.session.run(None, self.feeds)
 
     def block(self, calls: int = CONTROL_CALLS) -> list[float]:
         run, feeds, clock = self.session.run, self.feeds, time.perf_counter_ns
-        # untimed, ~20 ms: the caches the configuration before it evicted, and a core that was
+        # untimed, ~30 ms: the caches the configuration before it evicted, and a core that was
         # idle through the settle pause (measured: a 25 ms block straight after a 0.1 s idle
         # pause moved 28 % between blocks)
-        wake = time.perf_counter() + 0.02
+        wake = time.perf_counter() + 0.03
         while time.perf_counter() < wake:
             run(None, feeds)
         samples = []
@@ -95,15 +122,15 @@ class ControlSession:
 
 
 def control_main(conn, job=None, artifact=None) -> None:
-    """The control's worker process (:class:`~.worker.Worker` target): LOAD, then a BLOCK per
-    round, until STOP or FINISH."""
+    """The control's worker process (:class:`~.worker.Worker` target; ``job``: its thread
+    count): LOAD, then a BLOCK per round, until STOP or FINISH."""
     from .protocol import Block, Command, Loaded
     from .worker import parent_handles_signals, _send_quietly, failure
 
     parent_handles_signals()
     try:
         t0 = time.perf_counter()
-        session = ControlSession()  # at once: the group's prepare step runs meanwhile
+        session = ControlSession(int(job or 1))  # at once: the group's prepare step runs meanwhile
         loaded = round(time.perf_counter() - t0, 3)
         while True:
             command = conn.recv()

@@ -124,7 +124,9 @@ class Runner:
         if self.timed and self.config.timing.control:
             from .control import CONTROL_NAME, CONTROL_VERSION
 
-            env["control"] = {"version": CONTROL_VERSION, "workload": CONTROL_NAME}
+            env["control"] = {"version": CONTROL_VERSION, "workload": CONTROL_NAME,
+                              "threads": "each row's own (control_threads), one worker per count",
+                              "reading": "the block's mean call"}
         self.identity.env_fingerprint = fingerprint(env)
         env["fingerprint"] = self.identity.env_fingerprint
         return record_env(self.out_dir, env)
@@ -202,8 +204,9 @@ class GroupRun:
         self.runner, self.emit = runner, emit
         self.members = [Member(j, runner.row(j.combo, j.config)) for j in jobs]
         self.probe = HostLoadProbe()
-        self.control: Worker | None = None
-        self.control_medians: list[float] = []
+        #: the control's workers and per-round medians, by thread count (bench/control.py)
+        self.controls: dict[int, Worker] = {}
+        self.control_medians: dict[int, list[float]] = {}
 
     # -- workers --------------------------------------------------------------------------------
     def _fail(self, m: Member, exc: Exception) -> None:
@@ -231,13 +234,20 @@ class GroupRun:
     def close(self, *, now: bool = False) -> None:
         for m in self.members:
             self._stop(m, now=now)
-        if self.control is not None:
-            self.control.close(now=now)
-            self.control = None
+        self._close_controls(now=now)
 
     # -- the control (bench/control.py) ---------------------------------------------------------
+    def _control_key(self, m: Member) -> int | None:
+        """The control thread count for ``m``'s rows; None for a row off the CPU (the control
+        measures the CPU, a GPU's drift is its own)."""
+        from .control import control_threads
+
+        combo = m.job.combo
+        return control_threads(combo.threads) if combo.device == "cpu" else None
+
     def _spawn_control(self) -> None:
-        """Start the control's worker now: it loads while the group prepares (no wall time)."""
+        """Start the control's workers now, one per thread count among the CPU members: they
+        load while the group prepares (no wall time)."""
         from ..config import env_off
         from ..core.verdict import MIN_ROUNDS
 
@@ -250,32 +260,43 @@ class GroupRun:
             return
         from .control import control_main
 
-        self.control = Worker(None, target=control_main)
+        for threads in sorted({k for k in map(self._control_key, self.members) if k is not None}):
+            self.controls[threads] = Worker(threads, target=control_main)
+            self.control_medians[threads] = []
+
+    def _close_controls(self, *, now: bool = False) -> None:
+        for w in self.controls.values():
+            w.close(now=now)
+        self.controls = {}
 
     def _control_ready(self) -> None:
-        if self.control is None:
-            return
-        try:
-            self.control.call(Command.LOAD)
-        except (WorkerDied, WorkerError) as exc:
-            self._drop_control(exc)
+        for threads, w in list(self.controls.items()):
+            try:
+                w.call(Command.LOAD)
+            except (WorkerDied, WorkerError) as exc:
+                self._drop_control(threads, exc)
 
-    def _drop_control(self, exc) -> None:
-        self.emit(Event.NOTE, text=f"the control workload stopped ({exc}): this group's rows "
-                                   "carry no control, compare judges them without it")
-        self.control.close(now=True)
-        self.control, self.control_medians = None, []
+    def _drop_control(self, threads: int, exc) -> None:
+        self.emit(Event.NOTE, text=f"the control workload ({threads} thread(s)) stopped ({exc}): "
+                                   "its rows carry no control, compare judges them without it")
+        self.controls.pop(threads).close(now=True)
+        self.control_medians.pop(threads, None)
 
-    def _control_block(self) -> None:
+    def _control_blocks(self) -> None:
         import statistics
 
-        time.sleep(SETTLE_S)
-        try:
-            block = self.control.call(Command.BLOCK)
-        except (WorkerDied, WorkerError) as exc:
-            self._drop_control(exc)
-            return
-        self.control_medians.append(statistics.median(block.samples_ms))
+        for threads, w in list(self.controls.items()):
+            time.sleep(SETTLE_S)
+            try:
+                block = w.call(Command.BLOCK)
+            except (WorkerDied, WorkerError) as exc:
+                self._drop_control(threads, exc)
+                continue
+            # the block's mean call, not its median: the time-averaged speed that a long call
+            # feels too; a median of short calls picks those that fell between a neighbour's
+            # bursts (measured: beside a 50 % duty neighbour resnext50 ran 1.38x slower, the
+            # control's median 1.05x, its mean 1.27x; benchmarks/control_tracking.py)
+            self.control_medians[threads].append(statistics.fmean(block.samples_ms))
 
     # -- stages ---------------------------------------------------------------------------------
     def _prepare(self, members: list[Member]) -> None:
@@ -317,9 +338,7 @@ class GroupRun:
         if self.runner.timed and live:
             self._control_ready()
             self._rounds(live)
-        if self.control is not None:
-            self.control.close()
-            self.control = None
+        self._close_controls()
         for m in live:
             if m.worker is None:
                 continue  # died in a round
@@ -336,7 +355,7 @@ class GroupRun:
         rounds, processes = timing.rounds, min(timing.processes, timing.rounds)
         respawn_at = span_starts(rounds, processes)
         for r, order in enumerate(round_orders(len(live), rounds)):
-            if self.control is not None:  # one more member, its turn moving through the round
+            if self.controls:  # one more member, its turn moving through the round
                 order = list(order)
                 order.insert(r % (len(order) + 1), CONTROL_TURN)
             self.emit(Event.ROUND, round=r, rounds=rounds, size=len(live))
@@ -349,19 +368,19 @@ class GroupRun:
                         self._start(m, first=False)
             for i in order:
                 if i == CONTROL_TURN:
-                    if self.control is not None:
-                        self._control_block()
+                    self._control_blocks()
                     continue
                 m = live[i]
                 if m.worker is None:
                     continue  # died in an earlier round
                 self._block(m, r)
-        control = self.control_medians if len(self.control_medians) == rounds else None
         for m in live:
             if m.worker is not None:
                 m.row.add_timing(m.blocks, m.end_to_end, len(live), processes, m.loads,
                                  self.probe.cpus)
-                m.row.add_control(control)
+                threads = self._control_key(m)
+                control = self.control_medians.get(threads)
+                m.row.add_control(control if control and len(control) == rounds else None, threads)
 
     def _block(self, m: Member, r: int) -> None:
         pid = m.worker.pid

@@ -219,11 +219,12 @@ class Worker:
     def __init__(self, job, artifact=None, *, target=None):
         """A measuring worker for ``job`` (a :class:`~.protocol.Job`) that loads ``artifact``
         (the prepare step's verified file; None for a runtime that takes the torch module), or,
-        with ``target=prepare_main`` and a list of jobs, the group's prepare process. ``target``:
+        with ``target=prepare_main`` and a list of jobs, the group's prepare process, or, with
+        ``target=control_main`` and a thread count, the control workload. ``target``:
         tests pass a wrapper from their own module to inject faults into the worker."""
         parent, child = self._ctx.Pipe()
-        if job is None:  # the control workload (bench/control.py)
-            name, args = "resnext-bench control", (child,)
+        if isinstance(job, int):  # the control workload at that thread count (bench/control.py)
+            name, args = f"resnext-bench control t{job}", (child, job)
         elif isinstance(job, list):
             name, args = "resnext-bench prepare", (child, job)
         else:

@@ -140,6 +140,7 @@ class ResultRow(Combo):
     #: (bench/control.py): the machine's speed while each round ran; ``compare`` divides by it
     control_rounds_ms: list | None = None
     control_version: int | None = None
+    control_threads: int | None = None  # the control's intra-op threads (the row's own count)
     latency_cv: float | None = None  # std / mean of all samples
     group_size: int | None = None  # configurations interleaved with this one
     processes: int | None = None  # worker processes that timed this row's rounds, in turn

@@ -30,7 +30,8 @@ from ..core.rundir import ENV_COMPARE_KEYS, TIMING_HISTORY, RunData, latest
 from ..core.schema import ResultRow
 from ..core.stats import min_samples_for
 from ..core.verdict import (TIMING_REGRESSIONS, Outcome, contended, controlled_verdict,
-                            describe_ratio, geometric_mean, history_floor, settle, unpaired_verdict)
+                            control_elasticity, describe_ratio, geometric_mean, history_floor, settle,
+                            unpaired_verdict)
 from .tables import markdown_table, text_table
 
 
@@ -86,49 +87,75 @@ def _gate(c: RowComparison, gates: list, name: Outcome, ratio: float, threshold:
         c.notes.append(f"{what} {describe_ratio(ratio)} (gate {threshold:.0%}, noise {noise:.0%})")
 
 
-#: the most the control may move between the rounds of a run for ``compare`` to divide by it:
-#: a yardstick noisier than what it measures adds noise. Measured on this project's 2-vCPU KVM
+#: the most the control may move between the rounds of a run for ``compare`` to divide by it
+#: whole, before this machine's history says how far the configuration follows it: a yardstick
+#: noisier than what it measures adds noise. Measured on this project's 2-vCPU KVM
 #: Xeon: the control's round medians moved 20-30 % within a run while resnext50's moved 3 %
 #: (``reports/cpu/compare-drift``), so there it is not used
 CONTROL_MAX_SPREAD = 0.05
 
 
-def control_problem(b: ResultRow, n: ResultRow) -> str | None:
+def control_problem(b: ResultRow, n: ResultRow, *, learned: bool = False) -> str | None:
     """Why the control cannot judge this pair (None: it can): both rows must carry the same
-    control version, one median per round, each moving at most :data:`CONTROL_MAX_SPREAD`
-    between its run's rounds."""
+    control (version, threads), one reading per round and, unless this machine's history has
+    ``learned`` how far the configuration follows it (:func:`~resnext_bench.core.verdict.
+    control_elasticity`: a noisy control gets a small share by itself), each moving at most
+    :data:`CONTROL_MAX_SPREAD` between its run's rounds."""
     from ..core.stats import spread
 
     if not (b.control_rounds_ms and n.control_rounds_ms):
         return ("no control in " + ("either run" if not (b.control_rounds_ms or n.control_rounds_ms)
                                     else "both runs") + ": the machine's drift between the runs is not divided out")
     if not (b.round_medians_ms and n.round_medians_ms and b.control_version == n.control_version
+            and b.control_threads == n.control_threads
             and len(b.control_rounds_ms) == len(b.round_medians_ms)
             and len(n.control_rounds_ms) == len(n.round_medians_ms)):
-        return "the runs' controls differ (version or rounds): the drift between the runs is not divided out"
+        return ("the runs' controls differ (version, threads or rounds): the drift between the "
+                "runs is not divided out")
     worst = max(spread(b.control_rounds_ms), spread(n.control_rounds_ms))
-    if worst > CONTROL_MAX_SPREAD:
+    if worst > CONTROL_MAX_SPREAD and not learned:
         return (f"the control moved {worst:.0%} between a run's rounds (more than "
                 f"{CONTROL_MAX_SPREAD:.0%}): too noisy a yardstick here, not divided out")
     return None
 
 
 def floors_from_history(history: list[dict] | None) -> dict:
-    """{config key: {"controlled": floor, "raw": floor}} from this machine's timing history
-    (``measured-times.jsonl``): the spread of each configuration's earlier runs
-    (:func:`~resnext_bench.core.verdict.history_floor`), over their control-normalized times
-    (used when the pair is judged through the control: the drift it removes is not noise) and
-    over their raw times (used otherwise); None where too few runs were recorded."""
+    """{config key: {"raw": floor, "controlled": {(control version, threads): {"floor", "elasticity",
+    "runs"}}}} from this machine's timing history (``measured-times.jsonl``): the spread of each
+    configuration's earlier runs (:func:`~resnext_bench.core.verdict.history_floor`) over their
+    raw times (used when a pair is not judged through the control) and, per control, the
+    configuration's elasticity to it (:func:`~resnext_bench.core.verdict.control_elasticity`)
+    and the spread of its times normalized by the control to that power (used when it is: the
+    drift the control removes is not noise). A floor is None where too few runs were recorded.
+    Runs timed beside other processes (``host_load_cores`` at least ``BUSY_CORES``) are left out:
+    they say how a busy machine moves, not how a quiet one's runs spread."""
     by_key: dict[str, list[dict]] = {}
     for h in history or []:
-        if isinstance(h, dict) and isinstance(h.get("key"), str):
+        if isinstance(h, dict) and isinstance(h.get("key"), str) and not _busy_entry(h):
             by_key.setdefault(h["key"], []).append(h)
     out = {}
     for key, runs in by_key.items():
-        normalized = [h["p50_per_control"] for h in runs if isinstance(h.get("p50_per_control"), (int, float))]
+        per_control: dict[tuple, list[tuple[float, float]]] = {}
+        for h in runs:
+            p50, ctrl = h.get("p50_ms"), h.get("control_ms")
+            if isinstance(p50, (int, float)) and isinstance(ctrl, (int, float)) and p50 > 0 and ctrl > 0:
+                per_control.setdefault((h.get("control_version"), h.get("control_threads")), []).append((p50, ctrl))
+        controlled = {}
+        for control, pairs in per_control.items():
+            p50s, ctrls = zip(*pairs)
+            beta = control_elasticity(p50s, ctrls)
+            normalized = [p / c ** (1.0 if beta is None else beta) for p, c in pairs]
+            controlled[control] = {"floor": history_floor(normalized), "elasticity": beta, "runs": len(pairs)}
         raw = [h["mean_ms"] for h in runs if isinstance(h.get("mean_ms"), (int, float))]
-        out[key] = {"controlled": history_floor(normalized), "raw": history_floor(raw)}
+        out[key] = {"controlled": controlled, "raw": history_floor(raw)}
     return out
+
+
+def _busy_entry(h: dict) -> bool:
+    from ..core.verdict import BUSY_CORES
+
+    load = h.get("host_load_cores")
+    return isinstance(load, (int, float)) and load >= BUSY_CORES
 
 
 def compare_pair(key: str, b: ResultRow, n: ResultRow, threshold: float, *,
@@ -147,10 +174,12 @@ def compare_pair(key: str, b: ResultRow, n: ResultRow, threshold: float, *,
     busy: list[str] = []
     if bs and ns:
         floor = (floors or {}).get(key) or {}
-        why_not = control_problem(b, n)
+        known = (floor.get("controlled") or {}).get((n.control_version, n.control_threads)) or {}
+        why_not = control_problem(b, n, learned=known.get("elasticity") is not None)
         if why_not is None:  # judged through the control: the machine's drift divided out
             v = controlled_verdict(b.round_medians_ms, n.round_medians_ms, b.control_rounds_ms,
-                                   n.control_rounds_ms, threshold, floor=floor.get("controlled"))
+                                   n.control_rounds_ms, threshold, floor=known.get("floor"),
+                                   elasticity=known.get("elasticity"), history_runs=known.get("runs"))
         else:
             v = unpaired_verdict(bs, ns, b.round_medians_ms, n.round_medians_ms, threshold,
                                  floor=floor.get("raw"))

@@ -71,7 +71,8 @@ def _measure_fn(base: RunConfig, out_dir: Path, on_event):
         cfg = base.replace(rounds=timing["rounds"], min_time=timing["min_time"],
                            iters=timing["iters"], warmup=timing["warmup"],
                            processes=timing.get("processes", 1),
-                           group_size=min(64, max(timing.get("group_size", len(combos)), 1)))
+                           group_size=min(64, max(timing.get("group_size", len(combos)), 1)),
+                           control=False)  # paired in every round: no drift between runs to divide out
         if base.parity.layers is None and not timing.get("layers"):
             # the search screens on the logits' verdict (layer-wise parity costs ~7 s a
             # resnext50 candidate); the confirmation compares the pick layer by layer
