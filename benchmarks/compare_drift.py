@@ -99,7 +99,7 @@ def main():
     from resnext_bench.core.rundir import load_run
     from resnext_bench.core.verdict import Outcome
     from resnext_bench.exporters.onnx_export import ExportConfig, export_onnx
-    from resnext_bench.bench.estimate import history_entry
+    from resnext_bench.bench.history import history_entry
     from resnext_bench.reports.compare import compare_rows
 
     out = Path(args.out)

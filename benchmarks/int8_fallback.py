@@ -48,7 +48,8 @@ def main() -> int:
     from resnext_bench.core.fileio import write_json_atomic, write_text_atomic
     from resnext_bench.core.parity import parse_int8_target, target_misses
     from resnext_bench.core.rundir import append_row
-    from resnext_bench.exporters.int8_fallback import CONTROL_SEED_OFFSET, _outputs, control_metrics
+    from resnext_bench.exporters.control_set import CONTROL_SEED_OFFSET, control_metrics
+    from resnext_bench.exporters.calibration import ort_outputs as _outputs
     from resnext_bench.exporters.onnx_export import ExportConfig, export_onnx
     from resnext_bench.exporters.quantize import CALIB_SEED, calibration_images, quantize_onnx
     from resnext_bench.models.spec import parse_arch

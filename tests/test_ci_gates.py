@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from test_reports import make_rows, write_run
+from support.rows import make_rows, write_run
 
 from resnext_bench.core.fileio import read_jsonl
 

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from conftest import run_config
-from resnext_bench.core.schema import row_from_json
+from support.rows import deploy_row as _row
 
 
 def test_torch_compile_runs_with_parity_and_compile_time_in_load(tmp_path, artifacts):
@@ -38,15 +38,6 @@ def test_torch_compile_without_a_compiler_says_so(monkeypatch):
 
 
 # ------------------------------------------------------------------------------ recommend
-def _row(**kw):
-    from test_reports import make_rows
-
-    base = dict(make_rows()[0])
-    base.update(kw)
-    base.pop("config_key", None)
-    return row_from_json(base)
-
-
 def test_recommend_filters_per_arch_ties_and_deployment(tmp_path):
     from resnext_bench.reports.recommend import recommend
 
@@ -85,7 +76,7 @@ def test_recommend_filters_per_arch_ties_and_deployment(tmp_path):
 
 
 def test_recommend_cli_json_and_nothing_fits(cli, tmp_path):
-    from test_reports import make_rows, write_run
+    from support.rows import make_rows, write_run
 
     run = write_run(tmp_path / "r", make_rows())
     res = cli("recommend", run, "--arch", "resnet50", "--json")

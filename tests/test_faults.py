@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from resnext_bench.core.fileio import read_jsonl
+from support.processes import _children, _exe, tiny_sweep
 
 TINY = ["--arch", "resnet18", "--image-size", "32", "--runtime", "ort-cpu", "--iters", "4",
         "--rounds", "1", "--warmup", "1", "--parity-images", "2"]
@@ -27,20 +28,6 @@ def _strict_lines(path):
 
     lines = Path(path).read_text().splitlines()
     return [json.loads(line, parse_constant=reject) for line in lines]
-
-
-def _exe():
-    return str(Path(sys.executable).with_name("resnext-bench"))
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            out += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return out
 
 
 def _alive(pid: int) -> bool:
@@ -198,14 +185,6 @@ def test_a_second_writer_is_refused_and_a_dead_ones_lock_taken_over(cli, artifac
 
 
 # 5 ---------------------------------------------------------------------------------------------
-def tiny_sweep(tmp_path, artifacts, parity: str = "parity_images = 2"):
-    """A one-configuration sweep file (resnet18 at 32 px on ort-cpu)."""
-    toml = tmp_path / "s.toml"
-    toml.write_text('archs = ["resnet18"]\nruntimes = ["ort-cpu"]\nimage_sizes = [32]\n'
-                    f'iters = 4\nrounds = 1\nwarmup = 1\n{parity}\nartifacts = "{artifacts}"\n')
-    return toml
-
-
 def test_resume_with_changed_settings_is_refused_naming_them(cli, artifacts, tmp_path):
     toml = tiny_sweep(tmp_path, artifacts)
     out = tmp_path / "r"
@@ -221,7 +200,7 @@ def test_resume_with_changed_settings_is_refused_naming_them(cli, artifacts, tmp
 
 # 6 ---------------------------------------------------------------------------------------------
 def test_merge_keeps_every_row_and_a_later_failure_still_fails_compare(cli, tmp_path):
-    from test_reports import make_rows, write_run
+    from support.rows import make_rows, write_run
 
     base = write_run(tmp_path / "base", make_rows(seed=1))
     rows = make_rows(seed=2)
@@ -280,7 +259,7 @@ def test_non_finite_statistics_are_written_as_null_with_a_note(tmp_path):
 
 # 8 ---------------------------------------------------------------------------------------------
 def test_readers_skip_bad_rows_with_a_warning(cli, tmp_path):
-    from test_reports import make_rows, write_run
+    from support.rows import make_rows, write_run
 
     rows = make_rows()
     bad = [dict(rows[0], samples_ms=["a", "b"]), dict(rows[1], latency_p50_ms=-5.0),
@@ -325,7 +304,7 @@ def test_provenance_covers_external_data(tmp_path):
     (["report", "{run}", "--out", "{dir}"], "is a directory"),
 ])
 def test_smaller_cases_are_one_line(cli, tmp_path, args, msg):
-    from test_reports import make_rows, write_run
+    from support.rows import make_rows, write_run
 
     run = write_run(tmp_path / "run", make_rows())
     (tmp_path / "d").mkdir()

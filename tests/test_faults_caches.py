@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from test_faults import _children, _exe, tiny_sweep
+from support.processes import _children, _exe, tiny_sweep
 
 from resnext_bench.core.fileio import read_jsonl
 
@@ -38,7 +38,7 @@ def _row(run_dir):
 
 
 def _run(tmp_path, name="run"):
-    from test_reports import make_rows, write_run
+    from support.rows import make_rows, write_run
 
     return write_run(tmp_path / name, make_rows())
 
@@ -175,7 +175,7 @@ def _tiny_onnx(path, **save):
 
 
 def _winner(src):
-    from test_reports import make_rows
+    from support.rows import make_rows
 
     from resnext_bench.core.schema import row_from_json
     from resnext_bench.exporters.onnxfile import onnx_provenance
@@ -301,7 +301,7 @@ def test_a_results_file_that_is_a_folder_is_one_line(cli, tmp_path):
 
 
 def test_deeply_nested_and_absurd_rows_are_skipped_with_a_warning(cli, tmp_path):
-    from test_reports import make_rows
+    from support.rows import make_rows
 
     from resnext_bench.core.fileio import append_jsonl
 

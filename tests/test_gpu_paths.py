@@ -261,7 +261,7 @@ def test_parity_checks_the_timed_path(artifacts, monkeypatch):
 
 
 def test_end_to_end_loop_honours_min_time():
-    from test_harness import CountingRuntime
+    from support.fakes import CountingRuntime
 
     from resnext_bench.bench.harness import time_end_to_end
 

@@ -5,7 +5,7 @@ from resnext_bench.bench.harness import measure
 from resnext_bench.config import TimingConfig
 from resnext_bench.core.parity import DEFAULT_TOLERANCES, compare_logits, tolerance_for
 from resnext_bench.core.stats import summarize, throughput_ips
-from resnext_bench.runtimes.base import Runtime
+from support.fakes import CountingRuntime
 
 
 def test_summarize_known_samples():
@@ -22,34 +22,6 @@ def test_summarize_known_samples():
 def test_throughput():
     assert throughput_ips(8, 4.0) == pytest.approx(2000.0)
     assert throughput_ips(1, 0) is None
-
-
-class CountingRuntime(Runtime):
-    """A fake runtime: counts calls, never sleeps."""
-
-    name = "fake"
-
-    def __init__(self):
-        super().__init__()
-        self.runs = self.syncs = self.prepares = 0
-
-    @classmethod
-    def available(cls):
-        return True, "fake"
-
-    def load(self, artifact):
-        pass
-
-    def prepare(self, images):
-        self.prepares += 1
-        return images
-
-    def run(self, x):
-        self.runs += 1
-        return x.reshape(len(x), -1)[:, :10]
-
-    def synchronize(self):
-        self.syncs += 1
 
 
 def test_measure_counts_warmup_and_iters():

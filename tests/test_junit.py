@@ -7,7 +7,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from test_reports import make_rows, write_run
+from support.rows import make_rows, write_run
 
 xmlschema = pytest.importorskip("xmlschema")
 SCHEMA = Path(__file__).parent / "data" / "junit-jenkins.xsd"

@@ -11,7 +11,7 @@ from resnext_bench.bench.plan import combos
 from resnext_bench.core.schema import ResultRow, config_key, row_from_json
 from resnext_bench.reports.ab import side_differences
 from resnext_bench.reports.compare import compare_rows
-from test_reports import make_rows, typed, write_run
+from support.rows import make_rows, typed, write_run
 
 
 def test_settings_axis_makes_one_row_per_value_for_the_runtimes_that_read_it():

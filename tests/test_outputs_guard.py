@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from test_reports import make_rows, write_run
+from support.rows import make_rows, write_run
 
 
 @pytest.fixture

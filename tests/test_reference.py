@@ -86,7 +86,7 @@ def test_fp16_export_check_passes_on_default_weights(cli, artifacts, tmp_path):
 
 # ------------------------------------------------------------------------- trained reference
 def test_digits_folders_are_labeled_disjoint_and_complete():
-    from resnext_bench.models.digits import HELDOUT, digits_folder
+    from resnext_bench.models.digits_data import HELDOUT, digits_folder
     from resnext_bench.models.imagefiles import labeled_classes, labeled_image_files
 
     held, train = digits_folder("heldout"), digits_folder("train")
@@ -173,7 +173,7 @@ def test_labeled_folder_gives_accuracy_columns(cli, artifacts, tmp_path):
 def test_recommend_constrains_on_accuracy_drop():
     from resnext_bench.reports.recommend import recommend
 
-    from test_deploy import _row
+    from support.rows import deploy_row as _row
 
     fast = _row(runtime="openvino", precision="int8", latency_p50_ms=1.0, latency_p99_ms=1.2,
                 accuracy_top1=0.95, accuracy_ref_top1=0.98, accuracy_top1_drop=3.0,

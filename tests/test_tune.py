@@ -455,7 +455,7 @@ def test_training_that_cannot_finish_in_the_budget_is_refused_from_its_first_ste
 
 
 def test_the_report_says_a_rejected_pick_kept_the_default():
-    from test_reports import make_rows
+    from support.rows import make_rows
 
     from resnext_bench.core.schema import row_from_json
     from resnext_bench.reports.sections import answer as report_answer

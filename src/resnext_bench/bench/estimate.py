@@ -1,7 +1,8 @@
 """How long a plan will take, from what this machine measured before (``--dry-run``).
 
-Every measured row appends one line to ``ARTIFACTS/measured-times.jsonl``: the machine (node and
-CPU model), the configuration, its achieved GFLOP/s, mean call time and load time. An estimate
+Every measured row appends one line to ``ARTIFACTS/measured-times.jsonl`` (:mod:`.history`): the
+machine (node and CPU model), the configuration, its achieved GFLOP/s, mean call time and load
+time. An estimate
 for a configuration uses, in order: the same configuration measured on this machine; the same
 runtime, precision and device at another arch or batch, scaled by FLOPs (the median achieved
 GFLOP/s); nothing (the configuration is counted as unknown, not guessed). The wall time of a
@@ -12,52 +13,13 @@ known and not counted (the dry-run says so).
 
 from __future__ import annotations
 
-import platform
 import statistics
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 from ..config import RunConfig
-from ..core.fileio import append_jsonl, read_jsonl
-from ..core.rundir import TIMING_HISTORY
-from ..core.schema import Combo, ResultRow
-
-HISTORY = TIMING_HISTORY
-
-
-def history_entry(row: ResultRow) -> dict | None:
-    """What an ok row adds to the machine's timing history (None: nothing to add)."""
-    if not row.ok or not row.latency_mean_ms:
-        return None
-    entry = {"node": row.node or platform.node(), "device_model": row.device_model, "key": row.config_key,
-             "runtime": row.runtime, "precision": row.precision, "device": row.device,
-             "batch": row.batch, "flops": row.flops, "mean_ms": row.latency_mean_ms,
-             "gflops": row.achieved_gflops, "load_seconds": row.load_seconds,
-             "host_load_cores": row.host_load_cores,
-             "timestamp": row.timestamp}
-    if row.control_rounds_ms and row.round_medians_ms and len(row.control_rounds_ms) == len(row.round_medians_ms):
-        # the machine's speed during the run: compare's history floor is taken control-normalized
-        entry["p50_per_control"] = statistics.median(
-            m / c for m, c in zip(row.round_medians_ms, row.control_rounds_ms) if c)
-        entry["control_version"] = row.control_version
-        entry["control_threads"] = row.control_threads
-        entry["control_ms"] = statistics.median(row.control_rounds_ms)
-        entry["p50_ms"] = row.latency_p50_ms
-    return entry
-
-
-def record_time(artifacts: str | Path, row: ResultRow) -> None:
-    """Append what an ok row measured to the machine's timing history (best effort: a history
-    that cannot be written costs the next estimate, never the run)."""
-    entry = history_entry(row)
-    if entry is None:
-        return
-    try:
-        append_jsonl(Path(artifacts) / HISTORY, entry)
-    except OSError:
-        pass
-
+from ..core.schema import Combo
+from .history import machine_history
 
 @dataclass
 class Estimate:
@@ -76,16 +38,10 @@ def arch_flops(arch: str, image_size: int) -> int | None:
         return None
 
 
-def _history(artifacts: str | Path) -> list[dict]:
-    rows, _ = read_jsonl(Path(artifacts) / HISTORY)
-    node = platform.node()
-    return [r for r in rows if r.get("node") == node]
-
-
 def estimate(config: RunConfig, combos: list[Combo]) -> list[Estimate]:
     from .runner import SETTLE_S  # the pause before each timed block
 
-    hist = _history(config.export.artifacts)
+    hist = machine_history(config.export.artifacts)
     t = config.timing
     out = []
     for c in combos:

@@ -29,7 +29,7 @@ from ..core.schema import Combo, ResultRow
 from ..core.stats import round_stats
 from ..models.spec import parse_arch
 from .env import device_model
-from .estimate import record_time
+from .history import record_time
 from .events import Event, silent
 from .hostload import summarize_loads
 from .protocol import Failed, Finished, Loaded, Prepared

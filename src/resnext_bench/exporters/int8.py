@@ -20,40 +20,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..config import QuantOptions
-from ..core.errors import UsageError
 from .artifact import ExportResult
-from .calibration import CALIB_SEED, calibration_images, calibration_plan, calibration_source, \
-    ort_outputs, read_fp32
-from .int8_fallback import (CONTROL_LABELED_IMAGES, CONTROL_SEED_OFFSET, Int8TargetUnreachable,
-                            control_metrics, describe_best, quantize_to_target)
-from .quantize import ControlSet, quantize_onnx
+from .calibration import ort_outputs, read_fp32
+from .control_set import control_metrics, control_set, describe_best
+from .int8_fallback import Int8TargetUnreachable, quantize_to_target
+from .quantize import quantize_onnx
 from .quantizers import get_quantizer
-
-
-def control_set(quant: QuantOptions, fp32, target: dict) -> ControlSet:
-    """The held-out inputs a target is measured on: crops of the calibration images with another
-    seed; for an accuracy target, the labeled calibration folder's centre crops (calibration
-    takes random crops of them). With the fp32 file's logits on them (ONNX Runtime CPU: the
-    target is about quantization, not about a runtime)."""
-    from ..core.parity import accuracy_target
-
-    size = fp32.image_size
-    if not accuracy_target(target):
-        seed = CALIB_SEED + CONTROL_SEED_OFFSET
-        images, labels = calibration_images(quant, size, seed=seed), None
-        source = calibration_source(quant, seed)
-    else:
-        from ..models.imagefiles import labeled_classes
-        from ..models.inputs import labeled_folder_images
-
-        folder, _ = calibration_plan(quant)
-        if folder is None or labeled_classes(folder) is None:
-            raise UsageError("--int8-target drop:X needs a labeled calibration folder (class "
-                             "subfolders, e.g. --calib-images digits-train)")
-        images, labels = labeled_folder_images(folder, size, limit=CONTROL_LABELED_IMAGES,
-                                               flag="--calib-images")
-        source = f"labeled centre crops of {calibration_source(replace(quant, calib_crops='off'))}"
-    return ControlSet(images, labels, source, fp32.path)
 
 
 def make_int8(fp32_path: str | Path, quant: QuantOptions, out_dir: str | Path | None = None, *,

@@ -37,14 +37,12 @@ from pathlib import Path
 from ..config import QuantOptions
 from ..core.errors import UsageError
 from ..core.fileio import ensure_dir, loads_bounded, write_json_atomic
+from .control_set import control_metrics, describe_best
 
 #: node types quantize_static quantizes in these graphs (weights, or the activation Q/DQ pair
 #: on their output): excluding a Conv alone leaves the Q/DQ of the Add or MaxPool after it
 QUANTIZED_OPS = ("Conv", "Gemm", "MatMul", "Add", "Sum", "Concat", "MaxPool", "AveragePool",
                  "GlobalAveragePool", "Mul")
-CONTROL_SEED_OFFSET = 1
-#: images of a labeled calibration folder an accuracy-drop target is measured on
-CONTROL_LABELED_IMAGES = 400
 #: SQNR taken for the model input (exact in both models)
 INPUT_SQNR_DB = 120.0
 FALLBACK_VERSION = 1
@@ -52,22 +50,6 @@ FALLBACK_VERSION = 1
 
 class Int8TargetUnreachable(UsageError):
     """No number of float nodes meets the target; the message names the best reached."""
-
-
-def control_metrics(ref, out, labels=None) -> dict:
-    """What a target is judged on: cosine, top-1 agreement and max_rel_err against the fp32
-    logits ``ref``; with labels, the accuracy, the fp32 accuracy and the drop in points."""
-    from ..core.parity import DEFAULT_TOLERANCES, accuracy_fields, compare_logits
-
-    r = compare_logits(ref, out, DEFAULT_TOLERANCES["int8"])
-    metrics = {"cosine": round(r.cosine, 6), "top1": round(r.top1_agreement, 4),
-               "max_rel_err": round(r.max_rel_err, 5)}
-    if labels is not None:
-        acc = accuracy_fields(ref, out, labels)
-        metrics |= {"accuracy": round(acc["accuracy_top1"], 4),
-                    "ref_accuracy": round(acc["accuracy_ref_top1"], 4),
-                    "drop": round(acc["accuracy_top1_drop"], 3)}
-    return metrics
 
 
 def sensitivity_ranking(fp32_pre: Path, qdq: Path, images, input_name: str) -> list[dict]:
@@ -199,12 +181,6 @@ def quantize_to_target(fp32, quant: QuantOptions, out_dir, control, target: dict
               "qdq_loss_debug xmodel SQNR lost across each node (input minus output, dB), largest first"}
     write_json_atomic(record_path, record)
     return _with_record(res, record)
-
-
-def describe_best(m: dict) -> str:
-    """``cosine 0.9912, top-1 0.938, accuracy drop 1.20 points``."""
-    text = f"cosine {m['cosine']:.4f}, top-1 {m['top1']:.3f}"
-    return text + (f", accuracy drop {m['drop']:.2f} points" if "drop" in m else "")
 
 
 def _with_record(res, record: dict):

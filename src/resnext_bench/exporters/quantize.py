@@ -16,8 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass
-from functools import cached_property
+from dataclasses import asdict
 from pathlib import Path
 
 from .. import __version__
@@ -27,27 +26,10 @@ from ..core.isa import cpu_flags
 from .artifact import ExportResult
 from .calibration import Fp32File, calibration_images, calibration_source, read_fp32
 from .onnxfile import verify_cached
+from .control_set import ControlSet
 from .quantizers import float_weighted_ops, get_quantizer
 
 QUANT_VERSION = 2  # bump when a recipe changes: old cached files are rebuilt
-
-
-@dataclass
-class ControlSet:
-    """Held-out inputs an accuracy control measures on: images, their labels (an accuracy
-    target) or None, the set's stable name, and the fp32 file's logits on them -- computed on
-    first use, so a cached accuracy-controlled file costs no inference."""
-
-    images: object
-    labels: object
-    source: str
-    fp32_path: Path
-
-    @cached_property
-    def reference(self):
-        from .calibration import ort_outputs
-
-        return ort_outputs(self.fp32_path, self.images)
 
 
 def quantize_onnx(fp32_path: str | Path, quant: QuantOptions, out_dir: str | Path | None = None,

@@ -106,7 +106,7 @@ class Quantizer:
     def accuracy_control(self, fp32: Fp32File, out: Path, images, recipe: dict, control,
                          target: dict, max_float: float = 1.0) -> dict:
         """Quantize with the library's accuracy control until ``target`` holds on ``control``
-        (:class:`~.quantize.ControlSet`); only where ``controls_accuracy``."""
+        (:class:`~.control_set.ControlSet`); only where ``controls_accuracy``."""
         raise NotImplementedError
 
 
@@ -260,7 +260,7 @@ class NncfQuantizer(Quantizer):
             max_drop = (target["rdrop"] if relative else target["drop"]) / 100.0
             drop_type = nncf.DropType.RELATIVE if relative else nncf.DropType.ABSOLUTE
         else:
-            from .int8_fallback import control_metrics
+            from .control_set import control_metrics
 
             def metric(logits, idx):
                 m = control_metrics(ref[idx], logits)

@@ -39,7 +39,7 @@ def resolve_image_dir(folder: str | Path) -> Path:
     if str(folder) == BUILTIN:
         return BUILTIN_DIR
     if str(folder) in (DIGITS, DIGITS_TRAIN):
-        from .digits import digits_folder
+        from .digits_data import digits_folder
 
         return digits_folder("heldout" if str(folder) == DIGITS else "train")
     return Path(folder)

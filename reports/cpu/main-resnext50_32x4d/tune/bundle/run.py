@@ -1,8 +1,9 @@
 """Run the deployment resnext-bench tune chose: reads inference_config.json beside this file.
 
 python run.py IMAGE [IMAGE ...]  -> preprocesses each image as the artifact expects (the
-  config's "preprocessing": resize, centre crop, mean / std, NCHW), runs the batch with the
-  measured settings and prints the top-5 class indices and scores of each image.
+  config's "preprocessing": resize, centre crop, mean / std, NCHW), runs them in batches of the
+  measured batch size with the measured settings and prints the top-5 classes and scores of
+  each image; class names from --labels FILE or labels.txt beside this file (one per line).
 python run.py  -> random input: prints the output shape and the p50 of a few calls here.
 """
 import json
@@ -43,7 +44,20 @@ def inputs(paths):
     return np.stack(images).astype(CFG["input_dtype"])
 
 
-def load(x):
+def class_names(argv):
+    """(names or None, the image paths): --labels FILE, else labels.txt beside this file."""
+    names, paths = HERE / "labels.txt", list(argv)
+    if "--labels" in paths:
+        i = paths.index("--labels")
+        if i + 1 >= len(paths):
+            sys.exit("run.py: --labels needs a file (one class name per line)")
+        names = pathlib.Path(paths[i + 1])
+        del paths[i:i + 2]
+    return (names.read_text().splitlines() if names.is_file() else None), paths
+
+
+def load():
+    """run(x): the artifact loaded once with the measured settings, called per batch."""
     if CFG["runtime"] == "openvino":
         import openvino as ov
 
@@ -52,14 +66,14 @@ def load(x):
         if o["infer_requests"] > 1:
             queue = ov.AsyncInferQueue(compiled, o["infer_requests"])
 
-            def run():  # the measured call: that many requests in flight
+            def run(x):  # the measured call: that many requests in flight
                 for _ in range(o["infer_requests"]):
                     queue.start_async({0: x})
                 queue.wait_all()
                 return queue[0].get_output_tensor(0).data
             return run
         request = compiled.create_infer_request()
-        return lambda: request.infer({0: x})[compiled.output(0)]
+        return lambda x: request.infer({0: x})[compiled.output(0)]
     if CFG["runtime"].startswith("ort-"):
         import onnxruntime as ort
 
@@ -69,7 +83,7 @@ def load(x):
         if o["intra_op_num_threads"]:
             so.intra_op_num_threads = o["intra_op_num_threads"]
         session = ort.InferenceSession(str(HERE / CFG["artifact"]), so, providers=o["providers"])
-        return lambda: session.run(None, {CFG["input_name"]: x})[0]
+        return lambda x: session.run(None, {CFG["input_name"]: x})[0]
     import torch
     from resnext_bench.models import build_model
 
@@ -79,37 +93,42 @@ def load(x):
     dtype = getattr(torch, t["dtype"])
     model = build_model(CFG["arch"], form=t["form"], seed=t["seed"], weights=t["weights"],
                         cache_dir="artifacts").eval().to(t["device"], dtype)
-    xt = torch.from_numpy(x).to(t["device"], dtype)
     if t["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
-        xt = xt.contiguous(memory_format=torch.channels_last)
     if t["compile_mode"]:
         model = torch.compile(model, mode=t["compile_mode"], backend="inductor", dynamic=False)
 
-    def run():
+    def run(x):
+        xt = torch.from_numpy(x).to(t["device"], dtype)
+        if t["channels_last"]:
+            xt = xt.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             return model(xt).float().cpu().numpy()
     return run
 
 
 def main():
-    paths = sys.argv[1:]
-    x = inputs(paths)
-    if paths and len(x) != CFG["input_shape"][0]:
-        sys.exit(f"run.py: {len(paths)} image(s) for a batch of {CFG['input_shape'][0]}: give at most that many")
-    run = load(x)
-    y = np.asarray(run())
+    names, paths = class_names(sys.argv[1:])
+    run = load()
     if paths:
-        scores = np.exp(y - y.max(axis=1, keepdims=True))
-        scores /= scores.sum(axis=1, keepdims=True)
-        for path, s in zip(paths, scores):
-            top = np.argsort(-s)[:5]
-            print(f"{path}: " + ", ".join(f"class {int(k)} {s[k]:.3f}" for k in top))
+        batch = CFG["input_shape"][0]
+        for i in range(0, len(paths), batch):  # as many batches as the images need
+            chunk = paths[i:i + batch]
+            y = np.asarray(run(inputs(chunk)))[:len(chunk)]
+            scores = np.exp(y - y.max(axis=1, keepdims=True))
+            scores /= scores.sum(axis=1, keepdims=True)
+            for path, s in zip(chunk, scores):
+                top = np.argsort(-s)[:5]
+                print(f"{path}: " + ", ".join(
+                    f"class {int(k)}" + (f" ({names[k]})" if names and k < len(names) else "")
+                    + f" {s[k]:.3f}" for k in top))
         return
+    x = inputs([])
+    y = np.asarray(run(x))
     times = []
     for _ in range(10):
         t0 = time.perf_counter()
-        run()
+        run(x)
         times.append((time.perf_counter() - t0) * 1e3)
     print(f"{CFG['runtime']} {CFG['precision']} batch {CFG['batch']}: output {list(y.shape)}, "
           f"p50 {sorted(times)[len(times) // 2]:.2f} ms over {len(times)} calls")
