@@ -291,3 +291,50 @@ def test_the_report_has_an_int8_section_and_dry_run_says_why_int8_is_in(cli, tmp
               "--precision", "fp32,int8", "--quantizer", "nncf,ort", "--dry-run")
     assert dry.exit_code == 0, dry.output
     assert "precision int8: int8 kernels (" in dry.output and "int8 file by nncf, ort" in dry.output
+
+
+def test_a_quantizer_is_described_once_and_no_code_branches_on_its_name(monkeypatch):
+    """Issue 45: a quantizer's facts live on its class (file tag, export flags, whether it
+    controls accuracy itself, whether 'auto' activations follow the runtime); the rest of the
+    code asks it. A new quantizer registered here is re-created by its own flags."""
+    import ast
+    from pathlib import Path
+
+    from resnext_bench.core.schema import ResultRow
+    from resnext_bench.exporters import quantizers
+    from resnext_bench.reports.deploy import export_command
+
+    class Fake(quantizers.Quantizer):
+        name, library, package = "fake", "fake.quantize", "fake"
+
+        def file_tag(self, recipe):
+            return "fk"
+
+        def cli_args(self, q):
+            return ["--calib-count", "7"] if q.get("special") else []
+
+    monkeypatch.setitem(quantizers.QUANTIZERS, "fake", Fake())
+    row = ResultRow(arch="resnet18", form="c", runtime="ort-cpu", device="cpu", precision="int8",
+                    batch=1, threads=1, image_size=32, status="ok", onnx_path="/a/m_int8.onnx",
+                    quantization={"quantizer": "fake", "special": True, "count": 8, "asked_count": 8})
+    assert "--quantizer fake --calib-count 7" in export_command(row)
+    ort = dict(row.quantization, quantizer="ort", method="entropy", activations="int8 symmetric")
+    assert "--quantizer ort --calib-method entropy --quant-activations int8" in export_command(
+        ResultRow(**{**row.__dict__, "quantization": ort}))
+    assert quantizers.get_quantizer("ort").activations_follow_runtime
+    assert not quantizers.get_quantizer("nncf").activations_follow_runtime
+    assert quantizers.get_quantizer("nncf").file_tag({"method": "x"}) == "nncf"
+    # nowhere outside quantizers.py is a quantizer's name compared with
+    names = set(quantizers.QUANTIZERS) - {"fake"}
+    src = Path(quantizers.__file__).parents[1]
+    offenders = []
+    for path in src.rglob("*.py"):
+        if path.name == "quantizers.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare):
+                consts = [c.value for c in [node.left, *node.comparators] if isinstance(c, ast.Constant)]
+                text = ast.unparse(node)
+                if any(c in names for c in consts) and "quantiz" in text:
+                    offenders.append(f"{path.relative_to(src)}:{node.lineno}: {text}")
+    assert not offenders, offenders

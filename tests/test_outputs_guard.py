@@ -311,7 +311,7 @@ def test_ab_claims_no_direction_within_the_threshold():
 
 def test_ab_stops_measuring_when_more_rounds_no_longer_narrow_the_interval():
     from resnext_bench.core.verdict import Outcome, Verdict
-    from resnext_bench.reports.ab import worth_another_job
+    from resnext_bench.core.verdict import worth_another_job
 
     def undecided(low, high):
         return Verdict(Outcome.INCONCLUSIVE, 1.1, low, high, undecided=True)

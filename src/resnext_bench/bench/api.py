@@ -228,15 +228,16 @@ def _side_values(common: dict, path: str, overrides: tuple[str, ...], side: str)
 
 def run_ab(base: str, new: str, common: Mapping[str, Any], *, base_set: tuple[str, ...] = (),
            new_set: tuple[str, ...] = (), out_dir: str | Path, on_event=None,
-           settle_seconds: float = 0.0, unsettled=None
+           settle_seconds: float = 0.0, threshold: float = 0.05
            ) -> tuple[ResultRow, ResultRow, Path, list[tuple[ResultRow, ResultRow]]]:
     """Measure two ONNX files -- or one file under two settings (``base_set`` / ``new_set``:
     ``KEY=VALUE``) -- interleaved round by round in one job, each in its own worker.
 
     ``common``: settings for both sides (runtime, batch, timing...). Each side must come to
     exactly one configuration. Both rows are appended to ``out_dir/results.jsonl`` with
-    ``ab_side`` = ``base`` / ``new`` and ``ab_job``. ``unsettled(pairs)``: whether the verdict on
-    the jobs so far is still undecided; while it is and another job fits in ``settle_seconds``
+    ``ab_side`` = ``base`` / ``new`` and ``ab_job``. While the verdict on the jobs so far
+    (:func:`~resnext_bench.core.verdict.ab_judgement` at ``threshold``) is undecided and its
+    interval still narrows (``worth_another_job``), and another job fits in ``settle_seconds``
     (from the start), another job of rounds is measured (a stability window). Returns the last
     job's rows, the results path, and every job's (base, new) rows."""
     import time
@@ -267,7 +268,10 @@ def run_ab(base: str, new: str, common: Mapping[str, Any], *, base_set: tuple[st
         jobs.append((config, todo[0]))
     if configs[0].timing.rounds != configs[1].timing.rounds:
         raise UsageError("ab: both sides need the same --rounds")
+    from ..core.verdict import ab_judgement, worth_another_job
+
     pairs: list[tuple[ResultRow, ResultRow]] = []
+    widths: list[float] = []  # the interval's width after each job (worth_another_job)
     fitted_from = None  # the first job measured with threads fitted to the free CPUs
     with run_dir_lock(out_dir):
         runner = Runner(configs[0], out_dir)
@@ -297,8 +301,8 @@ def run_ab(base: str, new: str, common: Mapping[str, Any], *, base_set: tuple[st
                         for cfg, _ in jobs]
                 continue
             judged = pairs[fitted_from:] if fitted_from is not None else pairs
-            if (unsettled is None or not unsettled(judged)
-                    or time.monotonic() - start + job_s > settle_seconds):
+            if (settle_seconds <= 0 or time.monotonic() - start + job_s > settle_seconds
+                    or not worth_another_job(ab_judgement(judged, threshold), widths)):
                 break
             emit(Event.NOTE, text=f"ab: the interval has not settled after {len(judged)} job(s); "
                                   "measuring another job of rounds")

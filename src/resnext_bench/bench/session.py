@@ -63,10 +63,11 @@ class ComboSession:
         crops, so calibration and parity see the same kind of data but not the same inputs."""
         from dataclasses import replace
 
+        from ..exporters.quantizers import get_quantizer
         from ..runtimes.registry import get_runtime_class
 
         quant, parity_images = self.config.quant, self.config.parity.images
-        if quant.quant_activations == "auto" and quant.quantizer == "ort":
+        if quant.quant_activations == "auto" and get_quantizer(quant.quantizer).activations_follow_runtime:
             # ORT's file follows the runtime (U8S8 for the CPU kernels, S8S8 for TensorRT);
             # NNCF's "auto" is its own default preset (symmetric activations)
             quant = replace(quant, quant_activations=get_runtime_class(self.combo.runtime).int8_activations)

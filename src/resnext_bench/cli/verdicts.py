@@ -187,7 +187,7 @@ def ab(base, new, artifacts, base_set, new_set, threshold, out_dir, fmt, quiet,
     ort-cpu here (the files are what differs), and each side must come to one configuration.
     """
     from ..bench.api import run_ab
-    from ..reports.ab import ab_verdict, render_ab, worth_another_job
+    from ..reports.ab import ab_verdict, render_ab
 
     settings["artifacts"] = artifacts
     if out_dir is None:
@@ -199,16 +199,10 @@ def ab(base, new, artifacts, base_set, new_set, threshold, out_dir, fmt, quiet,
 
         check_output(junit, "--junit")
 
-    widths: list[float] = []
-
-    def unsettled(pairs):
-        *earlier, (b, n) = pairs
-        return worth_another_job(ab_verdict(b, n, threshold, earlier).verdict, widths)
-
     base_row, new_row, _, pairs = run_ab(
         base, new, settings, base_set=base_set, new_set=new_set, out_dir=out_dir,
         on_event=_progress_printer(quiet or fmt == "json"), settle_seconds=settle_time,
-        unsettled=unsettled)
+        threshold=threshold)
     res = ab_verdict(base_row, new_row, threshold, pairs[:-1])
     click.echo(render_ab(res, fmt))
     if junit:

@@ -389,3 +389,56 @@ def describe_ratio(ratio: float) -> str:
 def geometric_mean(ratios) -> float | None:
     r = np.asarray([x for x in ratios if x], dtype=np.float64)
     return float(np.exp(np.log(r).mean())) if r.size else None
+
+
+def ab_judgement(pairs, threshold: float = 0.05) -> Verdict:
+    """The verdict of an ``ab`` run: ``pairs`` are the (base, new) rows of its jobs, each job's
+    rounds interleaved and paired within it (later jobs measured while the interval had not
+    settled), pooled. Here, in core, so that the measuring loop (``bench.api.run_ab``) decides
+    whether to measure another job by the same rule the report prints.
+
+    The one rule for failures: the new side's failure (or skip) is a regression, whatever the
+    base did; a base side that failed leaves the verdict unreached. Then
+    :func:`interleaved_verdict` on the pooled rounds, busy or not, and a new side that fails
+    parity fails the gate whether or not the base fails too (the file under review computes
+    something else than the network)."""
+    pairs = list(pairs)
+    for b, n in pairs:
+        if not n.ok:
+            return Verdict(Outcome.FAILED, notes=[f"new {n.status}: {n.error}"])
+        if not b.ok:
+            return Verdict(Outcome.INCONCLUSIVE, notes=[f"base {b.status}: {b.error} -- nothing "
+                                                        "to compare the new side with"])
+    base, new = pairs[-1]
+    base_rounds = [x for b, _ in pairs for x in (b.round_medians_ms or [])]
+    new_rounds = [x for _, n in pairs for x in (n.round_medians_ms or [])]
+    busy = contended([(f"{label}{f' (job {i + 1})' if len(pairs) > 1 else ''}", row)
+                      for i, (b, n) in enumerate(pairs) for label, row in (("base", b), ("new", n))])
+    v = interleaved_verdict(base_rounds, new_rounds, threshold, busy=busy)
+    if len(pairs) > 1:
+        v.notes.append(f"{len(pairs)} jobs of interleaved rounds pooled ({v.rounds} rounds): "
+                       "the first left the interval unsettled")
+    if base.extra.get("ab_threads_fitted"):
+        v.notes.append(f"busy host: judged on rounds measured with --threads {base.threads} on both "
+                       "sides (fitting the CPUs other processes left free); the first job, with "
+                       "the default pool, is kept in results.jsonl but not judged")
+    parity_broke = any(n.parity_passed is False for _, n in pairs)
+    v.verdict = settle(v.verdict, parity_broke=parity_broke)
+    if parity_broke:
+        both = " (the base side fails too)" if any(b.parity_passed is False for b, _ in pairs) else ""
+        v.notes.append(f"new side fails parity{both}: max_rel_err {new.parity_max_rel_err:.3g}, "
+                       f"top-1 {new.parity_top1_agreement}")
+    return v
+
+
+def worth_another_job(v: Verdict, widths: list[float]) -> bool:
+    """Whether ``ab`` measures another job of rounds: the verdict is undecided *and* the last
+    job narrowed the interval by 10 % or more (``widths``: the earlier jobs' interval widths,
+    appended to). A small model's noisy rounds otherwise spent the whole --settle-time on an
+    interval that no longer moved."""
+    if not v.undecided or v.ci_low is None:
+        return False
+    width = v.ci_high - v.ci_low
+    narrowing = not widths or width < 0.9 * widths[-1]
+    widths.append(width)
+    return narrowing

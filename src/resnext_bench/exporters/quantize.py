@@ -59,8 +59,7 @@ def quantize_onnx(fp32_path: str | Path, quant: QuantOptions, out_dir: str | Pat
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
     tag = f"_f{len(exclude)}" if exclude else "_ac" if target is not None else ""
     acts = "s8" if "symmetric (" in recipe["activations"] or recipe["activations"].startswith("int8") else "u8"
-    method = {"nncf": "nncf"}.get(quantizer.name, recipe["method"])
-    path = out_dir / f"{fp32_path.stem}_int8_{quantizer.name}_{acts}_{method}{tag}_{digest[:12]}.onnx"
+    path = out_dir / f"{fp32_path.stem}_int8_{quantizer.name}_{acts}_{quantizer.file_tag(recipe)}{tag}_{digest[:12]}.onnx"
     sidecar = path.with_suffix(".json")
     if not force:
         cached = verify_cached(path, sidecar, digest)

@@ -40,6 +40,7 @@ import logging
 import tempfile
 from pathlib import Path
 
+from ..config import QUANTIZERS as QUANTIZER_NAMES
 from ..config import QuantOptions
 from ..core.errors import UsageError
 from ..core.isa import has_vnni
@@ -72,6 +73,10 @@ class Quantizer:
     #: whether :meth:`accuracy_control` is the library's own; otherwise the tool's bisection
     #: (:mod:`.int8_fallback`) keeps nodes in float through ``quantize(exclude=...)``
     controls_accuracy: bool = False
+    #: whether ``--quant-activations auto`` follows the runtime that will run the file (its
+    #: ``int8_activations``: U8S8 for ORT's CPU kernels, S8S8 for TensorRT) rather than the
+    #: library's own default preset
+    activations_follow_runtime: bool = False
 
     def available(self) -> tuple[bool, str]:
         import importlib.util
@@ -84,8 +89,19 @@ class Quantizer:
     def require(self) -> None:
         ok, why = self.available()
         if not ok:
-            raise UsageError(f"--quantizer {self.name}: {why}; or --quantizer "
-                             f"{'ort' if self.name != 'ort' else 'nncf'}")
+            others = [q.name for q in QUANTIZERS.values() if q is not self and q.available()[0]]
+            raise UsageError(f"--quantizer {self.name}: {why}"
+                             + (f"; or --quantizer {' / '.join(others)}" if others else ""))
+
+    def file_tag(self, recipe: dict) -> str:
+        """The method's part of the int8 file's name (``..._int8_ort_u8_minmax_...``)."""
+        return str(recipe["method"])
+
+    def cli_args(self, q: dict) -> list[str]:
+        """The ``export`` flags beyond ``--quantizer`` and the calibration count that make the
+        file a row's ``quantization`` record describes again (:func:`~resnext_bench.reports.
+        deploy.export_command`)."""
+        return []
 
     def recipe(self, quant: QuantOptions, flags: list[str] | None) -> dict:
         raise NotImplementedError
@@ -112,6 +128,13 @@ class Quantizer:
 
 class OrtQuantizer(Quantizer):
     name, library, package = "ort", "onnxruntime quantize_static", "onnxruntime"
+    activations_follow_runtime = True
+
+    def cli_args(self, q: dict) -> list[str]:
+        args = ["--calib-method", str(q.get("method"))]
+        if str(q.get("activations", "")).startswith("int8"):
+            args += ["--quant-activations", "int8"]
+        return args
 
     def recipe(self, quant: QuantOptions, flags: list[str] | None) -> dict:
         acts = "uint8" if quant.quant_activations == "auto" else quant.quant_activations
@@ -183,6 +206,12 @@ class OrtQuantizer(Quantizer):
 class NncfQuantizer(Quantizer):
     name, library, package = "nncf", "nncf.quantize (ONNX backend)", "nncf"
     controls_accuracy = True
+
+    def file_tag(self, recipe: dict) -> str:
+        return "nncf"  # its statistics are NNCF's own, not a --calib-method
+
+    def cli_args(self, q: dict) -> list[str]:
+        return ["--quant-activations", "uint8"] if str(q.get("activations", "")).startswith("asymmetric") else []
 
     def recipe(self, quant: QuantOptions, flags: list[str] | None) -> dict:
         if quant.calib_method != "minmax":
@@ -295,6 +324,7 @@ class NncfQuantizer(Quantizer):
 
 
 QUANTIZERS: dict[str, Quantizer] = {q.name: q for q in (NncfQuantizer(), OrtQuantizer())}
+assert tuple(QUANTIZERS) == QUANTIZER_NAMES, "config.QUANTIZERS and the quantizers here must agree"
 
 
 def get_quantizer(name: str) -> Quantizer:

@@ -22,8 +22,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from ..core.schema import ResultRow
-from ..core.verdict import (Outcome, Verdict, contended, describe_ratio, interleaved_verdict,
-                            settle)
+from ..core.verdict import Outcome, Verdict, ab_judgement, describe_ratio
 from .tables import markdown_table, text_table
 
 
@@ -46,56 +45,14 @@ class ABResult:
 
 def ab_verdict(base: ResultRow, new: ResultRow, threshold: float = 0.05,
                earlier: list[tuple[ResultRow, ResultRow]] = ()) -> ABResult:
-    """The one rule for failures: the new side's failure (or skip) is a regression, whatever
-    the base did; a base side that failed leaves the verdict unreached. ``earlier``: the
-    (base, new) rows of earlier jobs of the same A/B run (measured while the interval had not
-    settled): their per-round ratios are pooled with this job's -- each job's rounds are
-    paired within the job."""
+    """The verdict of the A/B run whose last job measured ``base`` and ``new`` (``earlier``: the
+    (base, new) rows of its earlier jobs), as :func:`~resnext_bench.core.verdict.ab_judgement`
+    decides it, with a note for each way the sides differ besides the file."""
     pairs = [*earlier, (base, new)]
-    for b, n in pairs:
-        if not n.ok:
-            return ABResult(base, new, threshold, Verdict(Outcome.FAILED, notes=[f"new {n.status}: {n.error}"]))
-        if not b.ok:
-            return ABResult(base, new, threshold, Verdict(
-                Outcome.INCONCLUSIVE, notes=[f"base {b.status}: {b.error} -- nothing to compare "
-                                             "the new side with"]))
-    base_rounds = [x for b, _ in pairs for x in (b.round_medians_ms or [])]
-    new_rounds = [x for _, n in pairs for x in (n.round_medians_ms or [])]
-    busy = contended([(f"{label}{f' (job {i + 1})' if len(pairs) > 1 else ''}", row)
-                      for i, (b, n) in enumerate(pairs) for label, row in (("base", b), ("new", n))])
-    # interleaved, a fresh worker per side and round: the interval decides, busy or not
-    v = interleaved_verdict(base_rounds, new_rounds, threshold, busy=busy)
-    res = ABResult(base, new, threshold, v)
-    if len(pairs) > 1:
-        v.notes.append(f"{len(pairs)} jobs of interleaved rounds pooled ({v.rounds} rounds): "
-                       "the first left the interval unsettled")
-    if base.extra.get("ab_threads_fitted"):
-        v.notes.append(f"busy host: judged on rounds measured with --threads {base.threads} on both "
-                       "sides (fitting the CPUs other processes left free); the first job, with "
-                       "the default pool, is kept in results.jsonl but not judged")
-    # a new side that fails parity fails the gate (as --help says), whether or not the base
-    # failed too: the file under review computes something else than the network
-    parity_broke = any(n.parity_passed is False for _, n in pairs)
-    v.verdict = settle(v.verdict, parity_broke=parity_broke)
-    if parity_broke:
-        both = " (the base side fails too)" if any(b.parity_passed is False for b, _ in pairs) else ""
-        v.notes.append(f"new side fails parity{both}: max_rel_err {new.parity_max_rel_err:.3g}, "
-                       f"top-1 {new.parity_top1_agreement}")
-    res.notes += side_differences(base, new)
+    res = ABResult(base, new, threshold, ab_judgement(pairs, threshold))
+    if all(b.ok and n.ok for b, n in pairs):
+        res.notes += side_differences(base, new)
     return res
-
-
-def worth_another_job(v: Verdict, widths: list[float]) -> bool:
-    """Whether ``ab`` measures another job of rounds: the verdict is undecided *and* the last
-    job narrowed the interval by 10 % or more (``widths``: the earlier jobs' interval widths,
-    appended to). A small model's noisy rounds otherwise spent the whole --settle-time on an
-    interval that no longer moved."""
-    if not v.undecided or v.ci_low is None:
-        return False
-    width = v.ci_high - v.ci_low
-    narrowing = not widths or width < 0.9 * widths[-1]
-    widths.append(width)
-    return narrowing
 
 
 #: what two sides of an A/B job can differ in besides the file, as a note names it

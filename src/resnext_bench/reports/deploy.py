@@ -35,14 +35,10 @@ def export_command(r: ResultRow) -> str | None:
         args += ["--weights", r.weights]
     q = r.quantization or {}
     if precision == "int8" and q:
+        from ..exporters.quantizers import get_quantizer
+
         quantizer = q.get("quantizer", "ort")  # rows before the quantizer choice were ORT's
-        args += ["--quantizer", quantizer]
-        if quantizer == "ort":
-            args += ["--calib-method", str(q.get("method"))]
-            if str(q.get("activations", "")).startswith("int8"):
-                args += ["--quant-activations", "int8"]
-        elif str(q.get("activations", "")).startswith("asymmetric"):
-            args += ["--quant-activations", "uint8"]
+        args += ["--quantizer", quantizer, *get_quantizer(quantizer).cli_args(q)]
         args += ["--calib-count", str(q.get("asked_count", q.get("count")))]
         if str(q.get("source", "")).startswith("images:"):
             args += ["--calib-images", "DIR  # the same image folder as at measurement"]
