@@ -143,3 +143,77 @@ def test_worker_messages_cross_a_pipe():
                 Failed("RuntimeError: x", ["tb"]), Refused("bad")):
         assert pickle.loads(pickle.dumps(msg)) == msg
     assert artifact.row_fields()["onnx_sha256"] == "ab"
+
+
+# ------------------------------------------------------------------------- one spec per runtime
+PLUGIN_CHECK = r"""
+import json, subprocess, sys
+from click.testing import CliRunner
+from resnext_bench.cli import main
+from resnext_bench.core.rundir import load_run
+
+out, art = sys.argv[1], sys.argv[2]
+r = CliRunner()
+bench_help = r.invoke(main, ["bench", "--help"]).output
+toml_keys = r.invoke(main, ["sweep", "--help-config"]).output
+dry = r.invoke(main, ["tune", "--arch", "wrn10_1", "--runtime", "ort-fake", "--dry-run", "--json",
+                      "--artifacts", art])
+run = r.invoke(main, ["bench", "--arch", "wrn10_1", "--image-size", "32", "--runtime", "ort-fake",
+                      "--fake-spin", "off", "--warmup", "1", "--iters", "2", "--rounds", "1",
+                      "--no-parity", "--artifacts", art, "--out", out + "/run", "-q"])
+row = [x for x in load_run(out + "/run").rows if x.ok][0]
+from resnext_bench.tune.bundle import write_bundle
+bundle = write_bundle(out + "/bundle", row, {}, None)
+ran = subprocess.run([sys.executable, str(bundle) + "/run.py"], capture_output=True, text=True)
+print(json.dumps({"help": "--fake-spin" in bench_help, "toml": "fake_spin (str, default 'on'" in toml_keys,
+                  "dry": dry.output, "dry_code": dry.exit_code, "bench_code": run.exit_code,
+                  "bench_out": run.output, "settings": row.settings, "key": row.config_key,
+                  "entries": row.runtime_info.get("session_options", {}).get("config_entries"),
+                  "ran": ran.returncode, "ran_out": ran.stdout + ran.stderr,
+                  "cfg": json.loads(open(str(bundle) + "/inference_config.json").read())}))
+"""
+
+
+def test_a_new_runtime_is_one_module_and_one_registry_entry(tmp_path):
+    """Issue 45: a runtime from outside the package -- its class in one module
+    (tests/support/fake_runtime.py) and its registry entry with an option of its own in another
+    (fake_runtime_spec.py, named in $RESNEXT_BENCH_RUNTIMES) -- is in `bench --help`, the sweep
+    TOML's keys, `tune --dry-run` with its search option, a measured row keyed by its option,
+    and a bundle whose run.py runs it. Nothing else in the package names it."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    support = Path(__file__).parent
+    env = dict(os.environ, RESNEXT_BENCH_RUNTIMES="support.fake_runtime_spec",
+               PYTHONPATH=os.pathsep.join([str(support), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", PLUGIN_CHECK, str(tmp_path), str(tmp_path / "art")],
+                         env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["help"] and got["toml"]
+    assert got["dry_code"] == 0, got["dry"]
+    dry = json.loads(got["dry"])
+    fake = [c["config_key"] for c in dry["candidates"] if "|ort-fake|" in c["config_key"]]
+    assert fake and any("fake_spin=off" in k for k in fake), dry["candidates"]
+    assert got["bench_code"] == 0, got["bench_out"]
+    assert got["settings"] == {"fake_spin": "off"} and "fake_spin=off" in got["key"]
+    assert got["entries"] == {"session.intra_op.allow_spinning": "0"}  # the option really ran
+    assert got["cfg"]["loader"] == "onnxruntime" and got["cfg"]["runtime"] == "ort-fake"
+    assert got["ran"] == 0 and "ort-fake" in got["ran_out"], got["ran_out"]
+    # and the package itself names it nowhere
+    src = Path(__file__).parents[1] / "src"
+    assert not [p for p in src.rglob("*.py") if "ort-fake" in p.read_text()]
+
+
+def test_the_runtime_specs_agree_with_the_runtime_classes():
+    from resnext_bench.config import RUNTIME_SPECS
+    from resnext_bench.runtimes.registry import get_runtime_class
+
+    for spec in RUNTIME_SPECS:
+        cls = get_runtime_class(spec.name)
+        assert cls.name == spec.name
+        assert set(cls.devices) == set(spec.devices), spec.name
+        assert (cls.input_kind == "onnx") == spec.runs_onnx, spec.name

@@ -32,12 +32,6 @@ from .core.errors import UsageError
 from .models.imagefiles import IMAGE_KEYWORDS, IMAGE_SUFFIXES, SYNTHETIC, image_files
 from .models.spec import FORMS, parse_arch
 
-RUNTIME_NAMES = ("torch", "torch-compile", "ort-cpu", "ort-cuda", "ort-trt", "tensorrt",
-                 "openvino", "ort-openvino")
-#: runtimes that only run on a CUDA device
-GPU_RUNTIMES = ("ort-cuda", "ort-trt", "tensorrt")
-#: runtimes that run where ``device`` says (cpu or cuda)
-TORCH_RUNTIMES = ("torch", "torch-compile")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 #: what `export` writes: int8 is the QDQ file a quantizer (NNCF or ONNX Runtime) makes of the fp32 export
 EXPORT_PRECISIONS = ("fp32", "fp16", "int8")
@@ -54,32 +48,14 @@ CUDNN_ALGOS = ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")
 OV_HINTS = ("latency", "throughput", "none")
 #: TOML keys that describe a sweep file and configure nothing
 INFO_KEYS = ("name", "description")
-#: The settings that change what each runtime measures. A row's key names those of its runtime
-#: that are not the defaults (``ort-cpu|...|graph_opt_level=disable``), so two settings are two
-#: rows and can be swept in one run (a list value); a setting none of a run's runtimes reads is
-#: refused (one runtime named) or noted, never silently ignored. Adding a runtime: one line here.
-RUNTIME_SETTINGS: dict[str, tuple[str, ...]] = {
-    "torch": ("channels_last", "cuda_graph"),
-    "torch-compile": ("channels_last", "compile_mode"),
-    "ort-cpu": ("graph_opt_level",),
-    "ort-cuda": ("graph_opt_level", "cudnn_algo"),
-    "ort-trt": ("graph_opt_level", "cudnn_algo", "workspace_mb", "builder_opt_level",
-                "profile_max_batch"),
-    "tensorrt": ("workspace_mb", "builder_opt_level", "cuda_graph", "profile_max_batch"),
-    "openvino": ("ov_hint", "ov_streams", "ov_requests"),
-    "ort-openvino": ("graph_opt_level", "ov_hint", "ov_streams"),
-}
-#: options a runtime reads that do not change what its row measures (not row settings, never
-#: in a row's key); given for runtimes none of which reads them, refused as any setting is
-RUNTIME_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {"ov_cache": ("openvino",)}
+
+
 #: settings that make another int8 artifact (any runtime, int8 rows only); the calibration
 #: folder is recorded in the row's ``quantization``, not in the key (a path is not portable)
 INT8_SETTINGS = ("quantizer", "calib_method", "calib_count", "calib_crops", "quant_activations",
                  "int8_target", "int8_max_float")
 #: settings that only a CUDA device reads, whatever the runtime
 CUDA_ONLY_SETTINGS = ("cuda_graph",)
-#: settings that may take several values in one run (each value its own rows)
-SWEEPABLE = tuple(dict.fromkeys(n for names in RUNTIME_SETTINGS.values() for n in names)) + INT8_SETTINGS
 #: the sweepable settings whose CLI value is never split at commas (the value has commas)
 _NO_SPLIT = ("int8_target",)
 
@@ -213,6 +189,136 @@ def _check_image_dir(path: str) -> None:
 
 
 # ---------------------------------------------------------------------------------- sections
+@dataclass(frozen=True)
+class RuntimeSpec:
+    """Everything the tool knows about a runtime without importing it: one entry of
+    :data:`RUNTIME_SPECS`, from which the plan, the registry, the CLI's options, ``tune``'s
+    candidates and the bundle all derive (adding a runtime: its module under ``runtimes/``, one
+    entry here, and an options section here if it has options of its own; outside this package,
+    a plugin module calls :func:`register_runtime`).
+
+    ``module``: its module under ``runtimes/`` (a plugin's: a full dotted path), ``cls``: its
+    :class:`~resnext_bench.runtimes.base.Runtime` subclass there.
+    ``devices``: ``("cpu",)`` or ``("cuda",)``, or both for a runtime that runs where
+    ``--device`` says. ``sections``: the option sections its instances read
+    (:class:`~resnext_bench.runtimes.base.RuntimeOptions`). ``settings``: the settings that change
+    what its rows measure -- a row's key names those that are not the defaults
+    (``ort-cpu|...|graph_opt_level=disable``), so two settings are two rows and can be swept in
+    one run; a setting none of a run's runtimes reads is refused (one runtime named) or noted,
+    never silently ignored. ``only_options``: options it reads that do not change what a row
+    measures (never in a key). ``runs_onnx``: it runs the exported file (else the torch module).
+    ``bundle``: the loader a tune bundle's ``run.py`` uses for it (``onnxruntime``, ``openvino``,
+    ``torch``; None: the bundle says it has none). ``expensive_load``: why ``tune`` tries it at
+    all usable CPUs only (each candidate costs a long load)."""
+
+    name: str
+    module: str
+    cls: str
+    devices: tuple[str, ...] = ("cpu",)
+    sections: tuple[str, ...] = ()
+    settings: tuple[str, ...] = ()
+    only_options: tuple[str, ...] = ()
+    runs_onnx: bool = True
+    bundle: str | None = None
+    expensive_load: str | None = None
+
+
+_BUILTIN_SPECS: tuple[RuntimeSpec, ...] = (
+    RuntimeSpec("torch", "torch_eager", "TorchRuntime", ("cpu", "cuda"), ("torch", "cuda"),
+                ("channels_last", "cuda_graph"), runs_onnx=False, bundle="torch"),
+    RuntimeSpec("torch-compile", "torch_compile", "TorchCompileRuntime", ("cpu", "cuda"), ("torch",),
+                ("channels_last", "compile_mode"), runs_onnx=False, bundle="torch",
+                expensive_load="each thread count is a fresh inductor compile (20-60 s here); "
+                               "tried at all usable CPUs only"),
+    RuntimeSpec("ort-cpu", "ort_cpu", "OrtCpuRuntime", ("cpu",), ("ort",), ("graph_opt_level",),
+                bundle="onnxruntime"),
+    RuntimeSpec("ort-cuda", "ort_cuda", "OrtCudaRuntime", ("cuda",), ("ort",),
+                ("graph_opt_level", "cudnn_algo"), bundle="onnxruntime"),
+    RuntimeSpec("ort-trt", "ort_trt", "OrtTrtRuntime", ("cuda",), ("ort", "tensorrt"),
+                ("graph_opt_level", "cudnn_algo", "workspace_mb", "builder_opt_level",
+                 "profile_max_batch"), bundle="onnxruntime"),
+    RuntimeSpec("tensorrt", "tensorrt_native", "TensorRTRuntime", ("cuda",), ("tensorrt", "cuda"),
+                ("workspace_mb", "builder_opt_level", "cuda_graph", "profile_max_batch")),
+    RuntimeSpec("openvino", "openvino_native", "OpenVinoRuntime", ("cpu",), ("openvino",),
+                ("ov_hint", "ov_streams", "ov_requests"), only_options=("ov_cache",),
+                bundle="openvino"),
+    RuntimeSpec("ort-openvino", "ort_openvino", "OrtOpenVinoRuntime", ("cpu",), ("ort", "openvino"),
+                ("graph_opt_level", "ov_hint", "ov_streams"), bundle="onnxruntime"),
+)
+#: option sections that runtime plugins declared (:func:`register_runtime`)
+_PLUGIN_SECTIONS: dict[str, type] = {}
+_PLUGIN_SPECS: list[RuntimeSpec] = []
+#: modules (comma-separated) that register runtimes when this module loads: a runtime outside
+#: this package is one module of its own (the :class:`~resnext_bench.runtimes.base.Runtime`
+#: subclass) and one registry entry (a module that calls :func:`register_runtime`)
+RUNTIME_PLUGINS_ENV = "RESNEXT_BENCH_RUNTIMES"
+
+
+def register_runtime(spec: RuntimeSpec, sections: Mapping[str, type] | None = None) -> None:
+    """Add a runtime from a plugin module named in ``$RESNEXT_BENCH_RUNTIMES`` (called while this
+    module loads, before the tables below are derived; ``spec.module`` then names the runtime's
+    module by its full dotted path). ``sections``: option sections of its own, by the names its
+    spec's ``sections`` use (frozen dataclasses of :class:`Section` whose fields are made with
+    :func:`setting`)."""
+    if spec.name in {s.name for s in (*_BUILTIN_SPECS, *_PLUGIN_SPECS)}:
+        raise UsageError(f"runtime {spec.name!r} is registered twice")
+    _PLUGIN_SPECS.append(spec)
+    _PLUGIN_SECTIONS.update(sections or {})
+
+
+def _load_runtime_plugins() -> None:
+    import importlib
+    import os
+
+    for name in filter(None, (m.strip() for m in os.environ.get(RUNTIME_PLUGINS_ENV, "").split(","))):
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise UsageError(f"${RUNTIME_PLUGINS_ENV}: cannot import {name!r} ({exc})") from None
+
+
+_load_runtime_plugins()
+RUNTIME_SPECS: tuple[RuntimeSpec, ...] = (*_BUILTIN_SPECS, *_PLUGIN_SPECS)
+_SPECS = {spec.name: spec for spec in RUNTIME_SPECS}
+RUNTIME_NAMES = tuple(_SPECS)
+#: runtimes that only run on a CUDA device
+GPU_RUNTIMES = tuple(n for n, spec in _SPECS.items() if spec.devices == ("cuda",))
+#: runtimes that run where ``device`` says (cpu or cuda)
+TORCH_RUNTIMES = tuple(n for n, spec in _SPECS.items() if len(spec.devices) > 1)
+#: the row settings of each runtime (:attr:`RuntimeSpec.settings`)
+RUNTIME_SETTINGS: dict[str, tuple[str, ...]] = {n: spec.settings for n, spec in _SPECS.items()}
+#: options a runtime reads that do not change what its row measures (not row settings, never
+#: in a row's key); given for runtimes none of which reads them, refused as any setting is
+RUNTIME_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {}
+for _spec in RUNTIME_SPECS:
+    for _name in _spec.only_options:
+        RUNTIME_ONLY_OPTIONS[_name] = RUNTIME_ONLY_OPTIONS.get(_name, ()) + (_spec.name,)
+#: the option sections runtimes read, in first-use order; those of the runtimes that run ONNX
+#: files (``ab``'s options)
+RUNTIME_SECTIONS = tuple(dict.fromkeys(sec for spec in RUNTIME_SPECS for sec in spec.sections))
+ONNX_RUNTIME_SECTIONS = tuple(dict.fromkeys(sec for spec in RUNTIME_SPECS if spec.runs_onnx
+                                            for sec in spec.sections))
+
+
+def runtime_spec(name: str) -> RuntimeSpec:
+    """The spec of runtime ``name`` (a one-line error naming the runtimes for another name)."""
+    try:
+        return _SPECS[name]
+    except KeyError:
+        raise UsageError(f"unknown runtime {name!r}; choose from {', '.join(RUNTIME_NAMES)}") from None
+
+
+def runtime_device(name: str, torch_device: str = "cpu") -> str:
+    """The device a row of runtime ``name`` runs on: its only device, or ``torch_device``
+    (what ``--device`` resolved to) for a runtime that runs on either."""
+    devices = runtime_spec(name).devices
+    return devices[0] if len(devices) == 1 else torch_device
+
+
+#: settings that may take several values in one run (each value its own rows)
+SWEEPABLE = tuple(dict.fromkeys(n for names in RUNTIME_SETTINGS.values() for n in names)) + INT8_SETTINGS
+
+
 @dataclass(frozen=True)
 class PlanConfig(Section):
     """What to measure: the cartesian product of these lists, one row per combination."""
@@ -452,11 +558,21 @@ class OpenVinoOptions(Section):
                              "faster loads, same compiled model.", kind="bool")
 
 
-SECTIONS: dict[str, type[Section]] = {
+#: the sections every run has (fields of :class:`RunConfig`)
+BASE_SECTIONS: dict[str, type[Section]] = {
     "plan": PlanConfig, "timing": TimingConfig, "parity": ParityConfig, "export": ExportOptions,
-    "quant": QuantOptions, "torch": TorchOptions, "cuda": CudaOptions, "ort": OrtOptions,
-    "tensorrt": TensorRTOptions, "openvino": OpenVinoOptions,
+    "quant": QuantOptions,
 }
+#: the runtimes' option sections by the name a :class:`RuntimeSpec` gives in ``sections`` (a new
+#: runtime with options of its own adds its section here)
+RUNTIME_OPTION_SECTIONS: dict[str, type[Section]] = {
+    "torch": TorchOptions, "cuda": CudaOptions, "ort": OrtOptions, "tensorrt": TensorRTOptions,
+    "openvino": OpenVinoOptions, **_PLUGIN_SECTIONS,
+}
+SECTIONS: dict[str, type[Section]] = {**BASE_SECTIONS, **{
+    name: RUNTIME_OPTION_SECTIONS[name] for name in RUNTIME_SECTIONS}}
+assert set(RUNTIME_OPTION_SECTIONS) == set(RUNTIME_SECTIONS), \
+    "an options section no runtime spec reads, or a spec naming a section not declared"
 #: setting name -> (section name, dataclass field); names are unique across sections
 _OWNER: dict[str, str] = {}
 _FIELDS: dict[str, Any] = {}
@@ -597,13 +713,17 @@ class RunConfig:
     parity: ParityConfig = field(default_factory=ParityConfig)
     export: ExportOptions = field(default_factory=ExportOptions)
     quant: QuantOptions = field(default_factory=QuantOptions)
-    torch: TorchOptions = field(default_factory=TorchOptions)
-    cuda: CudaOptions = field(default_factory=CudaOptions)
-    ort: OrtOptions = field(default_factory=OrtOptions)
-    tensorrt: TensorRTOptions = field(default_factory=TensorRTOptions)
-    openvino: OpenVinoOptions = field(default_factory=OpenVinoOptions)
+    #: the runtimes' option sections, ((name, section), ...) in :data:`RUNTIME_SECTIONS` order,
+    #: read as attributes (``config.ort``, ``config.openvino``); a section not given: defaults
+    runtime_options: tuple = ()
     axes: tuple = ()  # ((name, (value, ...)), ...)
     given: frozenset = frozenset()
+
+    def __getattr__(self, name):
+        if name in RUNTIME_OPTION_SECTIONS:
+            given = dict(self.__dict__.get("runtime_options", ()))
+            return given.get(name) or RUNTIME_OPTION_SECTIONS[name]()
+        raise AttributeError(name)
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any], source: Source = CLI) -> "RunConfig":
@@ -629,7 +749,9 @@ class RunConfig:
                     raw = several[0]
                 by_section[_OWNER[name]][name] = _coerce(name, raw, typed)
             given = frozenset(n for n, v in values.items() if v is not None and n in _OWNER)
-            return cls(**{sec: SECTIONS[sec](**vals) for sec, vals in by_section.items()},
+            built = {sec: SECTIONS[sec](**vals) for sec, vals in by_section.items()}
+            return cls(**{sec: built[sec] for sec in BASE_SECTIONS},
+                       runtime_options=tuple((sec, built[sec]) for sec in RUNTIME_SECTIONS),
                        axes=tuple(axes), given=given)
         except ConfigError as exc:
             raise exc.render(source) from None

@@ -12,15 +12,36 @@ from __future__ import annotations
 import hashlib
 import re
 
-from ..config import (CUDA_ONLY_SETTINGS, GPU_RUNTIMES, INT8_SETTINGS, RUNTIME_NAMES,
-                      RUNTIME_ONLY_OPTIONS, RUNTIME_SETTINGS, TORCH_RUNTIMES, RunConfig, cli_flag,
-                      default_of)
+from ..config import (CUDA_ONLY_SETTINGS, INT8_SETTINGS, RUNTIME_NAMES, RUNTIME_ONLY_OPTIONS,
+                      RUNTIME_SETTINGS, TORCH_RUNTIMES, RunConfig, cli_flag, default_of,
+                      runtime_device, runtime_spec)
 from ..core.errors import UsageError
 from ..core.schema import Combo
 from ..models.spec import parse_arch
 from ..runtimes.cuda_probe import cuda_status
 from .env import cpu_quota
 from ..runtimes.registry import check_available
+
+
+def why_not(combo: Combo, *, available=None, runtime_class=None) -> str | None:
+    """Why ``combo`` cannot run here (None: it can) -- the one answer for ``bench``, ``sweep``
+    (skipped rows), ``ab`` and ``tune``'s candidates: the runtime is not usable here, does not
+    run the precision (or not on this machine), or not on the device. ``available`` /
+    ``runtime_class`` replace the registry's (tests pass fake runtimes)."""
+    from ..runtimes.registry import get_runtime_class
+
+    cls = (runtime_class or get_runtime_class)(combo.runtime)
+    ok, reason = (available or check_available)(combo.runtime)
+    if not ok:
+        return f"runtime unavailable: {reason}"
+    if combo.precision not in cls.precisions:
+        return f"{combo.runtime} does not run {combo.precision} (supports {', '.join(cls.precisions)})"
+    problem = cls.precision_problem(combo.precision)
+    if problem:
+        return problem
+    if combo.device not in runtime_spec(combo.runtime).devices:
+        return f"{combo.runtime} does not run on {combo.device}"
+    return None
 
 
 def resolve_runtimes(names, *, strict: bool) -> list[str]:
@@ -65,8 +86,7 @@ def combos(config: RunConfig, *, strict: bool) -> list[Combo]:
             size = spec.resolve_image_size(size)
             for form in plan.forms:
                 for runtime in runtimes:
-                    device = "cuda" if runtime in GPU_RUNTIMES else (
-                        torch_dev if runtime in TORCH_RUNTIMES else "cpu")
+                    device = runtime_device(runtime, torch_dev)
                     for precision in plan.precisions:
                         for batch in plan.batches:
                             for threads in plan.threads or (None,):
@@ -84,10 +104,6 @@ def combos(config: RunConfig, *, strict: bool) -> list[Combo]:
 QUANT_ONLY = INT8_SETTINGS + ("calib_images",)
 
 
-def _device_of(runtime: str, torch_dev: str) -> str:
-    return "cuda" if runtime in GPU_RUNTIMES else (torch_dev if runtime in TORCH_RUNTIMES else "cpu")
-
-
 def option_notes(config: RunConfig, *, strict: bool) -> list[str]:
     """Options given that change nothing in this run: an error when the user named the runtimes
     (or precisions) and none of them reads the option, a one-line note when ``all`` made it moot
@@ -100,7 +116,7 @@ def option_notes(config: RunConfig, *, strict: bool) -> list[str]:
     readers_of: dict[str, list[str]] = {}
     for rt in runtimes:
         for name in RUNTIME_SETTINGS[rt]:
-            if name in CUDA_ONLY_SETTINGS and _device_of(rt, torch_dev) != "cuda":
+            if name in CUDA_ONLY_SETTINGS and runtime_device(rt, torch_dev) != "cuda":
                 continue
             readers_of.setdefault(name, []).append(rt)
         for name, readers in RUNTIME_ONLY_OPTIONS.items():

@@ -139,20 +139,10 @@ class Runner:
 
     @staticmethod
     def skip_reason(combo: Combo) -> str | None:
-        from ..runtimes.registry import check_available, get_runtime_class
+        """Why ``combo`` becomes a skipped row (:func:`.plan.why_not`)."""
+        from .plan import why_not
 
-        cls = get_runtime_class(combo.runtime)
-        ok, reason = check_available(combo.runtime)
-        if not ok:
-            return f"runtime unavailable: {reason}"
-        if combo.precision not in cls.precisions:
-            return f"{combo.runtime} does not run {combo.precision} (supports {', '.join(cls.precisions)})"
-        problem = cls.precision_problem(combo.precision)
-        if problem:
-            return problem
-        if combo.device not in cls.devices:
-            return f"{combo.runtime} does not run on {combo.device}"
-        return None
+        return why_not(combo)
 
     def sink(self, total: int, emit=silent) -> RowSink:
         return RowSink(self.out_dir, self.config.export.artifacts, total, emit)

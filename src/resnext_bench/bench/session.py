@@ -239,6 +239,7 @@ class ComboSession:
 
     # -- life cycle (the measuring worker) ------------------------------------------------------
     def _runtime_options(self):
+        from ..config import RUNTIME_SECTIONS
         from ..runtimes.base import RuntimeOptions
 
         c, cfg = self.combo, self.config
@@ -246,8 +247,7 @@ class ComboSession:
                               threads=c.threads, image_size=c.image_size,
                               max_batch=self.job.profile_max_batch, cache_dir=self.artifacts,
                               artifact_sha256=self.artifact.sha256 if self.artifact else None,
-                              torch=cfg.torch, cuda=cfg.cuda, ort=cfg.ort, tensorrt=cfg.tensorrt,
-                              openvino=cfg.openvino)
+                              **{name: getattr(cfg, name) for name in RUNTIME_SECTIONS})
 
     def load(self) -> Loaded:
         """Load the artifact (as the prepare step verified it) and the runtime; warm up."""

@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from ..config import ONNX_RUNTIME_SECTIONS
 from ..core.errors import UsageError
 from .app import DEFAULT_BASELINE_STORE, INCONCLUSIVE_EXIT, _load_run, main
 from .measure import _default_run_dir
@@ -154,7 +155,7 @@ def baseline_list(store):
 @main.command()
 @click.argument("base", type=click.Path(dir_okay=False))
 @click.argument("new", type=click.Path(dir_okay=False))
-@setting_options("plan", "timing", "parity", "cuda", "ort", "tensorrt", "openvino",
+@setting_options("plan", "timing", "parity", *ONNX_RUNTIME_SECTIONS,
                  exclude=("forms",), defaults={"runtimes": ("ort-cpu",), "processes": "--rounds"})
 @click.option("--artifacts", default=None, help="Weights / engine cache dir.  [default: artifacts]")
 @click.option("--base-set", multiple=True, metavar="KEY=VALUE",

@@ -18,34 +18,41 @@ Heavy imports happen inside the runtime modules, in ``available`` / ``load``, ne
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from ..config import CudaOptions, OpenVinoOptions, OrtOptions, TensorRTOptions, TorchOptions
+from ..config import RUNTIME_SECTIONS, SECTIONS
 from .settings import RuntimeSettings
 
 
-@dataclass
 class RuntimeOptions:
     """What one runtime instance needs: the combination it runs, and the typed option sections
-    of the run configuration (each runtime reads the sections that concern it)."""
+    of the run configuration by name (``options.ort``, ``options.openvino`` ...: every section a
+    runtime spec names, :data:`~resnext_bench.config.RUNTIME_SECTIONS`; each runtime reads the
+    sections that concern it, a section not given is its defaults). Keyword arguments:
+    ``device``, ``precision``, ``batch``, ``threads``, ``image_size``, ``max_batch`` (the largest
+    batch a TensorRT profile takes; None: the measured batch), ``cache_dir``,
+    ``artifact_sha256`` (the artifact's sha256 as the prepare step verified it: no runtime hashes
+    the file again), and any section by name."""
 
-    device: str = "cpu"
-    precision: str = "fp32"
-    batch: int = 1
-    threads: int | None = None
-    image_size: int = 224
-    #: the largest batch a TensorRT profile takes (the row's ``profile_max_batch`` setting,
-    #: resolved by the plan; None: the measured batch)
-    max_batch: int | None = None
-    cache_dir: Path | None = None
-    #: the artifact's sha256 as the prepare step verified it (no runtime hashes the file again)
-    artifact_sha256: str | None = None
-    torch: TorchOptions = field(default_factory=TorchOptions)
-    cuda: CudaOptions = field(default_factory=CudaOptions)
-    ort: OrtOptions = field(default_factory=OrtOptions)
-    tensorrt: TensorRTOptions = field(default_factory=TensorRTOptions)
-    openvino: OpenVinoOptions = field(default_factory=OpenVinoOptions)
+    COMMON = {"device": "cpu", "precision": "fp32", "batch": 1, "threads": None, "image_size": 224,
+              "max_batch": None, "cache_dir": None, "artifact_sha256": None}
+
+    def __init__(self, **values):
+        unknown = set(values) - set(self.COMMON) - set(RUNTIME_SECTIONS)
+        if unknown:
+            raise TypeError(f"RuntimeOptions: unknown option(s) {', '.join(sorted(unknown))}")
+        for name, default in self.COMMON.items():
+            setattr(self, name, values.get(name, default))
+        self.sections = {name: values.get(name) or SECTIONS[name]() for name in RUNTIME_SECTIONS}
+
+    def __getattr__(self, name):
+        sections = self.__dict__.get("sections")
+        if sections is not None and name in sections:
+            return sections[name]
+        raise AttributeError(name)
+
+    def __repr__(self) -> str:
+        common = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.COMMON)
+        return f"RuntimeOptions({common})"
 
     @property
     def profile_max_batch(self) -> int:

@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import importlib
 
-from ..config import RUNTIME_NAMES
+from ..config import RUNTIME_NAMES, RUNTIME_SPECS
 from ..core.errors import RuntimeUnavailable, UsageError
 
-_RUNTIMES = {
-    "torch": ("torch_eager", "TorchRuntime"),
-    "torch-compile": ("torch_compile", "TorchCompileRuntime"),
-    "ort-cpu": ("ort_cpu", "OrtCpuRuntime"),
-    "ort-cuda": ("ort_cuda", "OrtCudaRuntime"),
-    "ort-trt": ("ort_trt", "OrtTrtRuntime"),
-    "tensorrt": ("tensorrt_native", "TensorRTRuntime"),
-    "openvino": ("openvino_native", "OpenVinoRuntime"),
-    "ort-openvino": ("ort_openvino", "OrtOpenVinoRuntime"),
-}
-assert tuple(_RUNTIMES) == RUNTIME_NAMES, "config.RUNTIME_NAMES and the registry must agree"
+#: name -> (module under runtimes/, class), from :data:`resnext_bench.config.RUNTIME_SPECS`
+_RUNTIMES = {spec.name: (spec.module, spec.cls) for spec in RUNTIME_SPECS}
 
 
 def get_runtime_class(name: str):
     if name not in _RUNTIMES:
         raise UsageError(f"unknown runtime {name!r}; choose from {', '.join(RUNTIME_NAMES)}")
     module, cls = _RUNTIMES[name]
-    return getattr(importlib.import_module(f"{__package__}.{module}"), cls)
+    # a built-in lives in this package; a plugin names its module by its dotted path
+    return getattr(importlib.import_module(module if "." in module else f"{__package__}.{module}"), cls)
 
 
 def check_available(name: str) -> tuple[bool, str]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from ..config import runtime_spec
 from ..core.errors import write_error_text
 from ..core.fileio import (ensure_dir, replace_dir, temp_dir_beside, write_json_atomic,
                            write_text_atomic)
@@ -53,21 +54,22 @@ def inference_config(r: ResultRow, artifact_name: str | None) -> dict:
            "image_size": r.image_size, "settings": r.settings, "artifact": artifact_name,
            "artifact_sha256": r.onnx_sha256 if artifact_name else None,
            "input_name": "input", "input_shape": [r.batch, 3, r.image_size, r.image_size],
-           "input_dtype": "float16" if fp16_file and r.runtime != "torch" else "float32",
+           "input_dtype": "float16" if fp16_file and runtime_spec(r.runtime).runs_onnx else "float32",
            "preprocessing": preprocessing(r.image_size)}
-    if r.runtime.startswith("ort-"):
+    loader = cfg["loader"] = runtime_spec(r.runtime).bundle  # which branch of run.py loads it
+    if loader == "onnxruntime":
         so = settings.session_dict(r)  # as the measured session was created
         cfg["onnxruntime"] = {
             "graph_optimization_level": so["graph_optimization_level"],
             "intra_op_num_threads": so.get("intra_op_num_threads"),
             "providers": settings.providers or ["CPUExecutionProvider"]}
-    elif r.runtime == "openvino":
+    elif loader == "openvino":
         cfg["openvino"] = {"device": settings.ov_device or "CPU",
                            "config": {k: v for k, v in (settings.compile_config or {}).items()
                                       if k != "CACHE_DIR"},
                            "infer_requests": settings.infer_requests or 1,
                            "inference_precision_read_back": settings.inference_precision}
-    else:  # torch, torch-compile
+    elif loader == "torch":
         cfg["torch"] = {"form": r.form, "seed": r.seed or 0,
                         "weights": None if r.weights in (None, "calibrated-default") else r.weights,
                         "dtype": TORCH_DTYPES.get(r.precision, "float32"), "device": r.device,
@@ -136,7 +138,12 @@ def class_names(argv):
 
 def load():
     """run(x): the artifact loaded once with the measured settings, called per batch."""
-    if CFG["runtime"] == "openvino":
+    loader = CFG.get("loader", "openvino" if CFG["runtime"] == "openvino" else
+                     "onnxruntime" if CFG["runtime"].startswith("ort-") else "torch")  # older bundles
+    if loader is None:
+        sys.exit(f"run.py: no loader for runtime {CFG['runtime']}: load {CFG['artifact']} with "
+                 "that runtime's own API and the settings in inference_config.json")
+    if loader == "openvino":
         import openvino as ov
 
         o = CFG["openvino"]
@@ -152,7 +159,7 @@ def load():
             return run
         request = compiled.create_infer_request()
         return lambda x: request.infer({0: x})[compiled.output(0)]
-    if CFG["runtime"].startswith("ort-"):
+    if loader == "onnxruntime":
         import onnxruntime as ort
 
         o = CFG["onnxruntime"]
@@ -229,7 +236,7 @@ def write_bundle(bundle_dir: str | Path, winner: ResultRow, metrics: dict,
     name = None
     try:
         try:
-            if winner.onnx_path and winner.runtime not in ("torch", "torch-compile"):
+            if winner.onnx_path and runtime_spec(winner.runtime).runs_onnx:
                 src = Path(winner.onnx_path)
                 name = src.name
                 for f in [src, *external_data_files(src)]:

@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..bench.env import cpu_quota
-from ..config import GPU_RUNTIMES, RUNTIME_NAMES
+from ..bench.plan import why_not
+from ..config import GPU_RUNTIMES, RUNTIME_NAMES, RUNTIME_SPECS, runtime_device
 from ..core.isa import precisions_worth_trying
 from ..core.schema import Combo
 from ..models.spec import parse_arch
@@ -29,9 +30,8 @@ def option_axes(runtime: str) -> list[tuple[dict, str]]:
     return list(get_runtime_class(runtime).search_options)
 
 
-#: runtimes whose every candidate costs a long load: tried at all usable CPUs only
-EXPENSIVE_LOADS = {"torch-compile": "each thread count is a fresh inductor compile (20-60 s "
-                                    "here); tried at all usable CPUs only"}
+#: runtimes whose every candidate costs a long load: tried at all usable CPUs only (their specs' ``expensive_load``)
+EXPENSIVE_LOADS = {spec.name: spec.expensive_load for spec in RUNTIME_SPECS if spec.expensive_load}
 #: batch sizes the throughput objective tries with ``--batch auto``
 AUTO_BATCHES = (1, 4, 16)
 #: what the answer is compared with: the tool's own default configuration
@@ -115,13 +115,11 @@ def candidates(arch: str, *, objective: str = "latency", batch: int | str | None
         if not ok:
             out.excluded.append((name, f"unavailable: {reason}"))
             continue
-        cls = runtime_class(name)
-        device = "cuda" if name in GPU_RUNTIMES or (name in ("torch", "torch-compile") and cuda) else "cpu"
+        device = runtime_device(name, "cuda" if cuda else "cpu")
         for precision in worth:
-            if precision not in cls.precisions:
-                out.excluded.append((f"{name} {precision}", f"{name} does not run {precision}"))
-                continue
-            problem = cls.precision_problem(precision)
+            # the one "can it run here" rule bench and sweep apply (bench.plan.why_not)
+            problem = why_not(Combo(arch, "c", name, device, precision, 1, None, image_size or 224),
+                              available=available, runtime_class=runtime_class)
             if problem:
                 out.excluded.append((f"{name} {precision}", problem))
                 continue

@@ -58,7 +58,12 @@ def class_names(argv):
 
 def load():
     """run(x): the artifact loaded once with the measured settings, called per batch."""
-    if CFG["runtime"] == "openvino":
+    loader = CFG.get("loader", "openvino" if CFG["runtime"] == "openvino" else
+                     "onnxruntime" if CFG["runtime"].startswith("ort-") else "torch")  # older bundles
+    if loader is None:
+        sys.exit(f"run.py: no loader for runtime {CFG['runtime']}: load {CFG['artifact']} with "
+                 "that runtime's own API and the settings in inference_config.json")
+    if loader == "openvino":
         import openvino as ov
 
         o = CFG["openvino"]
@@ -74,7 +79,7 @@ def load():
             return run
         request = compiled.create_infer_request()
         return lambda x: request.infer({0: x})[compiled.output(0)]
-    if CFG["runtime"].startswith("ort-"):
+    if loader == "onnxruntime":
         import onnxruntime as ort
 
         o = CFG["onnxruntime"]
