@@ -80,7 +80,8 @@ def paired(arch: str, artifacts: str, a: str, b: str, out: Path, loops: int = 0)
 def _paired(arch: str, artifacts: str, a: str, b: str, out: Path) -> dict:
     from resnext_bench.config import RunConfig
     from resnext_bench.core.schema import Combo
-    from resnext_bench.tune.run import TUNE_PARITY_IMAGES, _measure_fn, confirm
+    from resnext_bench.tune.confirm import confirm
+    from resnext_bench.tune.run import TUNE_PARITY_IMAGES, _measure_fn
 
     def combo(key: str) -> Combo:
         arch_, form, runtime, device, precision, batch, threads, size, *rest = key.split("|")

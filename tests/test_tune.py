@@ -269,7 +269,8 @@ def _pair(pick_ms, default_ms=20.0, noise=0.02):
 def test_the_confirmation_says_same_for_1x_and_faster_for_1_5x():
     """One group, interleaved rounds, ab's noise rule: the headline's ratio, interval and
     verdict come from this stage only."""
-    from resnext_bench.tune.run import confirm, describe_vs_default
+    from resnext_bench.tune.confirm import confirm
+    from resnext_bench.tune.run import describe_vs_default
 
     pick, default, m = _pair(20.0)
     same = confirm(m.measure, pick, default, "latency", left_s=600, per_round_s=1.0)
@@ -290,7 +291,8 @@ def test_the_confirmation_says_same_for_1x_and_faster_for_1_5x():
 def test_a_pick_identical_in_effect_to_the_default_is_the_default():
     """The default (threads left to ORT, which resolved them to 2) and 'ort-cpu fp32 threads
     2' are one configuration: the answer says so instead of '1.17x faster'."""
-    from resnext_bench.tune.run import render_answer, same_in_effect
+    from resnext_bench.tune.confirm import same_in_effect
+    from resnext_bench.tune.run import render_answer
 
     combos = _combos({"default": 20.0, "ort-cpu": 20.0})
     keys = list(combos)
@@ -355,7 +357,8 @@ def _refuted(pick_ms, default_ms=20.0, search_load=1.3, confirm_load=0.1):
     """The issue's case: the search (busy) picked 1 thread, the paired confirmation (quiet)
     measured it 0.51x the default."""
     from resnext_bench.tune.candidates import Candidate, CandidateSet
-    from resnext_bench.tune.run import answer, confirm, load_dependence
+    from resnext_bench.tune.confirm import confirm, load_dependence
+    from resnext_bench.tune.run import answer
 
     combos = {}
     for threads in (None, 1):
