@@ -231,14 +231,15 @@ def controlled_verdict(base_rounds, new_rounds, base_control, new_control, thres
                        floor: float | None = None, elasticity: float | None = None,
                        history_runs: int | None = None) -> Verdict:
     """Two stored runs judged through their control (``compare``, :mod:`resnext_bench.bench.
-    control`): each round's median is divided by the control's median of the same round, and
+    control`): each round's median is divided by the control's reading of the same round (its
+    block's mean call), and
     those machine-normalized rounds are judged as :func:`unpaired_verdict` judges rounds. A
     machine that ran 13 % slower during the new run makes the configuration and the control 13 %
     slower alike, and the quotient unchanged; a change of the configuration moves it alone.
     ``floor``: a noise floor from this machine's history of the configuration (the spread of
     its earlier runs: asv's between-run noise, taken over the same normalization).
     ``elasticity`` (:func:`control_elasticity`, from ``history_runs`` earlier runs): each round is
-    divided by the control's median to that power -- the share of the control's move this
+    divided by the control's reading to that power -- the share of the control's move this
     configuration showed on this machine; None divides by the control whole."""
     beta = 1.0 if elasticity is None else float(elasticity)
     qb = np.asarray(base_rounds, dtype=np.float64) / np.asarray(base_control, dtype=np.float64) ** beta
