@@ -30,15 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-NEIGHBOUR = """
-import time, sys
-duty = float(sys.argv[1])
-while True:
-    end = time.perf_counter() + 0.02 * duty
-    while time.perf_counter() < end:
-        pass
-    time.sleep(0.02 * (1 - duty))
-"""
+from compare_drift import NEIGHBOUR  # the same neighbour as the drift record's (benchmarks/ is on the path)
 
 
 def control_v1() -> bytes:

@@ -109,8 +109,8 @@ def _history(key, pairs, threads=2):
 
 
 def test_the_history_learns_how_far_the_configuration_follows_the_control():
-    # the machine's fast and slow spells: the control moves 16 %, the configuration 6 %
-    # (measured so on the KVM Xeon, reports/cpu/compare-drift)
+    # a machine with fast and slow spells: the control moves 16 %, the configuration 6 %
+    # (the shape of a first, uncommitted ten-run try on the KVM Xeon)
     spells = [(37.6, 4.86), (40.4, 5.70), (37.9, 4.89), (40.0, 5.74), (38.2, 5.01), (40.6, 5.67)]
     beta = control_elasticity(*zip(*spells))
     assert 0.3 < beta < 0.5

@@ -217,3 +217,18 @@ def test_the_runtime_specs_agree_with_the_runtime_classes():
         assert cls.name == spec.name
         assert set(cls.devices) == set(spec.devices), spec.name
         assert (cls.input_kind == "onnx") == spec.runs_onnx, spec.name
+
+
+def test_a_runtime_plugin_that_does_not_load_is_one_line_and_exit_2(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "broken_plugin.py").write_text("raise RuntimeError('half written')\n")
+    for name, says in (("no_such_plugin", "ModuleNotFoundError"), ("broken_plugin", "half written")):
+        env = dict(os.environ, RESNEXT_BENCH_RUNTIMES=name,
+                   PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+        out = subprocess.run([sys.executable, "-m", "resnext_bench", "list"], env=env,
+                             capture_output=True, text=True)
+        assert out.returncode == 2, out.stderr
+        assert out.stderr.count("\n") == 1 and says in out.stderr and "Traceback" not in out.stderr

@@ -7,21 +7,26 @@ statistic from inside one run can see the 14 %. The control is one more member o
 (interleaved with the run's configurations, in its own worker process): the same ONNX graph
 with the same session settings on every machine, so its per-round times measure the machine's
 speed during the run. ``compare`` divides each configuration's per-round medians by the
-control's of the same round before judging (:func:`resnext_bench.core.verdict.
-controlled_verdict`): a machine 13 % slower makes both 13 % slower, and the quotient unchanged.
+control's reading of the same round (its block's mean call) before judging
+(:func:`resnext_bench.core.verdict.controlled_verdict`): a machine 13 % slower makes both 13 %
+slower, and the quotient unchanged.
 
 What it must feel is what slows the configurations: on a shared 2-vCPU host that is mostly the
 other vCPU taken by a neighbour, and memory traffic. Version 1 (three small convolutions, one
-thread, ~0.8 ms a call) felt neither: beside one busy process resnext50_32x4d on 2 threads ran
-2.23x slower and version 1 0.95x (``benchmarks/control_tracking.py``). Version 2 therefore
+thread, ~0.8 ms a call) felt neither: beside a process spinning half of every 20 ms
+resnext50_32x4d on 2 threads ran 1.37x slower and version 1 1.00x
+(``benchmarks/control_tracking.py``, ``reports/cpu/compare-drift/control-tracking``). Version 2
+therefore
 
 * runs with the **thread count of the configurations it controls** (one control worker per
   distinct count in the run; a row carries the control of its own count, ``control_threads``),
-  so a lost core slows it as it slows them: 2.31x in that measurement;
+  so a lost core slows it as it slows them: 1.47x in that measurement, read as the block's mean
+  call (the median of short calls keeps those that fell between the neighbour's bursts: 1.21x);
 * is a small ResNeXt itself (:func:`control_model`): two grouped bottleneck blocks (256
   channels, 32 groups of 8, 28x28) and two 2048-wide 1x1 convolutions at 7x7 (32 MB of
   weights, beyond a core's L2): the family's grouped 3x3 and wide 1x1 kernels and a working set
-  that feels memory contention; about 0.6 GMAC, ~7 ms a call on 2 current x86 cores.
+  that feels memory contention; about 0.6 GMAC, 5-6 ms a call on 2 threads of the KVM Xeon
+  (AMX) this was measured on.
 
 ``CONTROL_VERSION`` changes with the graph or settings; rows of other versions or thread counts
 are not compared through it.
@@ -29,12 +34,11 @@ are not compared through it.
 
 from __future__ import annotations
 
-import os
 import time
 
 CONTROL_VERSION = 2
 CONTROL_SEED = 20261207
-#: timed calls per control block (~170 ms on 2 threads of a current x86 core, after ~30 ms untimed)
+#: timed calls per control block (~140 ms on 2 threads of the KVM Xeon, after ~30 ms untimed)
 CONTROL_CALLS = 24
 CONTROL_INPUT = (1, 256, 28, 28)
 CONTROL_NAME = (f"control-v{CONTROL_VERSION}: ort-cpu at the rows' thread count, mini ResNeXt "
@@ -44,12 +48,9 @@ CONTROL_NAME = (f"control-v{CONTROL_VERSION}: ort-cpu at the rows' thread count,
 def control_threads(threads: int | None) -> int:
     """The control's thread count for a row asking for ``threads`` (None: the CPUs this process
     may use, what an unpinned runtime takes)."""
-    if threads:
-        return int(threads)
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    from .hostload import usable_cpus
+
+    return int(threads) if threads else usable_cpus()
 
 
 def control_model() -> bytes:

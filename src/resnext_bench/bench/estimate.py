@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..config import RunConfig
+from ..core.rundir import read_timing_history
 from ..core.schema import Combo
-from .history import machine_history
+
 
 @dataclass
 class Estimate:
@@ -41,7 +42,7 @@ def arch_flops(arch: str, image_size: int) -> int | None:
 def estimate(config: RunConfig, combos: list[Combo]) -> list[Estimate]:
     from .runner import SETTLE_S  # the pause before each timed block
 
-    hist = machine_history(config.export.artifacts)
+    hist = read_timing_history(config.export.artifacts)
     t = config.timing
     out = []
     for c in combos:

@@ -1,8 +1,9 @@
 """This machine's timing history: one line per measured row in ``ARTIFACTS/measured-times.jsonl``.
 
-Two readers with different questions: :mod:`.estimate` (how long will a plan take here) and
-``compare`` (how far do this configuration's runs spread here, and how far does it follow the
-control). The writer is the row sink (:mod:`.rows`), so the history lives apart from both.
+Two readers with different questions, both through :func:`~resnext_bench.core.rundir.
+read_timing_history`: :mod:`.estimate` (how long will a plan take here) and ``compare`` (how far
+do this configuration's runs spread here, and how far does it follow the control). The writer is
+the row sink (:mod:`.rows`), so the history lives apart from both.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import platform
 import statistics
 from pathlib import Path
 
-from ..core.fileio import append_jsonl, read_jsonl
+from ..core.fileio import append_jsonl
 from ..core.rundir import TIMING_HISTORY
 from ..core.schema import ResultRow
 
@@ -29,9 +30,8 @@ def history_entry(row: ResultRow) -> dict | None:
              "host_load_cores": row.host_load_cores,
              "timestamp": row.timestamp}
     if row.control_rounds_ms and row.round_medians_ms and len(row.control_rounds_ms) == len(row.round_medians_ms):
-        # the machine's speed during the run: compare's history floor is taken control-normalized
-        entry["p50_per_control"] = statistics.median(
-            m / c for m, c in zip(row.round_medians_ms, row.control_rounds_ms) if c)
+        # the machine's speed during the run: compare learns from these how far the
+        # configuration follows the control here, and how its runs spread once divided by it
         entry["control_version"] = row.control_version
         entry["control_threads"] = row.control_threads
         entry["control_ms"] = statistics.median(row.control_rounds_ms)
@@ -49,10 +49,3 @@ def record_time(artifacts: str | Path, row: ResultRow) -> None:
         append_jsonl(Path(artifacts) / HISTORY, entry)
     except OSError:
         pass
-
-
-def machine_history(artifacts: str | Path) -> list[dict]:
-    """The history entries this machine (its node name) wrote in ``artifacts``."""
-    rows, _ = read_jsonl(Path(artifacts) / HISTORY)
-    node = platform.node()
-    return [r for r in rows if r.get("node") == node]

@@ -106,13 +106,13 @@ class RowBuilder:
         r.update(summarize_loads(loads, cpus))
         r.processes = processes
 
-    def add_control(self, medians: list[float] | None, threads: int | None = None) -> None:
-        """The per-round medians of the control at the row's thread count (None: no control
-        ran for it)."""
-        if medians:
+    def add_control(self, readings: list[float] | None, threads: int | None = None) -> None:
+        """The per-round readings (block means) of the control at the row's thread count
+        (None: no control ran for it)."""
+        if readings:
             from .control import CONTROL_VERSION
 
-            self.row.control_rounds_ms = [round(m, 5) for m in medians]
+            self.row.control_rounds_ms = [round(m, 5) for m in readings]
             self.row.control_version = CONTROL_VERSION
             self.row.control_threads = threads
 

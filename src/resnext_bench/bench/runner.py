@@ -194,9 +194,9 @@ class GroupRun:
         self.runner, self.emit = runner, emit
         self.members = [Member(j, runner.row(j.combo, j.config)) for j in jobs]
         self.probe = HostLoadProbe()
-        #: the control's workers and per-round medians, by thread count (bench/control.py)
+        #: the control's workers and per-round readings (block means), by thread count (bench/control.py)
         self.controls: dict[int, Worker] = {}
-        self.control_medians: dict[int, list[float]] = {}
+        self.control_readings: dict[int, list[float]] = {}
 
     # -- workers --------------------------------------------------------------------------------
     def _fail(self, m: Member, exc: Exception) -> None:
@@ -252,7 +252,7 @@ class GroupRun:
 
         for threads in sorted({k for k in map(self._control_key, self.members) if k is not None}):
             self.controls[threads] = Worker(threads, target=control_main)
-            self.control_medians[threads] = []
+            self.control_readings[threads] = []
 
     def _close_controls(self, *, now: bool = False) -> None:
         for w in self.controls.values():
@@ -270,7 +270,7 @@ class GroupRun:
         self.emit(Event.NOTE, text=f"the control workload ({threads} thread(s)) stopped ({exc}): "
                                    "its rows carry no control, compare judges them without it")
         self.controls.pop(threads).close(now=True)
-        self.control_medians.pop(threads, None)
+        self.control_readings.pop(threads, None)
 
     def _control_blocks(self) -> None:
         import statistics
@@ -284,9 +284,9 @@ class GroupRun:
                 continue
             # the block's mean call, not its median: the time-averaged speed that a long call
             # feels too; a median of short calls picks those that fell between a neighbour's
-            # bursts (measured: beside a 50 % duty neighbour resnext50 ran 1.38x slower, the
-            # control's median 1.05x, its mean 1.27x; benchmarks/control_tracking.py)
-            self.control_medians[threads].append(statistics.fmean(block.samples_ms))
+            # bursts (measured: beside a 50 % duty neighbour resnext50 ran 1.37x slower, the
+            # control's median 1.21x, its mean 1.47x; reports/cpu/compare-drift/control-tracking)
+            self.control_readings[threads].append(statistics.fmean(block.samples_ms))
 
     # -- stages ---------------------------------------------------------------------------------
     def _prepare(self, members: list[Member]) -> None:
@@ -369,7 +369,7 @@ class GroupRun:
                 m.row.add_timing(m.blocks, m.end_to_end, len(live), processes, m.loads,
                                  self.probe.cpus)
                 threads = self._control_key(m)
-                control = self.control_medians.get(threads)
+                control = self.control_readings.get(threads)
                 m.row.add_control(control if control and len(control) == rounds else None, threads)
 
     def _block(self, m: Member, r: int) -> None:

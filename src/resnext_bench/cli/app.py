@@ -44,6 +44,11 @@ class _Group(click.Group):
 
     def invoke(self, ctx):
         _handle_sigterm()
+        from ..config import PLUGIN_ERRORS
+
+        if PLUGIN_ERRORS:  # a runtime plugin the user named did not load: not a traceback
+            click.echo(f"error: {PLUGIN_ERRORS[0]}", err=True)
+            sys.exit(2)
         try:
             return super().invoke(ctx)
         except UsageError as exc:

@@ -93,14 +93,22 @@ def compare(base_run, new_run, store, allow_other_machine, threshold, p99_thresh
                        p99_threshold=p99_threshold, throughput_threshold=throughput_threshold,
                        history=[] if no_history else None)
     click.echo(render(cmp, fmt, hide_unchanged=hide_unchanged))
+    from ..reports.junit import compare_junit
+
+    _gate_exit(junit, lambda: compare_junit(cmp), bool(cmp.regressions),
+               fail_on_inconclusive and bool(cmp.inconclusive))
+
+
+def _gate_exit(junit: str | None, junit_xml, regression: bool, inconclusive: bool) -> None:
+    """The end of a CI gate (``compare``, ``ab``): the JUnit file if asked, then exit 1 on a
+    regression, 3 on an inconclusive verdict when --fail-on-inconclusive asked for it."""
     if junit:
         from ..core.fileio import write_output_text
-        from ..reports.junit import compare_junit
 
-        write_output_text(junit, compare_junit(cmp), "--junit")
-    if cmp.regressions:
+        write_output_text(junit, junit_xml(), "--junit")
+    if regression:
         sys.exit(1)
-    if fail_on_inconclusive and cmp.inconclusive:
+    if inconclusive:
         sys.exit(INCONCLUSIVE_EXIT)
 
 
@@ -206,16 +214,9 @@ def ab(base, new, artifacts, base_set, new_set, threshold, out_dir, fmt, quiet,
         threshold=threshold)
     res = ab_verdict(base_row, new_row, threshold, pairs[:-1])
     click.echo(render_ab(res, fmt))
-    if junit:
-        from ..reports.junit import ab_junit
+    from ..reports.junit import ab_junit
 
-        from ..core.fileio import write_output_text
-
-        write_output_text(junit, ab_junit(res), "--junit")
-    if res.is_regression:
-        sys.exit(1)
-    if fail_on_inconclusive and res.inconclusive:
-        sys.exit(INCONCLUSIVE_EXIT)
+    _gate_exit(junit, lambda: ab_junit(res), res.is_regression, fail_on_inconclusive and res.inconclusive)
 
 
 @main.command()

@@ -32,7 +32,7 @@ ENV_COMPARE_KEYS = FINGERPRINT_KEYS + ("torch_threads",)
 RESULTS = "results.jsonl"
 ENV = "env.json"
 #: this machine's timing history, in the artifacts dir: one line per measured row (written by
-#: bench/estimate.py for --dry-run estimates, read by compare for its between-run noise floor)
+#: bench/history.py, read for --dry-run estimates and by compare for its between-run noise)
 TIMING_HISTORY = "measured-times.jsonl"
 ENV_HISTORY = 20
 LOCK = ".lock"
@@ -269,3 +269,16 @@ def merge_runs(run_dirs: list[str | Path], out_dir: str | Path) -> dict:
     return {"rows": len(rows), "configs": len(keys), "from_rows": len(rows),
             "run_dirs": [str(d) for d in run_dirs],
             "skipped": [w for w in (run.warning() for run in runs) if w]}
+
+
+def read_timing_history(artifacts, node: str | None = None) -> list[dict]:
+    """The :data:`TIMING_HISTORY` entries that machine ``node`` (default: this one) wrote in the
+    artifacts dir ``artifacts``; empty where there is none or it cannot be read."""
+    import platform
+
+    try:
+        rows, _ = read_jsonl(Path(artifacts) / TIMING_HISTORY)
+    except (OSError, ValueError):
+        return []
+    node = node or platform.node()
+    return [r for r in rows if isinstance(r, dict) and r.get("node") == node]

@@ -136,7 +136,8 @@ class ResultRow(Combo):
     rounds: int | None = None
     round_medians_ms: list | None = None
     round_spread: float | None = None  # (max - min) / median of the round medians
-    #: the control workload's median in each round of this row's group, in round order
+    #: the control workload's reading in each round of this row's group, in round order (its
+    #: block's mean call since control version 2; the median in version 1)
     #: (bench/control.py): the machine's speed while each round ran; ``compare`` divides by it
     control_rounds_ms: list | None = None
     control_version: int | None = None

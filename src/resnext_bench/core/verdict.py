@@ -209,10 +209,10 @@ def control_elasticity(p50s, controls) -> float | None:
     control that stayed within 1 % (nothing to learn from; the quotient's slope 1 is assumed).
 
     Why: a yardstick moves by its own amount, not the configuration's. Measured on this
-    project's 2-vCPU KVM Xeon (``reports/cpu/compare-drift``): across ten runs the control's
-    median moved 16 % between the machine's fast and slow spells while resnext50_32x4d moved 6 %
-    (correlation 0.81, slope 0.42): divided by the control whole, the runs spread 4.7 %; by the
-    control to the power 0.42, 2.2 % (3.7 % undivided)."""
+    project's 2-vCPU KVM Xeon with AMX (``reports/cpu/compare-drift``, ten quiet runs): the
+    control's readings spanned 18 % while resnext50_32x4d's p50 spanned 4 % (slope 0.18);
+    divided by the control whole the runs spread 4.2 % (sd), by the control to the power 0.18
+    1.1 %, undivided 1.4 % (the noisy hour's eight quiet runs: slope 0.26; 3.8, 1.0, 1.7 %)."""
     x = np.log(np.asarray(controls, dtype=np.float64))
     y = np.log(np.asarray(p50s, dtype=np.float64))
     if x.size < HISTORY_MIN_RUNS or x.size != y.size or x.std() < 0.01:

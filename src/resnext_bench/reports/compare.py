@@ -26,10 +26,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from ..core.rundir import ENV_COMPARE_KEYS, TIMING_HISTORY, RunData, latest
+from ..core.rundir import ENV_COMPARE_KEYS, RunData, latest, read_timing_history
 from ..core.schema import ResultRow
 from ..core.stats import min_samples_for
-from ..core.verdict import (TIMING_REGRESSIONS, Outcome, contended, controlled_verdict,
+from ..core.verdict import (BUSY_CORES, TIMING_REGRESSIONS, Outcome, contended, controlled_verdict,
                             control_elasticity, describe_ratio, geometric_mean, history_floor, settle,
                             unpaired_verdict)
 from .tables import markdown_table, text_table
@@ -89,9 +89,10 @@ def _gate(c: RowComparison, gates: list, name: Outcome, ratio: float, threshold:
 
 #: the most the control may move between the rounds of a run for ``compare`` to divide by it
 #: whole, before this machine's history says how far the configuration follows it: a yardstick
-#: noisier than what it measures adds noise. Measured on this project's 2-vCPU KVM
-#: Xeon: the control's round medians moved 20-30 % within a run while resnext50's moved 3 %
-#: (``reports/cpu/compare-drift``), so there it is not used
+#: noisier than what it measures adds noise. Measured on this project's 2-vCPU KVM Xeon: the
+#: 2-thread control moved 8 % (sd) between rounds in a quiet hour while resnext50 moved 0.7 %
+#: (``reports/cpu/compare-drift/control-tracking``): there it counts once the history has
+#: weighed it
 CONTROL_MAX_SPREAD = 0.05
 
 
@@ -152,8 +153,6 @@ def floors_from_history(history: list[dict] | None) -> dict:
 
 
 def _busy_entry(h: dict) -> bool:
-    from ..core.verdict import BUSY_CORES
-
     load = h.get("host_load_cores")
     return isinstance(load, (int, float)) and load >= BUSY_CORES
 
@@ -288,20 +287,8 @@ def env_differences(base_env: dict, new_env: dict) -> list[str]:
 def machine_history(run: RunData, node: str | None = None) -> list[dict]:
     """This machine's timing history (``measured-times.jsonl`` in the artifacts dir the run
     used), its entries of this node only; empty where there is none."""
-    import platform
-    from pathlib import Path
-
-    from ..core.fileio import read_jsonl
-
     artifacts = ((run.env or {}).get("config") or {}).get("artifacts")
-    if not isinstance(artifacts, str):
-        return []
-    try:
-        rows, _ = read_jsonl(Path(artifacts) / TIMING_HISTORY)
-    except (OSError, ValueError):
-        return []
-    node = node or platform.node()
-    return [r for r in rows if isinstance(r, dict) and r.get("node") == node]
+    return read_timing_history(artifacts, node) if isinstance(artifacts, str) else []
 
 
 def compare_runs(base: RunData, new: RunData, threshold: float = 0.05, *, history=None,

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import importlib
 
-from ..config import RUNTIME_NAMES, RUNTIME_SPECS
+from ..config import RUNTIME_NAMES, runtime_spec
 from ..core.errors import RuntimeUnavailable, UsageError
-
-#: name -> (module under runtimes/, class), from :data:`resnext_bench.config.RUNTIME_SPECS`
-_RUNTIMES = {spec.name: (spec.module, spec.cls) for spec in RUNTIME_SPECS}
 
 
 def get_runtime_class(name: str):
-    if name not in _RUNTIMES:
-        raise UsageError(f"unknown runtime {name!r}; choose from {', '.join(RUNTIME_NAMES)}")
-    module, cls = _RUNTIMES[name]
-    # a built-in lives in this package; a plugin names its module by its dotted path
-    return getattr(importlib.import_module(module if "." in module else f"{__package__}.{module}"), cls)
+    """The class of runtime ``name``, from its :class:`~resnext_bench.config.RuntimeSpec`: a
+    built-in lives in this package, a plugin names its module by its dotted path."""
+    spec = runtime_spec(name)
+    module = spec.module if "." in spec.module else f"{__package__}.{spec.module}"
+    return getattr(importlib.import_module(module), spec.cls)
 
 
 def check_available(name: str) -> tuple[bool, str]:
@@ -34,7 +31,7 @@ def settings_of(name: str, info: dict | None):
     :class:`~.settings.RuntimeSettings` for a runtime this version does not know)."""
     from .settings import RuntimeSettings
 
-    family = get_runtime_class(name).settings_type if name in _RUNTIMES else RuntimeSettings
+    family = get_runtime_class(name).settings_type if name in RUNTIME_NAMES else RuntimeSettings
     return family.from_info(info)
 
 
