@@ -211,6 +211,8 @@ def test_ab_exit_codes(cli, two_files, artifacts, tmp_path):
               "--processes", 1, "--new-set", "graph_opt_level=basic", "--out", tmp_path / "opts")
     assert res.exit_code == 0, res.output
     rows, _ = read_jsonl(tmp_path / "opts" / "results.jsonl")
+    # the last job's two sides (on a busy host ab measures a second job with fitted threads)
+    rows = [r for r in rows if r["ab_job"] == rows[-1]["ab_job"]]
     assert [r["runtime_info"]["graph_optimization_level"] for r in rows] == ["all", "basic"]
     assert [r["settings"] for r in rows] == [{}, {"graph_opt_level": "basic"}]
     assert rows[1]["config_key"].endswith("|graph_opt_level=basic")
