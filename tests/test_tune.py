@@ -244,7 +244,7 @@ def test_a_real_small_tune_writes_a_bundle_whose_snippet_runs(cli, artifacts, tm
     assert md.exit_code == 0 and "## Deployment answer" in md.output
     assert "tune (paired confirmation)" in md.output or "the default itself" in md.output, md.output
     # a pick that measured slower than the default says so (it once read "0.80x faster")
-    from resnext_bench.tune.run import render_answer
+    from resnext_bench.tune.answer import TuneAnswer
 
     paired = {"paired": True, "rounds": 7, "default": "ort-cpu fp32, batch 1, default threads",
               "default_p50_ms": 1.0, "notes": []}
@@ -254,7 +254,7 @@ def test_a_real_small_tune_writes_a_bundle_whose_snippet_runs(cli, artifacts, tm
                     ({"ratio": 1.5, "ci": [1.4, 1.6], "verdict": "faster"}, "1.50x faster than the default")):
         # the real tune may have kept the default (a rejected pick, on a busy host): this
         # renders a deployed pick's headline whatever this machine measured
-        text = render_answer(dict(data, vs_default=paired | v, pick_rejected=None))
+        text = TuneAnswer.from_json(dict(data, vs_default=paired | v, pick_rejected=None)).render()
         assert says in text and ("keep the default" in text) == (v["verdict"] != "faster"), text
 
 
@@ -270,7 +270,7 @@ def test_the_confirmation_says_same_for_1x_and_faster_for_1_5x():
     """One group, interleaved rounds, ab's noise rule: the headline's ratio, interval and
     verdict come from this stage only."""
     from resnext_bench.tune.confirm import confirm
-    from resnext_bench.tune.run import describe_vs_default
+    from resnext_bench.tune.answer import describe_vs_default
 
     pick, default, m = _pair(20.0)
     same = confirm(m.measure, pick, default, "latency", left_s=600, per_round_s=1.0)
@@ -292,7 +292,6 @@ def test_a_pick_identical_in_effect_to_the_default_is_the_default():
     """The default (threads left to ORT, which resolved them to 2) and 'ort-cpu fp32 threads
     2' are one configuration: the answer says so instead of '1.17x faster'."""
     from resnext_bench.tune.confirm import same_in_effect
-    from resnext_bench.tune.run import render_answer
 
     combos = _combos({"default": 20.0, "ort-cpu": 20.0})
     keys = list(combos)
@@ -316,15 +315,15 @@ def test_a_pick_identical_in_effect_to_the_default_is_the_default():
             return rows
 
     m = Machine({keys[0]: 23.4, keys[1]: 20.0})
-    from resnext_bench.tune.run import answer
+    from resnext_bench.tune.answer import answer
     from resnext_bench.tune.candidates import Candidate, CandidateSet
 
     res = search(combos, m.measure, budget_s=600, clock=m.clock, baseline=keys[0])
     cs = CandidateSet([Candidate(combos[keys[0]], "default", baseline=True),
                        Candidate(combos[keys[1]], "threads 2")])
     out = answer(res, cs, "latency", {})
-    assert out["winner_is_default"] and out["vs_default"]["verdict"] == "same"
-    text = render_answer(out)
+    assert out.winner_is_default and out.vs_default["verdict"] == "same"
+    text = out.render()
     assert "keep the default" in text and "x faster" not in text
     assert "the default configuration" in text.splitlines()[1]
 
@@ -358,7 +357,7 @@ def _refuted(pick_ms, default_ms=20.0, search_load=1.3, confirm_load=0.1):
     measured it 0.51x the default."""
     from resnext_bench.tune.candidates import Candidate, CandidateSet
     from resnext_bench.tune.confirm import confirm, load_dependence
-    from resnext_bench.tune.run import answer
+    from resnext_bench.tune.answer import answer
 
     combos = {}
     for threads in (None, 1):
@@ -391,28 +390,24 @@ def _refuted(pick_ms, default_ms=20.0, search_load=1.3, confirm_load=0.1):
 
 
 def test_a_pick_the_confirmation_measured_slower_is_not_deployed():
-    from resnext_bench.tune.run import render_answer
-
     out, conf = _refuted(pick_ms=20.0 / 0.51)
     assert conf["verdict"] == "slower" and abs(conf["ratio"] - 0.51) < 0.03
-    assert out["winner_is_default"] and out["pick_rejected"]["verdict"] == "slower"
-    assert out["winner"]["threads"] is None  # the default is deployed
+    assert out.winner_is_default and out.pick_rejected["verdict"] == "slower"
+    assert out.winner["threads"] is None  # the default is deployed
     # its figures are the confirmation's row, not a screen's
-    assert out["winner"]["measured"]["latency_p50_ms"] == conf["default_row"].latency_p50_ms
-    text = render_answer(out)
+    assert out.winner["measured"]["latency_p50_ms"] == conf["default_row"].latency_p50_ms
+    text = out.render()
     assert "not deployed -- the answer is the default" in text and "0.51x" in text
-    assert "depends on the load" in out["pick_rejected"]["load_dependence"]
+    assert "depends on the load" in out.pick_rejected["load_dependence"]
     assert "1.3 of 2 CPUs" in text and "0.1 held" in text
 
 
 def test_a_confirmed_pick_is_deployed_with_the_confirmations_figures():
-    from resnext_bench.tune.run import render_answer
-
     out, conf = _refuted(pick_ms=20.0 / 1.5)
-    assert conf["verdict"] == "faster" and out["pick_rejected"] is None
-    assert out["winner"]["threads"] == 1 and not out["winner_is_default"]
-    assert out["winner"]["measured"]["latency_p50_ms"] == conf["pick_row"].latency_p50_ms
-    assert "faster than the default" in render_answer(out)
+    assert conf["verdict"] == "faster" and out.pick_rejected is None
+    assert out.winner["threads"] == 1 and not out.winner_is_default
+    assert out.winner["measured"]["latency_p50_ms"] == conf["pick_row"].latency_p50_ms
+    assert "faster than the default" in out.render()
 
 
 def test_a_budget_the_history_proves_too_small_is_refused_before_anything_runs(tmp_path):

@@ -33,6 +33,8 @@ from .models.imagefiles import IMAGE_KEYWORDS, IMAGE_SUFFIXES, SYNTHETIC, image_
 from .models.spec import FORMS, parse_arch
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+#: what a configuration is chosen for: p50 per call, or time per image (``tune``, ``recommend``)
+OBJECTIVES = ("latency", "throughput")
 #: what `export` writes: int8 is the QDQ file a quantizer (NNCF or ONNX Runtime) makes of the fp32 export
 EXPORT_PRECISIONS = ("fp32", "fp16", "int8")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
@@ -98,11 +100,14 @@ CLI = Source("cli")
 
 
 def setting(default, help: str, *, kind: str, choices: tuple | None = None, min=None, max=None,
-            check: Callable[[Any], None] | None = None, flag: str | None = None):
-    """Declare one setting: default, help, value kind and its check (see the module doc)."""
+            check: Callable[[Any], None] | None = None, flag: str | None = None,
+            required: bool = False):
+    """Declare one setting: default, help, value kind and its check (see the module doc);
+    ``required``: a command option that must be given (``tune --arch``)."""
     assert kind in _KINDS, kind
     return field(default=default, metadata={"help": help, "kind": kind, "choices": choices,
-                                            "min": min, "max": max, "check": check, "flag": flag})
+                                            "min": min, "max": max, "check": check, "flag": flag,
+                                            "required": required})
 
 
 def cli_flag(name: str) -> str:
@@ -132,11 +137,29 @@ def _check_value(name: str, meta: Mapping, value) -> None:
 
 
 class Section:
-    """Base of the frozen config sections: checks every field's value once, at construction."""
+    """Base of the frozen config sections: checks every field's value once, at construction;
+    :meth:`with_values` checks only what it changes (a path checked once is not stat'ed again
+    for every job and stage)."""
 
     def __post_init__(self):
         for f in fields(self):
             _check_value(f.name, f.metadata, getattr(self, f.name))
+        self._check_relations()
+
+    def _check_relations(self) -> None:
+        """Rules between this section's fields (a section with such rules overrides it)."""
+
+    def with_values(self, **changes):
+        """A copy with some (coerced) fields changed: those fields' checks and the section's
+        relations run again, the others' do not."""
+        import copy
+
+        new = copy.copy(self)
+        for name, value in changes.items():
+            _check_value(name, _FIELDS[name].metadata, value)
+            object.__setattr__(new, name, value)
+        new._check_relations()
+        return new
 
 
 def _check_arch(name: str) -> None:
@@ -347,8 +370,7 @@ class PlanConfig(Section):
     device: str = setting("auto", "Device of the torch runtime (GPU runtimes always use cuda).",
                           kind="str", choices=DEVICES)
 
-    def __post_init__(self):
-        super().__post_init__()
+    def _check_relations(self) -> None:
         if not self.archs:
             raise ConfigError("archs", "", "at least one arch is required")
         for a in self.archs:  # every arch must take every image size
@@ -403,8 +425,7 @@ class TimingConfig(Section):
                              "process; at most --rounds). ab: one per round unless given.",
                              kind="int", min=1, max=1000)
 
-    def __post_init__(self):
-        super().__post_init__()
+    def _check_relations(self) -> None:
         if self.processes > self.rounds:
             raise ConfigError("processes", self.processes,
                               f"must be <= rounds ({self.rounds}): a process times whole rounds")
@@ -590,7 +611,13 @@ for _sec, _cls in SECTIONS.items():
 
 def _coerce(name: str, raw, typed: bool = False):
     """A value from the CLI (strings, comma lists) or TOML (typed) -> the setting's type."""
-    kind = _FIELDS[name].metadata["kind"]
+    return coerce_field(_FIELDS[name], raw, typed)
+
+
+def coerce_field(f, raw, typed: bool = False):
+    """A value for a field declared with :func:`setting` (a run setting, or an option of a
+    typed command such as ``tune``) -> the field's kind; :class:`ConfigError` when it is not."""
+    name, kind = f.name, f.metadata["kind"]
     if raw is None:
         return None
     if kind.endswith("_list"):
@@ -604,6 +631,11 @@ def _coerce(name: str, raw, typed: bool = False):
             raise ConfigError(name, raw, "needs at least one value")
         return tuple(_scalar(name, kind[:-5], v, typed) for v in items)
     return _scalar(name, kind, raw, typed)
+
+
+def check_field(f, value) -> None:
+    """A declared field's own checks (choices, bounds, its check function)."""
+    _check_value(f.name, f.metadata, value)
 
 
 def _scalar(name: str, kind: str, v, typed: bool = False):
@@ -767,22 +799,36 @@ class RunConfig:
         return getattr(getattr(self, _OWNER[name]), name)
 
     def replace(self, **values) -> "RunConfig":
-        """A copy with some settings changed (flat names), checked again."""
-        flat = {k: v for k, v in self.to_values().items() if v != ()}  # () = the default: none given
-        flat.update(values)
-        new = RunConfig.from_values(flat)
-        return dataclasses.replace(new, given=self.given | frozenset(values))
+        """A copy with some settings changed (flat names, one value each; a setting that was
+        an axis is now that value): only the changed settings are checked again."""
+        new = self._with(values)
+        return dataclasses.replace(new, given=self.given | frozenset(values),
+                                   axes=tuple((n, v) for n, v in self.axes if n not in values))
 
     def pinned(self, settings: Mapping[str, Any]) -> "RunConfig":
         """The configuration one row runs: every axis fixed to the row's value (``settings``
-        holds the row's non-default ones; an axis it does not name runs its default)."""
+        holds the row's non-default ones; an axis it does not name runs its default). The
+        sections are copied with those values, not rebuilt: nothing else is checked again."""
         if not self.axes and not settings:
             return self
-        flat = {k: v for k, v in self.to_values().items() if v != ()}
-        for name, _values in self.axes:
-            flat[name] = settings.get(name, default_of(name))
-        flat.update(settings)
-        return dataclasses.replace(RunConfig.from_values(flat), given=self.given)
+        values = {name: settings.get(name, default_of(name)) for name, _values in self.axes}
+        values.update(settings)
+        return dataclasses.replace(self._with(values), axes=())
+
+    def _with(self, values: Mapping[str, Any]) -> "RunConfig":
+        unknown = sorted(set(values) - set(_OWNER))
+        if unknown:
+            raise UsageError(f"unknown setting(s) {', '.join(unknown)}")
+        by_section: dict[str, dict] = {}
+        try:
+            for name, raw in values.items():
+                by_section.setdefault(_OWNER[name], {})[name] = _coerce(name, raw)
+            changed = {sec: getattr(self, sec).with_values(**vals) for sec, vals in by_section.items()}
+        except ConfigError as exc:
+            raise exc.render(CLI) from None
+        options = tuple((sec, changed.get(sec, getattr(self, sec))) for sec in RUNTIME_SECTIONS)
+        return dataclasses.replace(self, **{s: v for s, v in changed.items() if s in BASE_SECTIONS},
+                                   runtime_options=options)
 
     def settings_for(self, runtime: str, precision: str, device: str) -> list[dict]:
         """The non-default settings of each row this config makes for (runtime, precision,

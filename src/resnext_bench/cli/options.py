@@ -7,7 +7,7 @@ from dataclasses import fields
 
 import click
 
-from ..config import SECTIONS, cli_flag, render_settings_help
+from ..config import SECTIONS, render_settings_help
 
 
 _METAVARS = {"str": "TEXT", "int": "INT", "float": "NUM", "path": "PATH", "str_list": "A[,B]",
@@ -24,14 +24,14 @@ def _setting_option(f, shown_default=None):
     help_text = meta["help"]
     if meta["choices"]:
         help_text += f" One of: {', '.join(map(str, meta['choices']))}."
+    flag = meta["flag"] or "--" + f.name.replace("_", "-")  # as config.cli_flag spells it
     if meta["kind"] == "bool":
-        flag = cli_flag(f.name)
         kw = {} if "/" in flag else {"is_flag": True}  # "--x/--no-x" is a boolean pair already
         return click.option(flag, f.name, default=None, help=help_text, **kw)
     if shown not in (None, "", ()):
         help_text += f"  [default: {shown}]"
-    return click.option(cli_flag(f.name), f.name, default=None, help=help_text,
-                        metavar=_METAVARS[meta["kind"]])
+    return click.option(flag, f.name, default=None, help=help_text,
+                        metavar=_METAVARS[meta["kind"]], required=bool(meta.get("required")))
 
 
 def setting_options(*sections: str, exclude: tuple[str, ...] = (), defaults=None):
@@ -44,6 +44,16 @@ def setting_options(*sections: str, exclude: tuple[str, ...] = (), defaults=None
             for f in reversed(fields(SECTIONS[sec])):
                 if f.name not in exclude:
                     func = _setting_option(f, defaults.get(f.name))(func)
+        return func
+    return deco
+
+
+def dataclass_options(option_fields):
+    """Decorate a command with one option per field of a typed options class (``tune``'s
+    :class:`~resnext_bench.tune.options.TuneOptions`), declared as the settings are."""
+    def deco(func):
+        for f in reversed(option_fields):
+            func = _setting_option(f)(func)
         return func
     return deco
 

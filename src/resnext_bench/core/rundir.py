@@ -102,6 +102,8 @@ class RunData:
     env: dict
     skipped: list[str] = field(default_factory=list)
     env_warning: str | None = None
+    #: a tune's answer held in memory (its ``tune.json`` as data); None: read the run dir's
+    tune: dict | None = None
 
     @property
     def name(self) -> str:

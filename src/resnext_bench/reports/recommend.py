@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 
+from ..config import OBJECTIVES
 from ..core.errors import UsageError
 from ..core.pareto import pareto_front
 from ..core.rundir import RunData, latest
@@ -26,7 +27,6 @@ from ..core.schema import F, ResultRow
 from .deploy import deployment
 
 LATENCY_METRICS = ("p50", "p90", "p95", "p99")
-OBJECTIVES = ("latency", "throughput")
 
 
 def dependency_rank(runtime: str) -> int:

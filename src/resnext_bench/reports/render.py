@@ -89,8 +89,12 @@ def report_sections(run: RunData) -> dict:
 
 
 def _tune_result(run: RunData) -> dict | None:
-    """The run dir's ``tune.json`` (a ``tune`` run): its confirmed pick is the report's answer."""
+    """The run's tune answer (a ``tune`` run; in memory, else its ``tune.json``): its
+    confirmed pick is the report's answer."""
     from ..core.fileio import loads_bounded
+
+    if run.tune is not None:
+        return run.tune
 
     try:
         data = loads_bounded((run.path / "tune.json").read_text(encoding="utf-8"))
