@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MAIN_START=$(date +%s)
 MAIN_MINUTES=${MAIN_MINUTES:-12}
-bash scripts/setup.sh "${ORT_EXTRA:-cpu},openvino,nncf,reference" || bash scripts/setup.sh "${ORT_EXTRA:-cpu},nncf"
+bash scripts/setup.sh "${ORT_EXTRA:-cpu},openvino,nncf,reference,serve" || bash scripts/setup.sh "${ORT_EXTRA:-cpu},nncf,serve"
 RB=.venv/bin/resnext-bench
 ARCH=${ARCH:-resnext50_32x4d}
 RUN_DIR=${RUN_DIR:-runs/main-$(date +%Y%m%d-%H%M%S)}

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # OpenVINO where its wheels exist (x86-64 and ARM Linux); elsewhere its tests skip
-bash scripts/setup.sh "${ORT_EXTRA:-cpu},test,ray,openvino,nncf" || bash scripts/setup.sh "${ORT_EXTRA:-cpu},test,ray,nncf"
+bash scripts/setup.sh "${ORT_EXTRA:-cpu},test,ray,openvino,nncf,serve" || bash scripts/setup.sh "${ORT_EXTRA:-cpu},test,ray,nncf,serve"
 # one pytest worker per CPU (at most 4): the tests spend most of their time starting processes
 # and importing, so two workers on 2 CPUs take 7.8 minutes where one took 10.7 (measured here);
 # every test is about behaviour, never about the machine being idle

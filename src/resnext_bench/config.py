@@ -56,6 +56,9 @@ INFO_KEYS = ("name", "description")
 #: folder is recorded in the row's ``quantization``, not in the key (a path is not portable)
 INT8_SETTINGS = ("quantizer", "calib_method", "calib_count", "calib_crops", "quant_activations",
                  "int8_target", "int8_max_float")
+#: the serving settings: a row measured under concurrent requests (bench/loadgen.py) instead of
+#: one caller; read by every runtime whose spec ``serves``
+SERVE_SETTINGS = ("concurrency", "request_rate", "serve_slots")
 #: settings that only a CUDA device reads, whatever the runtime
 CUDA_ONLY_SETTINGS = ("cuda_graph",)
 #: the sweepable settings whose CLI value is never split at commas (the value has commas)
@@ -148,6 +151,9 @@ class Section:
 
     def _check_relations(self) -> None:
         """Rules between this section's fields (a section with such rules overrides it)."""
+
+    def value_of(self, name: str):
+        return getattr(self, name)
 
     def with_values(self, **changes):
         """A copy with some (coerced) fields changed: those fields' checks and the section's
@@ -244,17 +250,20 @@ class RuntimeSpec:
     runs_onnx: bool = True
     bundle: str | None = None
     expensive_load: str | None = None
+    #: it answers concurrent requests (``Runtime.serving_slots``): rows under load
+    #: (:data:`SERVE_SETTINGS`) are measured for it
+    serves: bool = False
 
 
 _BUILTIN_SPECS: tuple[RuntimeSpec, ...] = (
     RuntimeSpec("torch", "torch_eager", "TorchRuntime", ("cpu", "cuda"), ("torch", "cuda"),
-                ("channels_last", "cuda_graph"), runs_onnx=False, bundle="torch"),
+                ("channels_last", "cuda_graph"), runs_onnx=False, bundle="torch", serves=True),
     RuntimeSpec("torch-compile", "torch_compile", "TorchCompileRuntime", ("cpu", "cuda"), ("torch",),
                 ("channels_last", "compile_mode"), runs_onnx=False, bundle="torch",
                 expensive_load="each thread count is a fresh inductor compile (20-60 s here); "
                                "tried at all usable CPUs only"),
     RuntimeSpec("ort-cpu", "ort_cpu", "OrtCpuRuntime", ("cpu",), ("ort",), ("graph_opt_level",),
-                bundle="onnxruntime"),
+                bundle="onnxruntime", serves=True),
     RuntimeSpec("ort-cuda", "ort_cuda", "OrtCudaRuntime", ("cuda",), ("ort",),
                 ("graph_opt_level", "cudnn_algo"), bundle="onnxruntime"),
     RuntimeSpec("ort-trt", "ort_trt", "OrtTrtRuntime", ("cuda",), ("ort", "tensorrt"),
@@ -264,9 +273,9 @@ _BUILTIN_SPECS: tuple[RuntimeSpec, ...] = (
                 ("workspace_mb", "builder_opt_level", "cuda_graph", "profile_max_batch")),
     RuntimeSpec("openvino", "openvino_native", "OpenVinoRuntime", ("cpu",), ("openvino",),
                 ("ov_hint", "ov_streams", "ov_requests"), only_options=("ov_cache",),
-                bundle="openvino"),
+                bundle="openvino", serves=True),
     RuntimeSpec("ort-openvino", "ort_openvino", "OrtOpenVinoRuntime", ("cpu",), ("ort", "openvino"),
-                ("graph_opt_level", "ov_hint", "ov_streams"), bundle="onnxruntime"),
+                ("graph_opt_level", "ov_hint", "ov_streams"), bundle="onnxruntime", serves=True),
 )
 #: option sections that runtime plugins declared (:func:`register_runtime`)
 _PLUGIN_SECTIONS: dict[str, type] = {}
@@ -315,7 +324,8 @@ GPU_RUNTIMES = tuple(n for n, spec in _SPECS.items() if spec.devices == ("cuda",
 #: runtimes that run where ``device`` says (cpu or cuda)
 TORCH_RUNTIMES = tuple(n for n, spec in _SPECS.items() if len(spec.devices) > 1)
 #: the row settings of each runtime (:attr:`RuntimeSpec.settings`)
-RUNTIME_SETTINGS: dict[str, tuple[str, ...]] = {n: spec.settings for n, spec in _SPECS.items()}
+RUNTIME_SETTINGS: dict[str, tuple[str, ...]] = {
+    n: spec.settings + (SERVE_SETTINGS if spec.serves else ()) for n, spec in _SPECS.items()}
 #: options a runtime reads that do not change what its row measures (not row settings, never
 #: in a row's key); given for runtimes none of which reads them, refused as any setting is
 RUNTIME_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {}
@@ -381,6 +391,39 @@ class PlanConfig(Section):
                     raise ConfigError("image_sizes", size, str(exc)) from None
 
 
+def parse_cpu_list(text: str) -> tuple[int, ...]:
+    """``"0-3,6"`` -> (0, 1, 2, 3, 6) (taskset's and cgroups' list form); ValueError if not one."""
+    cpus: list[int] = []
+    for part in (p.strip() for p in str(text).split(",")):
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        a, b = int(lo), int(hi) if hi else int(lo)
+        if a < 0 or b < a:
+            raise ValueError(part)
+        cpus.extend(range(a, b + 1))
+    if not cpus:
+        raise ValueError(text)
+    return tuple(dict.fromkeys(cpus))
+
+
+def _check_cpus(text: str) -> None:
+    import os
+
+    try:
+        cpus = parse_cpu_list(text)
+    except ValueError:
+        raise UsageError("must be a CPU list such as 0-3 or 0,2 (as taskset takes)") from None
+    if hasattr(os, "sched_getaffinity"):
+        allowed = os.sched_getaffinity(0)
+        outside = [c for c in cpus if c not in allowed]
+        if outside:
+            raise UsageError(f"CPU(s) {','.join(map(str, outside))} are not among the "
+                             f"{len(allowed)} this process may use ({','.join(map(str, sorted(allowed)))})")
+    else:
+        raise UsageError("pinning needs os.sched_setaffinity (Linux)")
+
+
 @dataclass(frozen=True)
 class TimingConfig(Section):
     """Warm-up, timed iterations and interleaved rounds.
@@ -420,6 +463,10 @@ class TimingConfig(Section):
                             "of each round, from 3 rounds on, so "
                             "`compare` can tell the machine's drift between runs from a change "
                             "(--no-control skips it).", kind="bool", flag="--control/--no-control")
+    cpus: str | None = setting(None, "Pin the measuring worker processes to these CPUs "
+                               "(os.sched_setaffinity; a list such as 0-3 or 0,2), recorded in "
+                               "each row and the environment. Default: unpinned.", kind="str",
+                               check=_check_cpus)
     processes: int = setting(1, "Worker processes per configuration, taking its rounds in "
                              "turn (pyperf's and asv's answer to a bias that sticks to one "
                              "process; at most --rounds). ab: one per round unless given.",
@@ -429,6 +476,36 @@ class TimingConfig(Section):
         if self.processes > self.rounds:
             raise ConfigError("processes", self.processes,
                               f"must be <= rounds ({self.rounds}): a process times whole rounds")
+
+
+@dataclass(frozen=True)
+class ServeConfig(Section):
+    """Serving under concurrent requests (``bench/loadgen.py``): instead of one caller timing
+    calls back to back, clients send single requests of ``--batch`` images to the loaded
+    runtime, and each request's latency runs from its sending (closed loop) or its arrival
+    (open loop) to its answer, queueing included. Each value of a comma list is a row."""
+
+    concurrency: int | None = setting(
+        None, "Closed loop: N clients, each sending a request and waiting for its answer before "
+        "the next (perf_analyzer's --concurrency-range); a comma list sweeps, one row each. "
+        "Default: no load, one caller on the timed path.", kind="int", min=1, max=256)
+    request_rate: float | None = setting(
+        None, "Open loop: requests arrive at this many per second (Poisson arrivals, "
+        "perf_analyzer's --request-rate-range) and queue for the serving slots; a comma list "
+        "sweeps, one row each.", kind="float", min=0.01, max=1e6)
+    serve_slots: int | None = setting(
+        None, "Requests served at once (OpenVINO infer requests, concurrent ONNX Runtime / torch "
+        "calls on one loaded model). Default: the concurrency (closed loop); OpenVINO's optimal "
+        "number of infer requests, else 1 (open loop).", kind="int", min=1, max=256)
+
+    def _check_relations(self) -> None:
+        if self.concurrency is not None and self.request_rate is not None:
+            raise ConfigError("request_rate", self.request_rate,
+                              "one load at a time: a closed loop (--concurrency) or an open "
+                              "loop (--request-rate), not both in one run")
+        if self.serve_slots is not None and self.concurrency is None and self.request_rate is None:
+            raise ConfigError("serve_slots", self.serve_slots,
+                              "serves a load: give --concurrency or --request-rate")
 
 
 @dataclass(frozen=True)
@@ -587,8 +664,8 @@ class OpenVinoOptions(Section):
 
 #: the sections every run has (fields of :class:`RunConfig`)
 BASE_SECTIONS: dict[str, type[Section]] = {
-    "plan": PlanConfig, "timing": TimingConfig, "parity": ParityConfig, "export": ExportOptions,
-    "quant": QuantOptions,
+    "plan": PlanConfig, "timing": TimingConfig, "serve": ServeConfig, "parity": ParityConfig,
+    "export": ExportOptions, "quant": QuantOptions,
 }
 #: the runtimes' option sections by the name a :class:`RuntimeSpec` gives in ``sections`` (a new
 #: runtime with options of its own adds its section here)
@@ -737,6 +814,18 @@ def _multi_values(name: str, raw, typed: bool = False) -> tuple | None:
     return values
 
 
+def _check_serving(built: Mapping[str, Any], axes: Mapping[str, tuple]) -> None:
+    """Rules across sections for rows under load: OpenVINO's ``ov_requests`` (requests per
+    timed call of one caller) means nothing there -- the slots serve the requests."""
+    loaded = any(axes.get(n) or built["serve"].value_of(n) is not None
+                 for n in ("concurrency", "request_rate"))
+    requests = axes.get("ov_requests") or (built["openvino"].ov_requests,)
+    if loaded and max(requests) > 1:
+        raise ConfigError("ov_requests", max(requests), "is one caller's requests per call; under "
+                          "--concurrency / --request-rate the serving slots (--serve-slots) are "
+                          "the infer requests")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """The whole configuration of a ``bench`` / ``parity`` / ``sweep`` run.
@@ -748,6 +837,7 @@ class RunConfig:
 
     plan: PlanConfig
     timing: TimingConfig = field(default_factory=TimingConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
     parity: ParityConfig = field(default_factory=ParityConfig)
     export: ExportOptions = field(default_factory=ExportOptions)
     quant: QuantOptions = field(default_factory=QuantOptions)
@@ -788,6 +878,7 @@ class RunConfig:
                 by_section[_OWNER[name]][name] = _coerce(name, raw, typed)
             given = frozenset(n for n, v in values.items() if v is not None and n in _OWNER)
             built = {sec: SECTIONS[sec](**vals) for sec, vals in by_section.items()}
+            _check_serving(built, dict(axes))
             return cls(**{sec: built[sec] for sec in BASE_SECTIONS},
                        runtime_options=tuple((sec, built[sec]) for sec in RUNTIME_SECTIONS),
                        axes=tuple(axes), given=given)

@@ -91,6 +91,9 @@ class Block:
 
     samples_ms: list
     end_to_end_ms: list
+    #: a block under load (:class:`~.loadgen.Served` as a dict): its counts, wall and CPU
+    #: seconds; None for one caller's block
+    served: dict | None = None
 
 
 @dataclass(frozen=True)

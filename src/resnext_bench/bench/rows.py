@@ -64,6 +64,10 @@ class RowBuilder:
             timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             env_fingerprint=run.env_fingerprint, seed=ex.seed,
             weights=ex.weights or "calibrated-default", extra=dict(run.extra))
+        if config.timing.cpus:
+            from ..config import parse_cpu_list
+
+            self.row.cpus_pinned = list(parse_cpu_list(config.timing.cpus))
 
     def skipped(self, reason: str) -> "RowBuilder":
         self.row.update({"status": "skipped", "error": reason})
@@ -105,6 +109,27 @@ class RowBuilder:
             r.set_latency([v for b in end_to_end for v in b], end_to_end=True)
         r.update(summarize_loads(loads, cpus))
         r.processes = processes
+
+    def add_serving(self, served: list[dict]) -> None:
+        """A row under load (:mod:`.loadgen`): its latencies are per request, queueing
+        included; its throughput is what the server completed (requests x batch over the
+        blocks' wall seconds), not the inverse of a call's time; and the CPU it used."""
+        r = self.row
+        wall = sum(b["wall_s"] for b in served)
+        done = sum(b["completed"] for b in served)
+        r.load_mode = served[0]["mode"]
+        r.load_slots = served[0]["slots"]
+        r.load_offered = sum(b["offered"] for b in served)
+        r.load_completed = done
+        r.load_unserved = sum(b["unserved"] for b in served)
+        r.load_achieved_rps = round(done / wall, 3) if wall > 0 else None
+        r.throughput_ips = round(done * r.batch / wall, 3) if wall > 0 else None
+        r.load_round_throughput_ips = [round(b["completed"] * r.batch / b["wall_s"], 3)
+                                       for b in served if b["wall_s"] > 0]
+        r.cpu_used_cores = round(sum(b["cpu_s"] for b in served) / wall, 3) if wall > 0 else None
+        if r.flops and r.throughput_ips:
+            r.achieved_gflops = r.flops * r.throughput_ips / 1e9
+        r.requests_per_call = None
 
     def add_control(self, readings: list[float] | None, threads: int | None = None) -> None:
         """The per-round readings (block means) of the control at the row's thread count

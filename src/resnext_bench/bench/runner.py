@@ -121,6 +121,10 @@ class Runner:
         env = capture_env()
         env["config"] = self.config.to_values()
         env["result_settings"] = result_settings(self.config)
+        if self.config.timing.cpus:
+            from ..config import parse_cpu_list
+
+            env["cpus_pinned"] = list(parse_cpu_list(self.config.timing.cpus))
         if self.timed and self.config.timing.control:
             from .control import CONTROL_NAME, CONTROL_VERSION
 
@@ -184,6 +188,7 @@ class Member:
     blocks: list = field(default_factory=list)
     end_to_end: list = field(default_factory=list)
     loads: list = field(default_factory=list)
+    served: list = field(default_factory=list)  # blocks under load: counts, wall, CPU seconds
 
 
 class GroupRun:
@@ -368,6 +373,8 @@ class GroupRun:
             if m.worker is not None:
                 m.row.add_timing(m.blocks, m.end_to_end, len(live), processes, m.loads,
                                  self.probe.cpus)
+                if m.served:
+                    m.row.add_serving(m.served)
                 threads = self._control_key(m)
                 control = self.control_readings.get(threads)
                 m.row.add_control(control if control and len(control) == rounds else None, threads)
@@ -385,3 +392,5 @@ class GroupRun:
         m.loads.append(self.probe.since(before, pid))
         m.blocks.append(block.samples_ms)
         m.end_to_end.append(block.end_to_end_ms)
+        if block.served is not None:
+            m.served.append(block.served)

@@ -253,6 +253,7 @@ class ComboSession:
         """Load the artifact (as the prepare step verified it) and the runtime; warm up."""
         from ..runtimes.registry import get_runtime_class
         from .harness import Harness
+        from .loadgen import LoadHarness, LoadPoint
         from .memory import MemoryProbe
 
         c = self.combo
@@ -273,14 +274,19 @@ class ComboSession:
             from ..models.inputs import synthetic_images
 
             images = synthetic_images(c.batch, c.image_size, TIMING_SEED)
-            self.harness = Harness(self.rt, images, self.config.timing)
+            point = LoadPoint.of(self.config, seed=TIMING_SEED)
+            self.harness = (Harness(self.rt, images, self.config.timing) if point is None
+                            else LoadHarness(self.rt, images, self.config.timing, point))
             warmup, method = self.harness.warm_up(), self.harness.method
+        # a row under load serves single requests through the slots: one inference a request
+        per_call = self.rt.requests_per_call() if LoadPoint.of(self.config) is None else 1
         # device memory now, while the other workers of the group are idle (they load in turn)
-        return Loaded(load_s, self.rt.requests_per_call(), warmup, method, self.probe.device_fields())
+        return Loaded(load_s, per_call, warmup, method, self.probe.device_fields())
 
     def block(self) -> Block:
         samples, end_to_end = self.harness.block()
-        return Block(samples, end_to_end)
+        served = getattr(self.harness, "served", None)
+        return Block(samples, end_to_end, served.to_dict() if served is not None else None)
 
     def finish(self) -> Finished:
         """Host memory, the runtime's settings, parity; then close the runtime."""

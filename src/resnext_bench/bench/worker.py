@@ -144,6 +144,7 @@ def worker_main(conn, job, artifact=None) -> None:
     """The worker's loop (runs in the spawned process): answers each :class:`Command` with the
     message :mod:`.protocol` names for it."""
     parent_handles_signals()
+    pin_process(job.config.timing.cpus)  # before any runtime sizes its thread pools
     from .session import ComboSession
 
     session = None
@@ -171,6 +172,17 @@ def worker_main(conn, job, artifact=None) -> None:
                 session.close()
             except Exception:
                 pass
+
+
+def pin_process(cpus: str | None) -> None:
+    """Pin this process to ``cpus`` (``--cpus``: a list such as ``0-3``; None leaves it as
+    it is), as ``taskset`` would: the runtimes then see only those CPUs."""
+    if cpus:
+        import os
+
+        from ..config import parse_cpu_list
+
+        os.sched_setaffinity(0, parse_cpu_list(cpus))
 
 
 def failure(exc: BaseException) -> Failed:

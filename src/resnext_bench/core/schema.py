@@ -164,6 +164,21 @@ class ResultRow(Combo):
     #: flight); None: one. Throughput counts them all; latency is per call.
     requests_per_call: int | None = None
     achieved_gflops: float | None = None
+    # -- serving under concurrent requests (bench/loadgen.py; the load itself is in settings:
+    #    concurrency, request_rate, serve_slots). Latency is then per request, queueing included
+    load_mode: str | None = None  # "closed" (N clients) or "open" (Poisson arrivals)
+    load_slots: int | None = None  # requests served at once (infer requests, concurrent calls)
+    load_offered: int | None = None  # requests sent (open loop: arrivals)
+    load_completed: int | None = None
+    #: open loop: arrivals still queued when the drain limit ran out (the rate was beyond the
+    #: server); their latencies are not in the percentiles
+    load_unserved: int | None = None
+    load_achieved_rps: float | None = None
+    load_round_throughput_ips: list | None = None
+    #: the measuring process's CPU seconds over wall seconds while the load ran
+    cpu_used_cores: float | None = None
+    #: the CPUs the measuring worker was pinned to (``--cpus``); None: unpinned
+    cpus_pinned: list | None = None
     # GPU rows: host end-to-end time (copies included), beside the CUDA-event compute time
     e2e_samples_ms: list | None = None
     e2e_latency_p50_ms: float | None = None

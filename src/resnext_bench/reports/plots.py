@@ -314,3 +314,35 @@ def layer_profile(rows) -> bytes | None:
     ax.legend(fontsize=6, loc="upper left")
     ax.set_title("Layer-wise parity: each layer's error at its own scale (red: failing)", fontsize=9)
     return _png(fig)
+
+
+def latency_throughput_curves(rows, limit_ms: float | None = None, pick_key: str | None = None
+                              ) -> bytes | None:
+    """Serving rows: one curve per server configuration, p99 per request against throughput as
+    the load grows (closed loop: clients; open loop: rate); ``limit_ms`` as a line and the
+    pick (``pick_key``) ringed, as ``tune --objective throughput`` answers."""
+    from .sections import server_config
+
+    loaded = [r for r in rows if r.load_mode and r.throughput_ips and r.latency_p99_ms]
+    if not loaded:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
+    for label in sorted({server_config(r) for r in loaded}):
+        pts = sorted((r for r in loaded if server_config(r) == label), key=lambda r: r.throughput_ips)
+        ax.plot([r.throughput_ips for r in pts], [r.latency_p99_ms for r in pts], "o-", ms=4,
+                lw=1, label=label)
+    if limit_ms is not None:
+        ax.axhline(limit_ms, color="r", lw=1, ls="--", label=f"p99 limit {limit_ms:g} ms")
+    pick = next((r for r in loaded if r.config_key == pick_key), None)
+    if pick is not None:
+        ax.scatter([pick.throughput_ips], [pick.latency_p99_ms], s=140, facecolors="none",
+                   edgecolors="k", lw=1.5, label="pick", zorder=5)
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("throughput (images/s)")
+    ax.set_ylabel("p99 latency per request (ms)")
+    ax.set_title("Latency vs throughput under load (right and low is better)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    return _png(fig)

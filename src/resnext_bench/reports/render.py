@@ -79,8 +79,13 @@ def _gpu_e2e(ok) -> sections.Section | None:
 def report_sections(run: RunData) -> dict:
     """Everything a report shows, computed once for both renderings."""
     rows = run.latest()
-    ok = [r for r in rows if r.ok and r.latency_p50_ms is not None]
-    return {"rows": rows, "ok": ok, "answer": sections.answer(ok, _tune_result(run)),
+    measured = [r for r in rows if r.ok and r.latency_p50_ms is not None]
+    # a row under load has per-request latency and served throughput: its own section, not
+    # beside one caller's rows in the headline, the answer and the studies
+    ok = [r for r in measured if not r.load_mode]
+    tune = _tune_result(run)
+    return {"rows": rows, "ok": ok, "serving": sections.serving(measured, tune),
+            "answer": sections.answer(ok, tune),
             "accuracy": sections.accuracy(ok), "headline": sections.headline(ok),
             "forms": sections.forms_study(ok), "paper": sections.paper(ok), "int8": sections.int8(ok),
             "layers": sections.layers(ok),
@@ -120,7 +125,7 @@ def markdown_report(run: RunData) -> str:
     where = f" on {env.get('cpu')}" + (f" + {env['gpu']}" if env.get("gpu") else "") if env else ""
     out = [f"# resnext-bench report: {run.name}", "",
            f"**{_counts(rows)}**{where}. {_timing_note(ok)}", ""]
-    for key in ("answer", "accuracy"):  # what the deployer asked, before the detail
+    for key in ("answer", "serving", "accuracy"):  # what the deployer asked, before the detail
         if s[key]:
             out += [f"## {s[key].title}", ""] + _md_section(s[key])
     if s["headline"]:
@@ -128,7 +133,7 @@ def markdown_report(run: RunData) -> str:
     if s["headline"]:
         out += [markdown_table(s["headline"].heads, s["headline"].body), ""]
         out += [f"{n}  " for n in s["headline"].notes] + [""]
-    else:
+    elif not s["serving"]:
         out += ["_no measured rows_", ""]
     if ok:
         body = []
@@ -148,6 +153,15 @@ def markdown_report(run: RunData) -> str:
         out += _details(f"Not measured ({bad} configuration{'s' if bad > 1 else ''})",
                         _md_section(s["not_measured"]))
     return "\n".join(out).rstrip() + "\n"
+
+
+def _serving_chart(run: RunData, s: dict) -> str:
+    """The latency-throughput curves, with a throughput tune's p99 limit and pick drawn."""
+    tune = _tune_result(run) or {}
+    limit = (tune.get("constraints") or {}).get("max_latency_ms") if tune.get("objective") == "throughput" else None
+    pick = (tune.get("winner") or {}).get("config_key")
+    measured = [r for r in s["rows"] if r.ok and r.latency_p50_ms is not None]
+    return _img(plots.latency_throughput_curves(measured, limit, pick), "latency vs throughput under load")
 
 
 def _img(png: bytes | None, alt: str) -> str:
@@ -201,6 +215,7 @@ def html_report(run: RunData) -> str:
         f"<h1>resnext-bench report: {esc(run.name)}</h1>",
         f"<p class='counts'><b>{esc(_counts(rows))}</b>. {esc(_timing_note(ok))}</p>",
         _html_section(s["answer"]),
+        _html_section(s["serving"], _serving_chart(run, s) if s["serving"] else ""),
         _html_section(s["accuracy"]),
         _html_section(s["headline"]),
         "<h2>Results</h2>", table or "<p>No measured rows.</p>",

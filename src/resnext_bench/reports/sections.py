@@ -377,6 +377,74 @@ def layers(rows: list[ResultRow]) -> Section | None:
                     "parity_layers_profile in results.jsonl."])
 
 
+SERVE_KEYS = ("concurrency", "request_rate", "serve_slots")
+
+
+def server_config(r: ResultRow) -> str:
+    """A row under load's configuration without its load (what one latency-throughput curve
+    is drawn for): the label and the settings other than the load's."""
+    import dataclasses
+
+    rest = {k: v for k, v in (r.settings or {}).items() if k not in SERVE_KEYS}
+    return f"{r.arch} {config_label(dataclasses.replace(r, settings=rest))} b{r.batch}"
+
+
+def load_label(r: ResultRow) -> str:
+    if r.load_mode == "closed":
+        n = (r.settings or {}).get("concurrency")
+        return f"{n} client{'s' if n != 1 else ''}"
+    return f"{(r.settings or {}).get('request_rate')} req/s"
+
+
+def serving(rows: list[ResultRow], tune: dict | None = None) -> Section | None:
+    """Rows under concurrent requests (``--concurrency`` / ``--request-rate``): per server
+    configuration, each load's per-request latency (queueing included), throughput, the CPU
+    the worker used and, for an open loop, requests left unserved (the rate was beyond it)."""
+    loaded = [r for r in rows if r.load_mode]
+    if not loaded:
+        return None
+    body = []
+    for r in sorted(loaded, key=lambda r: (server_config(r), r.load_mode,
+                                           (r.settings or {}).get("concurrency") or 0,
+                                           (r.settings or {}).get("request_rate") or 0)):
+        def ms(v):
+            return "-" if v is None else f"{v:.2f}"
+
+        offered = "" if r.load_mode == "closed" else f" of {r.load_offered} offered"
+        body.append([server_config(r), load_label(r), str(r.load_slots), ms(r.latency_p50_ms),
+                     ms(r.latency_p95_ms), ms(r.latency_p99_ms),
+                     "-" if r.throughput_ips is None else f"{r.throughput_ips:.1f}",
+                     "-" if r.cpu_used_cores is None else f"{r.cpu_used_cores:.2f}",
+                     f"{r.load_completed}{offered}" + (f", {r.load_unserved} unserved"
+                                                        if r.load_unserved else ""),
+                     _parity(r)])
+    notes = ["latency is per request, from its sending (closed loop: N clients, each waiting for "
+             "its answer) or its scheduled arrival (open loop: Poisson arrivals) to its answer, "
+             "queueing included; throughput is the requests completed x batch over the blocks' "
+             "wall time; CPU: the worker's CPU seconds over wall seconds"]
+    if any(r.load_unserved for r in loaded):
+        notes.append("unserved: arrivals still queued when the drain limit ran out -- the rate is "
+                     "beyond what that configuration serves; their latencies are not in the "
+                     "percentiles, so such a row's p99 is not its clients' experience")
+    pick_key = ((tune or {}).get("winner") or {}).get("config_key")
+    pick = next((r for r in loaded if r.config_key == pick_key), None)
+    if pick is not None:
+        vs = (tune or {}).get("vs_default") or {}
+        ratio = (f"; {vs['ratio']:.2f}x the default's throughput, paired (95% CI "
+                 f"[{vs['ci'][0]:.2f}, {vs['ci'][1]:.2f}], {vs['verdict']})"
+                 if vs.get("ratio") and vs.get("ci") else "")
+        limit = ((tune or {}).get("constraints") or {}).get("max_latency_ms")
+        notes.insert(0, f"tune's answer: {server_config(pick)} under {load_label(pick)}, "
+                        f"{pick.throughput_ips:.1f} img/s at p99 {pick.latency_p99_ms:.2f} ms"
+                        + (f" (limit {limit:g} ms)" if limit is not None else "") + ratio)
+    pinned = sorted({tuple(r.cpus_pinned) for r in loaded if r.cpus_pinned})
+    if pinned:
+        notes.append("pinned to CPUs " + "; ".join(",".join(map(str, p)) for p in pinned))
+    return Section("Serving under concurrent requests",
+                   ["configuration", "load", "slots", "p50 ms", "p95 ms", "p99 ms", "img/s",
+                    "CPU cores", "requests", "parity"], body, notes)
+
+
 def not_measured(rows: list[ResultRow]) -> Section | None:
     """Skipped and failed configurations grouped by runtime and reason: the reason once, with
     how many configurations it cost."""

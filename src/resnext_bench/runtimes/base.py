@@ -153,6 +153,25 @@ class Runtime:
         """Inferences of ``batch`` images that one timed :meth:`run` call completes."""
         return 1
 
+    # -- serving (bench/loadgen.py) -------------------------------------------------------------
+    def serving_slots(self, n: int) -> list:
+        """``n`` callables, each serving one request (a prepared batch) to its outputs, that
+        may run at the same time as each other: one per request in flight. The default shares
+        the loaded model, whose :meth:`run` is safe to call from several threads (an ONNX
+        Runtime session; a torch module in inference mode); a runtime whose requests need their
+        own state (OpenVINO's infer requests) overrides it."""
+        def serve(x):
+            out = self.run(x)
+            self.synchronize()
+            return out
+
+        return [serve] * n
+
+    def default_serving_slots(self) -> int:
+        """Requests served at once under an open-loop load when not told (one: requests
+        queue for the one model; OpenVINO: the plugin's optimal number of infer requests)."""
+        return 1
+
     def close(self) -> None:
         pass
 

@@ -216,6 +216,19 @@ class OpenVinoRuntime(Runtime):
     def requests_per_call(self):
         return self.options.openvino.ov_requests
 
+    def serving_slots(self, n: int) -> list:
+        """One infer request per slot (what ``AsyncInferQueue`` holds): the compiled model's
+        streams run the requests in flight side by side."""
+        port = self.output_port
+        requests = [self.compiled.create_infer_request() for _ in range(n)]
+        return [lambda x, req=req: req.infer({0: x}, share_inputs=True)[port] for req in requests]
+
+    def default_serving_slots(self) -> int:
+        try:
+            return max(1, int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+        except Exception:  # a plugin that does not report it
+            return 1
+
     def prepare(self, images):
         import numpy as np
 

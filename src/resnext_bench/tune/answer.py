@@ -18,7 +18,7 @@ from ..core.schema import ResultRow
 from ..core.verdict import ratio_ci
 from .candidates import CandidateSet
 from .confirm import same_in_effect
-from .search import THRESHOLD, SearchResult, metric
+from .search import THRESHOLD, SearchResult, metric, per_unit_rounds
 
 
 @dataclass
@@ -50,10 +50,12 @@ class TuneAnswer:
     winner_is_default: bool | None = None
     wall_seconds: float | None = None
     bundle: str | None = None
+    #: under load (--concurrency): {concurrency, chosen, curve (auto), rule (auto)}; None: one caller
+    load: dict | None = None
     #: the deployed configuration's row (the confirmation's where there was one); not written
     deployed_row: ResultRow | None = field(default=None, repr=False, compare=False)
 
-    _OPTIONAL = ("winner_is_default", "wall_seconds", "bundle")
+    _OPTIONAL = ("winner_is_default", "wall_seconds", "bundle", "load")
 
     def to_json(self) -> dict:
         out = {}
@@ -86,12 +88,12 @@ class TuneAnswer:
 
 def _speedup(winner: ResultRow, base: ResultRow | None, objective: str) -> dict | None:
     """Winner against the default configuration, both from the winner's last stage."""
-    if base is None or not base.ok or not winner.round_medians_ms or not base.round_medians_ms:
+    if base is None or not base.ok:
         return None
-    per_w = 1 if objective == "latency" else winner.batch * (winner.requests_per_call or 1)
-    per_b = 1 if objective == "latency" else base.batch * (base.requests_per_call or 1)
-    ratio, low, high = ratio_ci([m / per_w for m in winner.round_medians_ms],
-                                [m / per_b for m in base.round_medians_ms])
+    w_rounds, b_rounds = per_unit_rounds(winner, objective), per_unit_rounds(base, objective)
+    if not w_rounds or not b_rounds:
+        return None
+    ratio, low, high = ratio_ci(w_rounds, b_rounds)
     from ..core.verdict import contention
 
     busy = [f"{side}: {why}" for side, row in (("the default", base), ("the pick", winner))
@@ -247,9 +249,22 @@ def _render(result: dict) -> str:
                  f"{w['batch']}, threads {w['threads'] if w['threads'] is not None else 'default'}"
                  + (f", {settings}" if settings else "")
                  + (" -- the default configuration" if result.get("winner_is_default") else ""))
-    lines.append(f"  measured p50 {m['latency_p50_ms']:.2f} ms, p99 {m['latency_p99_ms']:.2f} ms, "
-                 f"{m['throughput_ips']:.1f} img/s ({m['rounds']} rounds, spread "
-                 f"{(m['round_spread'] or 0):.1%})")
+    served = result.get("load")
+    if served:
+        limit = result["constraints"].get("max_latency_ms")
+        lines.append(f"  under {served['concurrency']} concurrent client(s) sending single-image "
+                     f"requests ({served['chosen']}): per request p50 {m['latency_p50_ms']:.2f} ms, "
+                     f"p99 {m['latency_p99_ms']:.2f} ms"
+                     + (f" (limit {limit:g} ms)" if limit is not None else "")
+                     + f", {m['throughput_ips']:.1f} img/s served ({m['rounds']} rounds)")
+        for c in served.get("curve") or []:
+            if c["ok"]:
+                lines.append(f"    the default at {c['concurrency']} client(s): "
+                             f"{c['throughput_ips']:.1f} img/s, p99 {c['latency_p99_ms']:.1f} ms")
+    else:
+        lines.append(f"  measured p50 {m['latency_p50_ms']:.2f} ms, p99 {m['latency_p99_ms']:.2f} ms, "
+                     f"{m['throughput_ips']:.1f} img/s ({m['rounds']} rounds, spread "
+                     f"{(m['round_spread'] or 0):.1%})")
     p = w["parity"]
     def num(v, spec):
         return "-" if v is None else format(v, spec)

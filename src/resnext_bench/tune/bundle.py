@@ -12,7 +12,10 @@
   shape and a p50 over a few calls (``python run.py``),
 * ``metrics.json``: the winner's measured percentiles, throughput, memory, parity, the ratio to
   the default configuration and the search's record,
-* ``report.md``: the run's report.
+* ``report.md``: the run's report,
+* ``openvino/`` (an OpenVINO pick: the IR and its compile config) and ``triton/`` (an ONNX
+  Runtime or OpenVINO pick on the CPU: a Triton model repository, its ``config.pbtxt``
+  checked against Triton's schema): :mod:`.server_formats`.
 
 Olive packages its best candidate the same way (``BestCandidateModel_<rank>/`` with
 ``inference_config.json`` and ``metrics.json``); this one also says what it was compared with.
@@ -243,7 +246,11 @@ def write_bundle(bundle_dir: str | Path, winner: ResultRow, metrics: dict,
                     shutil.copyfile(f, work / f.relative_to(src.parent))
                 if winner.onnx_sha256 and onnx_provenance(work / name)[0] != winner.onnx_sha256:
                     raise RuntimeError(f"{src} changed since it was measured (sha256 differs)")
-            write_json_atomic(work / "inference_config.json", inference_config(winner, name))
+            cfg = inference_config(winner, name)
+            from .server_formats import write_server_formats
+
+            cfg["server_formats"] = write_server_formats(work, winner, cfg, name)
+            write_json_atomic(work / "inference_config.json", cfg)
             write_json_atomic(work / "metrics.json", metrics)
             write_text_atomic(work / "run.py", RUN_PY)
             if report_md is not None:

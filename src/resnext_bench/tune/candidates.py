@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ..bench.env import cpu_quota
 from ..bench.plan import why_not
-from ..config import GPU_RUNTIMES, RUNTIME_NAMES, RUNTIME_SPECS, runtime_device
+from ..config import GPU_RUNTIMES, RUNTIME_NAMES, RUNTIME_SPECS, runtime_device, runtime_spec
 from ..core.isa import precisions_worth_trying
 from ..core.schema import Combo
 from ..models.spec import parse_arch
@@ -77,9 +77,12 @@ def candidates(arch: str, *, objective: str = "latency", batch: int | str | None
                available=None, runtime_class=None, flags: list[str] | None = None,
                cuda: bool | None = None, cpus: int | None = None,
                runtimes: list[str] | None = None, image_size: int | None = None,
-               precisions: list[str] | None = None) -> CandidateSet:
+               precisions: list[str] | None = None, concurrency: int | None = None) -> CandidateSet:
     """Every configuration worth trying for ``arch`` here. The keyword arguments after
-    ``batch`` replace what is read from the machine (tests pass fake runtimes and an ISA)."""
+    ``batch`` replace what is read from the machine (tests pass fake runtimes and an ISA).
+    ``concurrency``: every candidate serves that many clients sending single requests of one
+    image (``--concurrency``; runtimes that do not serve concurrent requests are out); the
+    throughput objective then tries OpenVINO's two hints, as benchmark_app's ``-hint``."""
     from ..runtimes.registry import check_available, get_runtime_class
 
     available = available or check_available
@@ -99,7 +102,9 @@ def candidates(arch: str, *, objective: str = "latency", batch: int | str | None
     not_here = [p for p in precisions or () if p not in worth]
     if precisions:  # --precision: only these are searched (the default is still measured)
         worth = {p: why for p, why in worth.items() if p in precisions}
-    if objective == "throughput" and batch in (None, "auto"):
+    if concurrency is not None:  # a request is one image; the clients make the batch
+        batches = [1]
+    elif objective == "throughput" and batch in (None, "auto"):
         batches = list(AUTO_BATCHES)
     else:
         batches = [1 if batch in (None, "auto") else int(batch)]
@@ -114,6 +119,10 @@ def candidates(arch: str, *, objective: str = "latency", batch: int | str | None
         ok, reason = available(name)
         if not ok:
             out.excluded.append((name, f"unavailable: {reason}"))
+            continue
+        if concurrency is not None and not runtime_spec(name).serves:
+            out.excluded.append((name, "does not serve concurrent requests in this tool "
+                                       "(no serving slots)"))
             continue
         device = runtime_device(name, "cuda" if cuda else "cpu")
         for precision in worth:
@@ -131,6 +140,11 @@ def candidates(arch: str, *, objective: str = "latency", batch: int | str | None
             options = [({}, "defaults")] + option_axes(name)
             if name == "openvino" and objective == "throughput":
                 options = [({"ov_hint": "throughput"}, "THROUGHPUT hint")]
+                if concurrency is not None:  # under a p99 limit one stream may be the answer
+                    options.append(({}, "LATENCY hint (the default)"))
+            if concurrency is not None:
+                options = [(dict(o, concurrency=concurrency), f"{why}; {concurrency} client(s)")
+                           for o, why in options]
             if precision == "int8" and name not in GPU_RUNTIMES:
                 options = quantizer_axis(options, out)
             for b in batches:
@@ -141,7 +155,8 @@ def candidates(arch: str, *, objective: str = "latency", batch: int | str | None
                         out.candidates.append(Candidate(combo, f"{precision} ({worth[precision]}); {why}"))
     if not available(DEFAULT_RUNTIME)[0]:
         return out  # no ORT CPU here: the answer is stated without a default to beat
-    base = Combo(spec.name, "c", DEFAULT_RUNTIME, "cpu", DEFAULT_PRECISION, 1, None, size, {})
+    base = Combo(spec.name, "c", DEFAULT_RUNTIME, "cpu", DEFAULT_PRECISION, 1, None, size,
+                 {"concurrency": concurrency} if concurrency is not None else {})
     out.candidates.insert(0, Candidate(base, "the default configuration (what the answer is "
                                              "compared with)", baseline=True))
     return out

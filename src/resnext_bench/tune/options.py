@@ -35,6 +35,17 @@ def _batch(value: str) -> None:
         raise ConfigError("batch", value, "must be 'auto' or an integer >= 1")
 
 
+def _concurrency(value: str) -> None:
+    if value == "auto":
+        return
+    try:
+        ok = 1 <= int(value) <= 256
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError("concurrency", value, "must be 'auto' or an integer from 1 to 256")
+
+
 @dataclass(frozen=True)
 class TuneOptions:
     """One tune's question. ``settings``: the run settings every candidate is measured with
@@ -65,6 +76,12 @@ class TuneOptions:
         "configuration (ort-cpu fp32) is measured anyway.", kind="str_list", choices=PRECISIONS,
         flag="--precision")
     image_size: int | None = setting(None, "Input size (default: the arch's own).", kind="int", min=1)
+    concurrency: str | None = setting(
+        None, "Serve N concurrent clients sending single-image requests (a closed loop, "
+        "`bench --concurrency`): every candidate is measured under that load, --max-latency-ms "
+        "holds its p99 there, and the throughput objective answers the most images/s. auto: "
+        "the knee of the default configuration's latency-throughput curve, measured first.",
+        kind="str", check=_concurrency)
     settings: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -89,7 +106,10 @@ class TuneOptions:
         if not (isinstance(b, (int, float)) and math.isfinite(b) and 0 < b <= MAX_BUDGET_MINUTES):
             raise UsageError(f"--budget-minutes {b}: must be a number > 0 and <= "
                              f"{MAX_BUDGET_MINUTES} (a day)")
-        if self.batch is None and self.objective == "throughput":
+        if self.concurrency is not None and self.batch not in (None, "1"):
+            raise UsageError(f"--batch {self.batch} with --concurrency: a request is one image "
+                             "under load (the clients make the batch); drop --batch")
+        if self.batch is None and self.objective == "throughput" and self.concurrency is None:
             object.__setattr__(self, "batch", "auto")
         object.__setattr__(self, "settings", dict(self.settings))
 
@@ -122,7 +142,12 @@ class TuneOptions:
         """The constraints as the answer records them."""
         return {"max_latency_ms": self.max_latency_ms, "min_throughput": self.min_throughput,
                 "max_accuracy_drop": self.max_accuracy_drop, "batch": self.batch,
-                "budget_minutes": self.budget_minutes}
+                "budget_minutes": self.budget_minutes, "concurrency": self.concurrency}
+
+    @property
+    def fixed_concurrency(self) -> int | None:
+        """The load as a number (None: no load, or ``auto`` before its knee is measured)."""
+        return int(self.concurrency) if self.concurrency not in (None, "auto") else None
 
 
 def option_fields() -> list:

@@ -149,13 +149,19 @@ def race_order(by_key: dict) -> dict:
     return {k: by_key[k] for k in sorted(by_key, key=rank)}
 
 
-def candidate_set(opts: TuneOptions) -> CandidateSet:
+def candidate_set(opts: TuneOptions, concurrency: int | None = None) -> CandidateSet:
     """The candidates this machine offers for the question, each with why it is in or out
-    (``tune --dry-run`` prints it)."""
+    (``tune --dry-run`` prints it). ``concurrency``: the load they serve where ``opts`` says
+    ``auto`` (its knee; before it is measured, the usable CPUs stand in)."""
+    if opts.concurrency == "auto" and concurrency is None:
+        from ..bench.env import cpu_quota
+
+        concurrency = cpu_quota()
     return candidates(opts.arch, objective=opts.objective, batch=opts.batch,
                       runtimes=list(opts.runtimes) if opts.runtimes else None,
                       image_size=opts.image_size,
-                      precisions=list(opts.precisions) if opts.precisions else None)
+                      precisions=list(opts.precisions) if opts.precisions else None,
+                      concurrency=concurrency or opts.fixed_concurrency)
 
 
 def run_tune(opts: TuneOptions, out_dir: str | Path, *, on_event=None, on_stage=None,
@@ -230,9 +236,23 @@ def _tune_locked(opts: TuneOptions, base: RunConfig, out_dir: Path, cs: Candidat
                            deadline=start + budget_s - plan["confirm_reserve_s"] - FINISH_S,
                            emit=lambda text: emit(Event.NOTE, text=text))
     reserve = (plan or {}).get("confirm_reserve_s", 0.2 * budget_s) + (FINISH_S if plan else 0)
-    baseline = next((c.combo.key for c in cs.candidates if c.baseline), None)
     measurer = _Measurer(base, out_dir, hooks.on_event) if real else None
     measure_fn = measurer or hooks.measure
+    served = None  # the load every candidate serves (--concurrency), and how it was chosen
+    if opts.concurrency == "auto":
+        from .knee import find_knee, load_levels
+
+        dflt_combo = next((c.combo for c in cs.candidates if c.baseline), None)
+        if dflt_combo is None:
+            raise UsageError("--concurrency auto reads the knee of the default configuration "
+                             "(ort-cpu fp32), which is not usable here: give --concurrency N")
+        served = find_knee(measure_fn, dflt_combo, load_levels(cs.cpus), opts.max_latency_ms)
+        emit(Event.NOTE, text=f"--concurrency {served['chosen']}")
+        cs = candidate_set(opts, served["concurrency"])
+        by_key = race_order({c.combo.key: c.combo for c in cs.candidates})
+    elif opts.concurrency is not None:
+        served = {"concurrency": int(opts.concurrency), "chosen": "given (--concurrency)"}
+    baseline = next((c.combo.key for c in cs.candidates if c.baseline), None)
     res = search(by_key, measure_fn, objective=opts.objective,
                  budget_s=max(budget_s - (clock() - start) - reserve, 0.0), baseline=baseline,
                  clock=clock, max_latency_ms=opts.max_latency_ms, min_throughput=opts.min_throughput,
@@ -253,6 +273,7 @@ def _tune_locked(opts: TuneOptions, base: RunConfig, out_dir: Path, cs: Candidat
             confirmation["load_dependence"] = load_dependence(res, confirmation, opts.objective)
 
     result = answer(res, cs, opts.objective, opts.constraints(), confirmation, plan)
+    result.load = served
     result.wall_seconds = round(clock() - start, 1)
     if real:
         write_json_atomic(out_dir / "tune.json", result.to_json())

@@ -118,7 +118,12 @@ class SearchResult:
 
 
 def per_unit_rounds(row: ResultRow, objective: str) -> list[float]:
-    """The metric per round: ms per call (latency), or ms per image (throughput)."""
+    """The metric per round: ms per call (latency), or ms per image (throughput). A row under
+    load (``--concurrency``): its requests' median latency (latency), or the wall ms per image
+    it served in the round -- the inverse of the throughput its clients got, not of one
+    request's time (throughput)."""
+    if row.load_mode and objective == "throughput":
+        return [1000.0 / t for t in (row.load_round_throughput_ips or []) if t]
     per = _per(row, objective)
     return [m / per for m in (row.round_medians_ms or []) if m]
 
@@ -135,10 +140,13 @@ def metric(row: ResultRow, objective: str) -> float:
 def quartiles(row: ResultRow, objective: str) -> tuple[float, float]:
     """(25th, 75th) percentile of the row's calls per unit (its raw samples; its round
     medians where a row has no samples)."""
-    values = row.samples_ms or row.round_medians_ms or []
+    if row.load_mode and objective == "throughput":  # a request's time is not the cost here
+        values, per = per_unit_rounds(row, objective), 1.0
+    else:
+        values, per = row.samples_ms or row.round_medians_ms or [], _per(row, objective)
     if not values:
         return math.inf, math.inf
-    q1, q3 = np.percentile(np.asarray(values, dtype=np.float64) / _per(row, objective), [25, 75])
+    q1, q3 = np.percentile(np.asarray(values, dtype=np.float64) / per, [25, 75])
     return float(q1), float(q3)
 
 
@@ -180,7 +188,16 @@ def out_reason(row: ResultRow, *, max_latency_ms=None, min_throughput=None,
             return "parity FAIL: " + "; ".join(broken)
     elif row.parity_passed is False:
         return "parity FAIL: " + "; ".join(failed)
-    if max_latency_ms is not None and (row.latency_p50_ms or math.inf) > max_latency_ms:
+    if row.load_mode:
+        # under load the limit is the clients' p99 at that load, and a server that left
+        # requests queued does not keep up with it at all
+        if row.load_unserved:
+            return (f"left {row.load_unserved} of {row.load_offered} requests unserved at "
+                    f"{(row.settings or {}).get('request_rate')} req/s: beyond what it serves")
+        if max_latency_ms is not None and (row.latency_p99_ms or math.inf) > max_latency_ms:
+            return (f"p99 {row.latency_p99_ms:.2f} ms under {(row.settings or {}).get('concurrency')} "
+                    f"client(s), over the {max_latency_ms} ms limit")
+    elif max_latency_ms is not None and (row.latency_p50_ms or math.inf) > max_latency_ms:
         return f"p50 {row.latency_p50_ms:.2f} ms already over the {max_latency_ms} ms budget"
     if min_throughput is not None and row.throughput_ips is not None and row.round_spread is not None:
         if row.throughput_ips * (1 + row.round_spread) < min_throughput:
