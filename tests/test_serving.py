@@ -5,6 +5,7 @@ ONNX Runtime and OpenVINO make under load, pinning, and what is refused."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import os
 import random
 import statistics
@@ -129,3 +130,139 @@ def test_openvino_serves_through_infer_requests(cli, tmp_path, artifacts):
     (r,) = _rows(out)
     assert r["status"] == "ok" and r["load_slots"] == 2 and r["load_completed"] >= 10
     assert r["parity_passed"] is True
+
+
+# ------------------------------------------------------------------ tune under load (no measuring)
+def _load_row(combo, throughput, p99, unserved=0, rounds=3):
+    from resnext_bench.core.schema import ResultRow
+
+    return ResultRow(**combo.__dict__, status="ok", parity_passed=True, load_mode="closed",
+                     throughput_ips=throughput, latency_p99_ms=p99, latency_p50_ms=p99 / 2,
+                     load_round_throughput_ips=[throughput] * rounds, load_unserved=unserved,
+                     round_medians_ms=[p99 / 2] * rounds, rounds=rounds)
+
+
+def test_the_knee_is_the_fewest_clients_near_the_best_throughput_within_the_limit():
+    from resnext_bench.core.schema import Combo
+    from resnext_bench.tune.knee import find_knee, load_levels
+
+    assert load_levels(2) == [1, 2, 4] and load_levels(4) == [1, 2, 4, 8]
+    curve = {1: (100.0, 12.0), 2: (185.0, 14.0), 4: (200.0, 30.0)}  # img/s, p99 ms by clients
+    seen = []
+
+    def measure(combos, timing):
+        seen.append((len(combos), timing["stage"]))
+        return [_load_row(c, *curve[c.settings["concurrency"]]) for c in combos]
+
+    default = Combo("resnet18", "c", "ort-cpu", "cpu", "fp32", 1, None, 32)
+    knee = find_knee(measure, default, [1, 2, 4], None)
+    assert knee["concurrency"] == 2 and seen == [(3, "knee")]  # 185 >= 0.9 x 200, one stage
+    assert [c["concurrency"] for c in knee["curve"]] == [1, 2, 4]
+    assert find_knee(measure, default, [1, 2, 4], 13.0)["concurrency"] == 1  # p99 limit
+    assert "over 5 ms at every load" in find_knee(measure, default, [1, 2, 4], 5.0)["chosen"]
+
+
+def test_under_load_throughput_is_what_was_served_and_the_limit_is_the_p99():
+    from resnext_bench.core.schema import Combo
+    from resnext_bench.tune.search import metric, out_reason
+
+    c = Combo("resnet18", "c", "ort-cpu", "cpu", "fp32", 1, None, 32, {"concurrency": 4})
+    r = _load_row(c, throughput=400.0, p99=30.0)
+    assert metric(r, "throughput") == 2.5  # ms per image served, not a request's p50 / batch
+    assert out_reason(r, max_latency_ms=50) is None
+    assert "p99 30.00 ms under 4 client(s), over the 20 ms limit" in out_reason(r, max_latency_ms=20)
+    assert "unserved" in out_reason(_load_row(c, 100.0, 5.0, unserved=7))
+    # a p99 over the limit only by its few largest requests straddles it: in, more rounds decide
+    straddling = _load_row(c, throughput=400.0, p99=30.0)
+    straddling.samples_ms = [10.0] * 145 + [21.0, 22.0, 24.0, 28.0, 30.0]
+    assert out_reason(straddling, max_latency_ms=25) is None
+    straddling.samples_ms = [10.0] * 140 + [26.0] * 10
+    assert "its 95% interval [26.00, 26.00] ms from 150 requests" in out_reason(straddling, max_latency_ms=25)
+
+
+def test_candidates_under_load_serve_single_images_on_runtimes_that_serve():
+    from resnext_bench.tune.candidates import candidates
+
+    class Any:
+        precisions = ("fp32",)
+
+        @classmethod
+        def precision_problem(cls, precision):
+            return None
+
+    avail = {"ort-cpu": (True, ""), "openvino": (True, ""), "torch-compile": (True, "")}
+    cs = candidates("resnet18", objective="throughput", image_size=32, cuda=False, cpus=2,
+                    available=lambda n: avail.get(n, (False, "not here")),
+                    runtime_class=lambda n: Any, flags=["avx2"], precisions=["fp32"], concurrency=3)
+    assert cs.candidates[0].baseline and cs.candidates[0].combo.settings == {"concurrency": 3}
+    assert all(c.combo.batch == 1 and c.combo.settings["concurrency"] == 3 for c in cs.candidates)
+    assert ("torch-compile", "does not serve concurrent requests in this tool (no serving slots)") in cs.excluded
+    hints = {c.combo.settings.get("ov_hint") for c in cs.candidates if c.combo.runtime == "openvino"}
+    assert hints == {"throughput", None}  # both of benchmark_app's hints
+
+
+@pytest.mark.parametrize("args, says", [
+    (("--concurrency", "0"), "must be 'auto' or an integer from 1 to 256"),
+    (("--concurrency", "2", "--batch", "4"), "a request is one image under load"),
+])
+def test_tune_load_options_are_checked_up_front(cli, tmp_path, args, says):
+    res = cli("tune", "--arch", "resnet18", *args, "--out", tmp_path / "t")
+    assert res.exit_code == 2 and says in res.output, res.output
+
+
+# ------------------------------------------------------------------ the bundle's server forms
+def _served_row(artifacts, runtime="ort-cpu", **kw):
+    from resnext_bench.core.schema import ResultRow
+    from resnext_bench.exporters.onnx_export import ExportConfig, export_onnx
+
+    art = export_onnx(ExportConfig("resnext29_2x4d"), artifacts)
+    return ResultRow("resnext29_2x4d", "c", runtime, "cpu", "fp32", kw.pop("batch", 1), 2, 32,
+                     {"concurrency": 2}, status="ok", onnx_path=str(art.path),
+                     load_slots=2, **kw), Path(art.path)
+
+
+def test_a_triton_repository_that_triton_s_schema_parses(tmp_path, artifacts):
+    pytest.importorskip("tritonclient.grpc")
+    from resnext_bench.tune.server_formats import triton_config, validate_triton_config, write_server_formats
+
+    r, onnx_path = _served_row(artifacts, batch=4)
+    cfg = {"loader": "onnxruntime", "onnxruntime": {"intra_op_num_threads": 2}}
+    text = triton_config(r, cfg, onnx_path)
+    assert 'backend: "onnxruntime"' in text and "max_batch_size: 4" in text
+    assert "dims: [ 3, 32, 32 ]" in text and "count: 2 kind: KIND_CPU" in text
+    assert "preferred_batch_size: [ 4 ]" in text and '"intra_op_thread_count"' in text
+    assert "parsed as Triton's ModelConfig" in validate_triton_config(text)
+    with pytest.raises(ValueError, match="does not parse"):
+        validate_triton_config(text.replace("instance_group", "instance_groups"))
+    work = tmp_path / "b"
+    work.mkdir()
+    import shutil
+
+    shutil.copyfile(onnx_path, work / onnx_path.name)
+    out = write_server_formats(work, r, cfg, onnx_path.name)
+    model = work / "triton" / out["triton"]["model"]
+    assert (model / "config.pbtxt").read_text() == text and (model / "1" / "model.onnx").is_file()
+
+
+def test_an_openvino_pick_ships_its_ir_and_a_triton_folder_for_openvino(tmp_path, artifacts):
+    ov = pytest.importorskip("openvino")
+    from resnext_bench.tune.server_formats import write_server_formats
+
+    r, onnx_path = _served_row(artifacts, runtime="openvino")
+    cfg = {"loader": "openvino", "openvino": {"config": {"PERFORMANCE_HINT": "THROUGHPUT"}}}
+    work = tmp_path / "b"
+    work.mkdir()
+    import shutil
+
+    shutil.copyfile(onnx_path, work / onnx_path.name)
+    out = write_server_formats(work, r, cfg, onnx_path.name)
+    assert (work / "openvino" / "model.xml").is_file() and (work / "openvino" / "model.bin").is_file()
+    assert json.loads((work / "openvino" / "compile_config.json").read_text()) == {"PERFORMANCE_HINT": "THROUGHPUT"}
+    import numpy as np
+
+    compiled = ov.Core().compile_model(str(work / "openvino" / "model.xml"), "CPU")
+    logits = compiled(np.zeros((1, 3, 32, 32), np.float32))[compiled.output(0)]
+    assert logits.shape == (1, 10)  # the IR runs
+    text = (work / "triton" / out["triton"]["model"] / "config.pbtxt").read_text()
+    assert 'backend: "openvino"' in text and '"PERFORMANCE_HINT"' in text
+    assert (work / "triton" / out["triton"]["model"] / "1" / "model.xml").is_file()

@@ -134,7 +134,10 @@ class _Server:
 def closed_loop(slots: list, x, clients: int, calls: int, seconds: float) -> tuple[list[float], Served]:
     """``clients`` threads, each sending a request and waiting for its answer, until
     ``seconds`` have passed and ``calls`` requests completed; in-flight requests finish and
-    count."""
+    count. With a slot for every client no request ever waits, and each client calls its own
+    slot (as benchmark_app's requests do: no hand-off between threads in the timed path)."""
+    if len(slots) >= clients:
+        return _direct_loop(slots[:clients], x, calls, seconds)
     server = _Server(slots, x)
     stop = threading.Event()
 
@@ -159,6 +162,41 @@ def closed_loop(slots: list, x, clients: int, calls: int, seconds: float) -> tup
         t.join()
     samples, _ = server.stop()
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
+    return samples, Served("closed", len(slots), len(samples), len(samples), 0, wall, cpu)
+
+
+def _direct_loop(slots: list, x, calls: int, seconds: float) -> tuple[list[float], Served]:
+    """The closed loop when every client has its own slot."""
+    per_client: list[list[float]] = [[] for _ in slots]
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    clock = time.perf_counter_ns
+
+    def client(slot, out: list[float]) -> None:
+        try:
+            while not stop.is_set():
+                t0 = clock()
+                slot(x)
+                out.append((clock() - t0) / 1e6)
+        except BaseException as exc:  # noqa: BLE001 -- re-raised in the caller's thread
+            errors.append(exc)
+            stop.set()
+
+    cpu0, start = time.process_time(), time.perf_counter()
+    threads = [threading.Thread(target=client, args=(s, out), daemon=True)
+               for s, out in zip(slots, per_client)]
+    for t in threads:
+        t.start()
+    while not stop.is_set():
+        time.sleep(0.005)
+        if time.perf_counter() - start >= seconds and sum(map(len, per_client)) >= calls:
+            stop.set()
+    for t in threads:
+        t.join()
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
+    if errors:
+        raise errors[0]
+    samples = [v for out in per_client for v in out]
     return samples, Served("closed", len(slots), len(samples), len(samples), 0, wall, cpu)
 
 

@@ -328,10 +328,18 @@ def latency_throughput_curves(rows, limit_ms: float | None = None, pick_key: str
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
+    def load_of(r) -> float:
+        s = r.settings or {}
+        return float(s.get("concurrency") or s.get("request_rate") or 0)
+
     for label in sorted({server_config(r) for r in loaded}):
-        pts = sorted((r for r in loaded if server_config(r) == label), key=lambda r: r.throughput_ips)
+        # in the order the load grows, each point labelled with its load (clients or req/s)
+        pts = sorted((r for r in loaded if server_config(r) == label), key=load_of)
         ax.plot([r.throughput_ips for r in pts], [r.latency_p99_ms for r in pts], "o-", ms=4,
                 lw=1, label=label)
+        for r in pts:
+            ax.annotate(f"{load_of(r):g}", (r.throughput_ips, r.latency_p99_ms), fontsize=7,
+                        xytext=(4, 2), textcoords="offset points")
     if limit_ms is not None:
         ax.axhline(limit_ms, color="r", lw=1, ls="--", label=f"p99 limit {limit_ms:g} ms")
     pick = next((r for r in loaded if r.config_key == pick_key), None)
@@ -342,7 +350,7 @@ def latency_throughput_curves(rows, limit_ms: float | None = None, pick_key: str
     ax.set_ylim(bottom=0)
     ax.set_xlabel("throughput (images/s)")
     ax.set_ylabel("p99 latency per request (ms)")
-    ax.set_title("Latency vs throughput under load (right and low is better)")
+    ax.set_title("Latency vs throughput as the load grows (point labels: clients, or req/s)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
     return _png(fig)

@@ -127,6 +127,10 @@ def recommend(rows: list[ResultRow], *, arch=None, form=None, runtime=None, max_
         (f"form != {form}", lambda r: form is None or r.form == form),
         (f"runtime != {runtime}", lambda r: runtime is None or r.runtime == runtime),
         ("not measured (skipped/failed)", lambda r: r.ok and r.latency_p50_ms is not None),
+        # a row under load has per-request latency with queueing and served throughput: not
+        # ranked against one caller's rows (tune --concurrency answers for a load)
+        ("measured under concurrent load (see the report's serving section)",
+         lambda r: not r.load_mode),
         ("parity not passed", lambda r: r.parity_passed is True),
         (f"batch != {batch}", lambda r: batch is None or r.batch == batch),
         (f"device != {device}", lambda r: device is None or r.device == device),

@@ -411,6 +411,9 @@ def serving(rows: list[ResultRow], tune: dict | None = None) -> Section | None:
             return "-" if v is None else f"{v:.2f}"
 
         offered = "" if r.load_mode == "closed" else f" of {r.load_offered} offered"
+        rate = (r.settings or {}).get("request_rate")
+        if rate and r.load_achieved_rps is not None and r.load_achieved_rps < 0.95 * rate:
+            offered += f"; saturated: served {r.load_achieved_rps:.1f} of {rate:g} req/s"
         body.append([server_config(r), load_label(r), str(r.load_slots), ms(r.latency_p50_ms),
                      ms(r.latency_p95_ms), ms(r.latency_p99_ms),
                      "-" if r.throughput_ips is None else f"{r.throughput_ips:.1f}",
@@ -422,6 +425,9 @@ def serving(rows: list[ResultRow], tune: dict | None = None) -> Section | None:
              "its answer) or its scheduled arrival (open loop: Poisson arrivals) to its answer, "
              "queueing included; throughput is the requests completed x batch over the blocks' "
              "wall time; CPU: the worker's CPU seconds over wall seconds"]
+    if any(row[8] and "saturated" in row[8] for row in body):
+        notes.append("saturated: the server answered fewer requests a second than arrived -- "
+                     "its queue grew for the whole block, and the latency says how long it got")
     if any(r.load_unserved for r in loaded):
         notes.append("unserved: arrivals still queued when the drain limit ran out -- the rate is "
                      "beyond what that configuration serves; their latencies are not in the "

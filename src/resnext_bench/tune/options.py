@@ -11,7 +11,6 @@ Pure Python (no heavy import): ``tune --help`` builds its flags from this module
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
@@ -87,6 +86,13 @@ class TuneOptions:
     def __post_init__(self):
         if not self.arch:
             raise UsageError("--arch is required")
+        for f in option_fields():  # each field's own choices, bounds and check
+            value = getattr(self, f.name)
+            if value is not None:
+                try:
+                    check_field(f, value)
+                except ConfigError as exc:
+                    raise UsageError(f"{flag_of(f.name)} {exc.value!r}: {exc.reason}") from None
         for name in ("max_latency_ms", "min_throughput", "max_accuracy_drop"):
             v = getattr(self, name)
             if v is not None and not math.isfinite(v):
@@ -130,13 +136,9 @@ class TuneOptions:
                 typed[name] = coerce_field(known[name], raw)
                 if isinstance(typed[name], tuple):  # a list given twice over is one value
                     typed[name] = tuple(dict.fromkeys(typed[name]))
-                check_field(known[name], typed[name])
             except ConfigError as exc:
                 raise UsageError(f"{flag_of(name)} {exc.value!r}: {exc.reason}") from None
         return cls(**typed, settings=dict(settings or {}))
-
-    def replace(self, **changes) -> "TuneOptions":
-        return dataclasses.replace(self, **changes)
 
     def constraints(self) -> dict:
         """The constraints as the answer records them."""
