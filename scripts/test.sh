@@ -8,6 +8,8 @@ bash scripts/setup.sh "${ORT_EXTRA:-cpu},test,ray,openvino,nncf,serve" || bash s
 # and importing, so two workers on 2 CPUs take 7.8 minutes where one took 10.7 (measured here);
 # every test is about behaviour, never about the machine being idle
 if .venv/bin/python -c "import xdist" 2>/dev/null; then
-  exec .venv/bin/python -m pytest -q -n auto --maxprocesses 4 "$@"
+  # worksteal: a worker that runs out of tests takes queued ones from the other (the suite's
+  # few long tests then do not leave one CPU idle at the end)
+  exec .venv/bin/python -m pytest -q -n auto --maxprocesses 4 --dist worksteal "$@"
 fi
 exec .venv/bin/python -m pytest -q "$@"

@@ -32,7 +32,7 @@ SAMPLES = {"duration": 0.2, "warmup_time": 0.05, "parity_images": 4, "images": "
            "int8_target": "tolerance", "profile_max_batch": 2, "threads": 1, "image_size": 32,
            "calib_count": 4, "int8_max_float": 0.1, "iters": 4, "rounds": 3, "warmup": 1,
            "weights": "WEIGHTS", "onnx": "ONNX", "image_sizes": 32, "ov_streams": 1, "archs": ARCH,
-           "layers": True}
+           "layers": True, "cpus": "0", "concurrency": 2, "request_rate": 5.0, "serve_slots": 2}
 #: the CLI options that are not settings, with a valid value (None: a flag)
 PLAIN = {"--out": "OUT", "--json": None, "--quiet": None, "--dry-run": None, "--force": None,
          "--format": "json", "--threshold": "0.05", "--artifacts": "ART", "--base-set": "batches=1",
@@ -71,6 +71,8 @@ def _context(name: str | None, command: str) -> list[str]:
     if not readers or command == "export":
         return []
     cpu = [rt for rt in readers if rt not in ("ort-cuda", "ort-trt", "tensorrt")]
+    if name == "serve_slots":  # the slots serve a load
+        return ["--runtime", cpu[0], "--concurrency", "2"]
     if name in cfg.CUDA_ONLY_SETTINGS or not cpu:
         return ["--runtime", readers[0], "--device", "cuda"]
     return ["--runtime", cpu[0]]
@@ -210,6 +212,8 @@ def test_sweep_takes_every_setting_as_a_toml_key(name, files, tmp_path, monkeypa
         lines.append('precisions = ["int8"]')
     if "--device" in ctx:
         lines.append('device = "cuda"')
+    if "--concurrency" in ctx:
+        lines.append("concurrency = 2")
     if name not in ("artifacts", "precisions", "device"):
         lines.append(f"{name} = {_toml_value(name, files)}")
     path = tmp_path / "sweep.toml"

@@ -193,7 +193,10 @@ def test_an_interrupted_or_full_bundle_leaves_the_old_one_whole(tmp_path, monkey
     winner = _winner(src)
     dest = tmp_path / "tune" / "bundle"
     bundle.write_bundle(dest, winner, {"ratio": 2.0}, "# report\n")
-    before = {p.name: p.read_bytes() for p in dest.iterdir()}
+    def files():
+        return {p.relative_to(dest).as_posix(): p.read_bytes() for p in dest.rglob("*") if p.is_file()}
+
+    before = files()
     assert {"m.onnx", "m.bin", "run.py", "inference_config.json", "metrics.json"} <= set(before)
 
     real_copy = bundle.shutil.copyfile
@@ -205,7 +208,7 @@ def test_an_interrupted_or_full_bundle_leaves_the_old_one_whole(tmp_path, monkey
     monkeypatch.setattr(bundle.shutil, "copyfile", interrupted)
     with pytest.raises(KeyboardInterrupt):
         bundle.write_bundle(dest, winner, {"ratio": 3.0}, "# new\n")
-    assert {p.name: p.read_bytes() for p in dest.iterdir()} == before  # the old bundle, whole
+    assert files() == before  # the old bundle, whole
     assert [p.name for p in dest.parent.iterdir()] == ["bundle"]       # no partial folder beside
 
     def full(a, b):
@@ -218,7 +221,7 @@ def test_an_interrupted_or_full_bundle_leaves_the_old_one_whole(tmp_path, monkey
         bundle.write_bundle(dest, winner, {}, None)
     text = write_error_text(exc.value)
     assert str(dest / "m.onnx") in text and "ENOSPC" in text and str(src) not in text
-    assert {p.name: p.read_bytes() for p in dest.iterdir()} == before
+    assert files() == before
     monkeypatch.setattr(bundle.shutil, "copyfile", real_copy)
     bundle.write_bundle(dest, winner, {"ratio": 3.0}, None)  # and a later bundle replaces it whole
     assert json.loads((dest / "metrics.json").read_text())["ratio"] == 3.0

@@ -213,7 +213,7 @@ def test_tune_cli_refuses_bad_input(cli, tmp_path):
 def test_a_real_small_tune_writes_a_bundle_whose_snippet_runs(cli, artifacts, tmp_path):
     out = tmp_path / "tune"
     res = cli("tune", "--arch", "resnet18", "--image-size", 32, "--runtime", "ort-cpu",
-              "--precision", "fp32", "--budget-minutes", 1, "--parity-images", 2, "--artifacts", artifacts, "-q",
+              "--precision", "fp32", "--budget-minutes", 0.6, "--parity-images", 2, "--artifacts", artifacts, "-q",
               "--json", "--out", out)
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
@@ -223,6 +223,15 @@ def test_a_real_small_tune_writes_a_bundle_whose_snippet_runs(cli, artifacts, tm
     assert {r["tune_stage"] for r in rows} >= {0}
     cfg = json.loads((out / "bundle" / "inference_config.json").read_text())
     assert (out / "bundle" / cfg["artifact"]).is_file() and (out / "bundle" / "metrics.json").is_file()
+    # an ONNX Runtime pick ships a Triton model folder, its config parsed by Triton's schema
+    triton = cfg["server_formats"]["triton"]
+    model = out / "bundle" / "triton" / triton["model"]
+    assert (model / "1" / "model.onnx").is_file() and 'backend: "onnxruntime"' in (model / "config.pbtxt").read_text()
+    try:
+        import tritonclient.grpc  # noqa: F401
+        assert triton["validated"].startswith("parsed as Triton's ModelConfig")
+    except ImportError:
+        assert triton["validated"].startswith("not validated: tritonclient is not installed")
     run = subprocess.run([sys.executable, str(out / "bundle" / "run.py")], capture_output=True,
                          text=True, timeout=120)
     assert run.returncode == 0 and "output [1, 1000]" in run.stdout, run.stderr

@@ -63,7 +63,7 @@ def bench(out_dir, quiet, as_json, dry_run, **settings):
 
 
 @main.command()
-@setting_options(*(s for s in SECTIONS if s != "timing"), exclude=("parity",))
+@setting_options(*(s for s in SECTIONS if s not in ("timing", "serve")), exclude=("parity",))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def parity(as_json, **settings):
     """Check runtimes' logits against PyTorch fp32 eager (no timing), and every residual
