@@ -213,7 +213,7 @@ def test_tune_cli_refuses_bad_input(cli, tmp_path):
 def test_a_real_small_tune_writes_a_bundle_whose_snippet_runs(cli, artifacts, tmp_path):
     out = tmp_path / "tune"
     res = cli("tune", "--arch", "resnet18", "--image-size", 32, "--runtime", "ort-cpu",
-              "--precision", "fp32", "--budget-minutes", 0.6, "--parity-images", 2, "--artifacts", artifacts, "-q",
+              "--precision", "fp32", "--budget-minutes", 1, "--parity-images", 2, "--artifacts", artifacts, "-q",
               "--json", "--out", out)
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
