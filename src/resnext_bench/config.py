@@ -152,9 +152,6 @@ class Section:
     def _check_relations(self) -> None:
         """Rules between this section's fields (a section with such rules overrides it)."""
 
-    def value_of(self, name: str):
-        return getattr(self, name)
-
     def with_values(self, **changes):
         """A copy with some (coerced) fields changed: those fields' checks and the section's
         relations run again, the others' do not."""
@@ -817,7 +814,7 @@ def _multi_values(name: str, raw, typed: bool = False) -> tuple | None:
 def _check_serving(built: Mapping[str, Any], axes: Mapping[str, tuple]) -> None:
     """Rules across sections for rows under load: OpenVINO's ``ov_requests`` (requests per
     timed call of one caller) means nothing there -- the slots serve the requests."""
-    loaded = any(axes.get(n) or built["serve"].value_of(n) is not None
+    loaded = any(axes.get(n) or getattr(built["serve"], n) is not None
                  for n in ("concurrency", "request_rate"))
     requests = axes.get("ov_requests") or (built["openvino"].ov_requests,)
     if loaded and max(requests) > 1:
