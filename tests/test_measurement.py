@@ -202,8 +202,13 @@ def test_ab_exit_codes(cli, two_files, artifacts, tmp_path):
     # resnet34 is ~2x the work of resnet18: flagged
     slow = cli("ab", small, big, *common, "--processes", 1, "--threshold", 0.3, "--format", "md",
                "--out", tmp_path / "slow")
-    assert slow.exit_code == 1, slow.output
-    assert "REGRESSION" in slow.output and "slower" in slow.output
+    if "the contention could explain the change" in slow.output:
+        # beside the suite's other worker ab may refuse to call a 2x change under contention
+        # (the interval reaches the threshold): inconclusive and "slower", never "faster"
+        assert slow.exit_code == 0 and "inconclusive: new is" in slow.output and "slower" in slow.output, slow.output
+    else:
+        assert slow.exit_code == 1, slow.output
+        assert "REGRESSION" in slow.output and "slower" in slow.output
     assert "the sides differ in arch: resnet18 vs resnet34" in slow.output
     # one file under two settings
     # (at 32 px ORT's basic level is ~2.9x slower than all: the threshold is not what is tested)
