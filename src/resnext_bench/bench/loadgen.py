@@ -200,20 +200,22 @@ def _direct_loop(slots: list, x, calls: int, seconds: float) -> tuple[list[float
     return samples, Served("closed", len(slots), len(samples), len(samples), 0, wall, cpu)
 
 
-def arrivals(rate: float, seconds: float, rng: random.Random) -> list[float]:
-    """Poisson arrival offsets (s) over ``seconds``: exponential gaps of mean 1/rate."""
+def arrivals(rate: float, seconds: float, rng: random.Random, at_least: int = 0) -> list[float]:
+    """Poisson arrival offsets (s) over ``seconds`` (and on until ``at_least`` arrived, so a
+    block never measures nothing): exponential gaps of mean 1/rate."""
     out, t = [], rng.expovariate(rate)
-    while t < seconds:
+    while t < seconds or len(out) < at_least:
         out.append(t)
         t += rng.expovariate(rate)
     return out
 
 
 def open_loop(slots: list, x, rate: float, seconds: float, rng: random.Random,
-              drain_s: float) -> tuple[list[float], Served]:
-    """Requests at Poisson arrivals for ``seconds``, queued for the slots; the queue drained
-    for at most ``drain_s`` after the last arrival, what is left counted unserved."""
-    offsets = arrivals(rate, seconds, rng)
+              drain_s: float, calls: int = 1) -> tuple[list[float], Served]:
+    """Requests at Poisson arrivals for ``seconds`` (at least ``calls`` of them), queued for
+    the slots; the queue drained for at most ``drain_s`` after the last arrival, what is left
+    counted unserved."""
+    offsets = arrivals(rate, seconds, rng, at_least=calls)
     server = _Server(slots, x)
     clock = time.perf_counter_ns
     cpu0, start_ns = time.process_time(), clock()
@@ -276,6 +278,6 @@ class LoadHarness:
         else:
             seconds = max(seconds, calls / self.point.rate)
             samples, self.served = open_loop(self.slots, self.prepared, self.point.rate, seconds,
-                                             self.rng, DRAIN_FACTOR * seconds)
+                                             self.rng, DRAIN_FACTOR * seconds, calls)
         self.wall_s += time.perf_counter() - t0
         return samples, []
