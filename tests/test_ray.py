@@ -31,6 +31,7 @@ def local_ray():
 
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS), old) if p)
+    os.environ.setdefault("RAY_worker_niceness", "0")  # as run_ray's own local Ray
     ray.init(num_cpus=2, resources={HOST_RESOURCE: 1}, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
@@ -60,6 +61,8 @@ def test_ray_sweep_matches_the_local_one(local_ray, config, tmp_path):
         {r.onnx_sha256 for r in local if r.runtime == "ort-cpu"}  # the same files
     env = json.loads((tmp_path / "ray" / "env.json").read_text())
     assert env["executor"]["name"] == "ray" and env["executor"]["nodes"]
+    node_env = json.dumps(env)  # each node's environment says the niceness its groups ran at
+    assert '"measured_at": 0' in node_env, node_env[:2000]
 
 
 def test_a_failing_task_fails_its_group_and_resume_reruns_it(local_ray, config, tmp_path):
