@@ -66,15 +66,3 @@ def gpu_test_runtimes() -> list[str]:
         names.append("ort-cuda")
     return names
 
-
-#: the modules that hold the suite's longest tests (20-55 s each, measured here), collected
-#: first: with ``--dist worksteal`` a worker that runs out of tests takes the other's queued
-#: ones, so short tests fill the end instead of one long test keeping a CPU busy alone (whole
-#: modules move, so their module-scoped fixtures are still made once)
-LONG_FIRST = ("test_verdicts.py", "test_export.py", "test_runtimes.py", "test_reference.py",
-              "test_layerwise.py", "test_tune.py")
-
-
-def pytest_collection_modifyitems(items):
-    rank = {name: i for i, name in enumerate(LONG_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FIRST)))  # stable sort

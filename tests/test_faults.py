@@ -52,12 +52,20 @@ def _wait_for_worker(proc, timeout=120) -> list[int]:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         kids = [k for k in _children(proc.pid)
-                if "resnext-bench ort-cpu" in Path(f"/proc/{k}/cmdline").read_bytes().decode(errors="replace")
-                or _is_worker(k)]
+                if "resnext-bench ort-cpu" in _cmdline(k) or _is_worker(k)]
         if kids:
             return kids
         time.sleep(0.3)
     raise AssertionError("no worker appeared")
+
+
+def _cmdline(pid: int) -> str:
+    """A process's command line; "" once it has ended (the prepare process comes and goes
+    between the listing of the children and this read)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _is_worker(pid: int) -> bool:
