@@ -232,6 +232,14 @@ def test_a_triton_repository_that_triton_s_schema_parses(tmp_path, artifacts):
     assert "dims: [ 3, 32, 32 ]" in text and "count: 2 kind: KIND_CPU" in text
     assert "preferred_batch_size: [ 4 ]" in text and '"intra_op_thread_count"' in text
     assert "parsed as Triton's ModelConfig" in validate_triton_config(text)
+    # ONNX Runtime with OpenVINO's provider, at a graph level: one optimization block, parsed
+    r.settings = {"concurrency": 2, "graph_opt_level": "basic"}
+    ov_ep = triton_config(r, {"loader": "onnxruntime", "onnxruntime": {
+        "intra_op_num_threads": 2, "providers": ["OpenVINOExecutionProvider", "CPUExecutionProvider"]}},
+        onnx_path)
+    assert 'cpu_execution_accelerator: [ { name: "openvino" } ]' in ov_ep and "level: -1" in ov_ep
+    assert ov_ep.count("optimization {") == 1 and validate_triton_config(ov_ep)
+    r.settings = {"concurrency": 2}
     with pytest.raises(ValueError, match="does not parse"):
         validate_triton_config(text.replace("instance_group", "instance_groups"))
     work = tmp_path / "b"

@@ -85,8 +85,12 @@ def triton_config(r: ResultRow, cfg: dict, onnx_path: Path) -> str:
         if o.get("intra_op_num_threads"):
             params["intra_op_thread_count"] = str(o["intra_op_num_threads"])
         level = _GRAPH_LEVELS.get((r.settings or {}).get("graph_opt_level", "all"))
-        if level is not None:
-            lines.append(f"optimization {{ graph {{ level: {level} }} }}")
+        parts = [f"graph {{ level: {level} }}"] if level is not None else []
+        if "OpenVINOExecutionProvider" in (o.get("providers") or ()):
+            # the row ran ONNX Runtime with OpenVINO's execution provider (the backend's README)
+            parts.append('execution_accelerators { cpu_execution_accelerator: [ { name: "openvino" } ] }')
+        if parts:  # one optimization message: the field is singular
+            lines.append(f"optimization {{ {' '.join(parts)} }}")
     else:
         for key, value in ((cfg.get("openvino") or {}).get("config") or {}).items():
             params[str(key)] = str(value)
