@@ -35,6 +35,8 @@ from .models.spec import FORMS, parse_arch
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 #: what a configuration is chosen for: p50 per call, or time per image (``tune``, ``recommend``)
 OBJECTIVES = ("latency", "throughput")
+#: the latency a ``--max-latency-ms`` constraint holds (``recommend --latency-metric``)
+LATENCY_METRICS = ("p50", "p90", "p95", "p99")
 #: what `export` writes: int8 is the QDQ file a quantizer (NNCF or ONNX Runtime) makes of the fp32 export
 EXPORT_PRECISIONS = ("fp32", "fp16", "int8")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
@@ -102,6 +104,27 @@ class Source:
 CLI = Source("cli")
 
 
+def check_constraints(*, max_latency_ms=None, min_throughput=None, batch=None, objective="latency",
+                      latency_metric="p99", max_accuracy_drop=None, **_filters) -> None:
+    """Constraints that no row could meet are input errors (exit 2), not "nothing fits" (1):
+    ``recommend``'s and ``tune``'s (:class:`~resnext_bench.tune.options.TuneOptions`) one check."""
+    if max_accuracy_drop is not None and not (math.isfinite(max_accuracy_drop) and max_accuracy_drop >= 0):
+        raise UsageError(f"--max-accuracy-drop {max_accuracy_drop}: must be a finite number of points >= 0")
+    for flag, v in (("--max-latency-ms", max_latency_ms), ("--min-throughput", min_throughput)):
+        if v is not None and not math.isfinite(v):
+            raise UsageError(f"{flag} {v}: must be a finite number")
+    if max_latency_ms is not None and not max_latency_ms > 0:
+        raise UsageError(f"--max-latency-ms {max_latency_ms}: must be > 0")
+    if min_throughput is not None and min_throughput < 0:
+        raise UsageError(f"--min-throughput {min_throughput}: must be >= 0")
+    if batch is not None and batch < 1:
+        raise UsageError(f"--batch {batch}: must be >= 1")
+    if objective not in OBJECTIVES:
+        raise UsageError(f"--objective {objective!r}: must be one of {', '.join(OBJECTIVES)}")
+    if latency_metric not in LATENCY_METRICS:
+        raise UsageError(f"--latency-metric {latency_metric!r}: must be one of {', '.join(LATENCY_METRICS)}")
+
+
 def setting(default, help: str, *, kind: str, choices: tuple | None = None, min=None, max=None,
             check: Callable[[Any], None] | None = None, flag: str | None = None,
             required: bool = False):
@@ -115,8 +138,13 @@ def setting(default, help: str, *, kind: str, choices: tuple | None = None, min=
 
 def cli_flag(name: str) -> str:
     """The CLI flag of a setting (``--graph-opt-level``; ``--arch`` for ``archs``...)."""
-    meta = _FIELDS[name].metadata
-    return meta["flag"] or "--" + name.replace("_", "-")
+    return field_flag(_FIELDS[name])
+
+
+def field_flag(f) -> str:
+    """The CLI flag of a field declared with :func:`setting` (a run setting, or an option of a
+    typed command such as ``tune``)."""
+    return f.metadata["flag"] or "--" + f.name.replace("_", "-")
 
 
 def _check_value(name: str, meta: Mapping, value) -> None:

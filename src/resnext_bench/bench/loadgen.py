@@ -150,19 +150,26 @@ def closed_loop(slots: list, x, clients: int, calls: int, seconds: float) -> tup
             if server.errors:
                 stop.set()
 
+    wall, cpu = _drive([threading.Thread(target=client, daemon=True) for _ in range(clients)],
+                       stop, server.completed, calls, seconds)
+    samples, _ = server.stop()
+    return samples, Served("closed", len(slots), len(samples), len(samples), 0, wall, cpu)
+
+
+def _drive(clients: list, stop: threading.Event, completed, calls: int, seconds: float
+           ) -> tuple[float, float]:
+    """Start the client threads, stop them once ``seconds`` have passed and ``calls``
+    requests completed (or a client failed and set ``stop``), join them: (wall, CPU) seconds."""
     cpu0, start = time.process_time(), time.perf_counter()
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
-    for t in threads:
+    for t in clients:
         t.start()
     while not stop.is_set():
         time.sleep(0.005)
-        if time.perf_counter() - start >= seconds and server.completed() >= calls:
+        if time.perf_counter() - start >= seconds and completed() >= calls:
             stop.set()
-    for t in threads:
+    for t in clients:
         t.join()
-    samples, _ = server.stop()
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
-    return samples, Served("closed", len(slots), len(samples), len(samples), 0, wall, cpu)
+    return time.perf_counter() - start, time.process_time() - cpu0
 
 
 def _direct_loop(slots: list, x, calls: int, seconds: float) -> tuple[list[float], Served]:
@@ -182,18 +189,9 @@ def _direct_loop(slots: list, x, calls: int, seconds: float) -> tuple[list[float
             errors.append(exc)
             stop.set()
 
-    cpu0, start = time.process_time(), time.perf_counter()
-    threads = [threading.Thread(target=client, args=(s, out), daemon=True)
-               for s, out in zip(slots, per_client)]
-    for t in threads:
-        t.start()
-    while not stop.is_set():
-        time.sleep(0.005)
-        if time.perf_counter() - start >= seconds and sum(map(len, per_client)) >= calls:
-            stop.set()
-    for t in threads:
-        t.join()
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
+    wall, cpu = _drive([threading.Thread(target=client, args=(s, out), daemon=True)
+                        for s, out in zip(slots, per_client)],
+                       stop, lambda: sum(map(len, per_client)), calls, seconds)
     if errors:
         raise errors[0]
     samples = [v for out in per_client for v in out]

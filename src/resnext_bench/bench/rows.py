@@ -129,7 +129,6 @@ class RowBuilder:
         r.cpu_used_cores = round(sum(b["cpu_s"] for b in served) / wall, 3) if wall > 0 else None
         if r.flops and r.throughput_ips:
             r.achieved_gflops = r.flops * r.throughput_ips / 1e9
-        r.requests_per_call = None
 
     def add_control(self, readings: list[float] | None, threads: int | None = None) -> None:
         """The per-round readings (block means) of the control at the row's thread count

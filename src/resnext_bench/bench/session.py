@@ -270,16 +270,16 @@ class ComboSession:
         self.rt.load(loadable)
         load_s = round(time.perf_counter() - t0, 3)
         warmup = method = None
+        point = LoadPoint.of(self.config, seed=TIMING_SEED)  # None: one caller, the timed path
         if self.job.timed:
             from ..models.inputs import synthetic_images
 
             images = synthetic_images(c.batch, c.image_size, TIMING_SEED)
-            point = LoadPoint.of(self.config, seed=TIMING_SEED)
             self.harness = (Harness(self.rt, images, self.config.timing) if point is None
                             else LoadHarness(self.rt, images, self.config.timing, point))
             warmup, method = self.harness.warm_up(), self.harness.method
         # a row under load serves single requests through the slots: one inference a request
-        per_call = self.rt.requests_per_call() if LoadPoint.of(self.config) is None else 1
+        per_call = self.rt.requests_per_call() if point is None else 1
         # device memory now, while the other workers of the group are idle (they load in turn)
         return Loaded(load_s, per_call, warmup, method, self.probe.device_fields())
 

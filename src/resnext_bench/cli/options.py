@@ -7,7 +7,7 @@ from dataclasses import fields
 
 import click
 
-from ..config import SECTIONS, render_settings_help
+from ..config import SECTIONS, field_flag, render_settings_help
 
 
 _METAVARS = {"str": "TEXT", "int": "INT", "float": "NUM", "path": "PATH", "str_list": "A[,B]",
@@ -24,7 +24,7 @@ def _setting_option(f, shown_default=None):
     help_text = meta["help"]
     if meta["choices"]:
         help_text += f" One of: {', '.join(map(str, meta['choices']))}."
-    flag = meta["flag"] or "--" + f.name.replace("_", "-")  # as config.cli_flag spells it
+    flag = field_flag(f)
     if meta["kind"] == "bool":
         kw = {} if "/" in flag else {"is_flag": True}  # "--x/--no-x" is a boolean pair already
         return click.option(flag, f.name, default=None, help=help_text, **kw)

@@ -242,7 +242,8 @@ def recommend(run_dir, arch, form, runtime, max_latency_ms, latency_metric, min_
               device, objective, max_accuracy_drop, all_devices, as_json):
     """The best parity-passing config under constraints, per arch, as a deployment: artifact
     with sha256, the export command, the runtime settings as code. Exit 1 if nothing fits."""
-    from ..reports.recommend import check_constraints, recommend_run, render_text
+    from ..config import check_constraints
+    from ..reports.recommend import recommend_run, render_text
 
     constraints = dict(arch=arch, form=form, runtime=runtime, max_latency_ms=max_latency_ms,
                        min_throughput=min_throughput, batch=batch, device=device,

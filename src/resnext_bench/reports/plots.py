@@ -195,14 +195,20 @@ def pareto_chart(rows) -> bytes | None:
     for r in front:
         ax.annotate(f"{r.arch} b{r.batch}", (r.latency_p50_ms, r.throughput_ips), fontsize=6,
                     xytext=(3, -8), textcoords="offset points")
+    return _png(_origin_chart(fig, ax, "p50 latency (ms)", "throughput (images/s)",
+                              "Latency vs throughput (up and left is better)"))
+
+
+def _origin_chart(fig, ax, xlabel: str, ylabel: str, title: str):
+    """Axes from zero, labels, title, grid and legend: the two latency-throughput charts."""
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
-    ax.set_xlabel("p50 latency (ms)")
-    ax.set_ylabel("throughput (images/s)")
-    ax.set_title("Latency vs throughput (up and left is better)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
-    return _png(fig)
+    return fig
 
 
 def latency_distribution(rows) -> bytes | None:
@@ -346,11 +352,5 @@ def latency_throughput_curves(rows, limit_ms: float | None = None, pick_key: str
     if pick is not None:
         ax.scatter([pick.throughput_ips], [pick.latency_p99_ms], s=140, facecolors="none",
                    edgecolors="k", lw=1.5, label="pick", zorder=5)
-    ax.set_xlim(left=0)
-    ax.set_ylim(bottom=0)
-    ax.set_xlabel("throughput (images/s)")
-    ax.set_ylabel("p99 latency per request (ms)")
-    ax.set_title("Latency vs throughput as the load grows (point labels: clients, or req/s)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
-    return _png(fig)
+    return _png(_origin_chart(fig, ax, "throughput (images/s)", "p99 latency per request (ms)",
+                              "Latency vs throughput as the load grows (point labels: clients, or req/s)"))

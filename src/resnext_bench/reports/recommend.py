@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import math
 
-from ..config import OBJECTIVES
+from ..config import check_constraints
 from ..core.errors import UsageError
 from ..core.pareto import pareto_front
 from ..core.rundir import RunData, latest
 from ..core.schema import F, ResultRow
 from .deploy import deployment
 
-LATENCY_METRICS = ("p50", "p90", "p95", "p99")
 
 
 def dependency_rank(runtime: str) -> int:
@@ -40,26 +39,6 @@ def dependency_rank(runtime: str) -> int:
 
 TIE_BREAK = ("fewer threads, then smaller batch, then fewer runtime dependencies "
              "(ort-cpu < openvino, torch < ort-openvino, torch-compile; ort-cuda < ort-trt, tensorrt)")
-
-
-def check_constraints(*, max_latency_ms=None, min_throughput=None, batch=None, objective="latency",
-                      latency_metric="p99", max_accuracy_drop=None, **_filters) -> None:
-    """Constraints that no row could meet are input errors (exit 2), not "nothing fits" (1)."""
-    if max_accuracy_drop is not None and not (math.isfinite(max_accuracy_drop) and max_accuracy_drop >= 0):
-        raise UsageError(f"--max-accuracy-drop {max_accuracy_drop}: must be a finite number of points >= 0")
-    for flag, v in (("--max-latency-ms", max_latency_ms), ("--min-throughput", min_throughput)):
-        if v is not None and not math.isfinite(v):
-            raise UsageError(f"{flag} {v}: must be a finite number")
-    if max_latency_ms is not None and not max_latency_ms > 0:
-        raise UsageError(f"--max-latency-ms {max_latency_ms}: must be > 0")
-    if min_throughput is not None and min_throughput < 0:
-        raise UsageError(f"--min-throughput {min_throughput}: must be >= 0")
-    if batch is not None and batch < 1:
-        raise UsageError(f"--batch {batch}: must be >= 1")
-    if objective not in OBJECTIVES:
-        raise UsageError(f"--objective {objective!r}: must be one of {', '.join(OBJECTIVES)}")
-    if latency_metric not in LATENCY_METRICS:
-        raise UsageError(f"--latency-metric {latency_metric!r}: must be one of {', '.join(LATENCY_METRICS)}")
 
 
 def _noise(r: ResultRow) -> float:

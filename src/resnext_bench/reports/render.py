@@ -84,7 +84,8 @@ def report_sections(run: RunData) -> dict:
     # beside one caller's rows in the headline, the answer and the studies
     ok = [r for r in measured if not r.load_mode]
     tune = _tune_result(run)
-    return {"rows": rows, "ok": ok, "serving": sections.serving(measured, tune),
+    return {"rows": rows, "ok": ok, "measured": measured, "tune": tune,
+            "serving": sections.serving(measured, tune),
             "answer": sections.answer(ok, tune),
             "accuracy": sections.accuracy(ok), "headline": sections.headline(ok),
             "forms": sections.forms_study(ok), "paper": sections.paper(ok), "int8": sections.int8(ok),
@@ -155,13 +156,13 @@ def markdown_report(run: RunData) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def _serving_chart(run: RunData, s: dict) -> str:
+def _serving_chart(s: dict) -> str:
     """The latency-throughput curves, with a throughput tune's p99 limit and pick drawn."""
-    tune = _tune_result(run) or {}
+    tune = s["tune"] or {}
     limit = (tune.get("constraints") or {}).get("max_latency_ms") if tune.get("objective") == "throughput" else None
     pick = (tune.get("winner") or {}).get("config_key")
-    measured = [r for r in s["rows"] if r.ok and r.latency_p50_ms is not None]
-    return _img(plots.latency_throughput_curves(measured, limit, pick), "latency vs throughput under load")
+    return _img(plots.latency_throughput_curves(s["measured"], limit, pick),
+                "latency vs throughput under load")
 
 
 def _img(png: bytes | None, alt: str) -> str:
@@ -215,7 +216,7 @@ def html_report(run: RunData) -> str:
         f"<h1>resnext-bench report: {esc(run.name)}</h1>",
         f"<p class='counts'><b>{esc(_counts(rows))}</b>. {esc(_timing_note(ok))}</p>",
         _html_section(s["answer"]),
-        _html_section(s["serving"], _serving_chart(run, s) if s["serving"] else ""),
+        _html_section(s["serving"], _serving_chart(s) if s["serving"] else ""),
         _html_section(s["accuracy"]),
         _html_section(s["headline"]),
         "<h2>Results</h2>", table or "<p>No measured rows.</p>",

@@ -8,8 +8,10 @@ for that section, so a report never shows an empty one.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
+from ..config import SERVE_SETTINGS as SERVE_KEYS
 from ..core.isa import isa_summary
 from ..core.paper import PAPER, PUBLISHED, TORCHVISION, TORCHVISION_COST, published_for
 from ..core.schema import ResultRow, settings_suffix
@@ -377,14 +379,11 @@ def layers(rows: list[ResultRow]) -> Section | None:
                     "parity_layers_profile in results.jsonl."])
 
 
-SERVE_KEYS = ("concurrency", "request_rate", "serve_slots")
 
 
 def server_config(r: ResultRow) -> str:
     """A row under load's configuration without its load (what one latency-throughput curve
     is drawn for): the label and the settings other than the load's."""
-    import dataclasses
-
     rest = {k: v for k, v in (r.settings or {}).items() if k not in SERVE_KEYS}
     return f"{r.arch} {config_label(dataclasses.replace(r, settings=rest))} b{r.batch}"
 

@@ -15,8 +15,8 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
-from ..config import (OBJECTIVES, PRECISIONS, RUNTIME_NAMES, ConfigError, check_field, coerce_field,
-                      setting)
+from ..config import (OBJECTIVES, PRECISIONS, RUNTIME_NAMES, ConfigError, check_constraints,
+                      check_field, coerce_field, field_flag, setting)
 from ..core.errors import UsageError
 
 #: the budget's ceiling (a day): a typo such as 6000 is refused, not waited for
@@ -93,17 +93,8 @@ class TuneOptions:
                     check_field(f, value)
                 except ConfigError as exc:
                     raise UsageError(f"{flag_of(f.name)} {exc.value!r}: {exc.reason}") from None
-        for name in ("max_latency_ms", "min_throughput", "max_accuracy_drop"):
-            v = getattr(self, name)
-            if v is not None and not math.isfinite(v):
-                raise UsageError(f"{flag_of(name)} {v}: must be a finite number")
-        if self.max_latency_ms is not None and not self.max_latency_ms > 0:
-            raise UsageError(f"--max-latency-ms {self.max_latency_ms}: must be > 0")
-        if self.min_throughput is not None and self.min_throughput < 0:
-            raise UsageError(f"--min-throughput {self.min_throughput}: must be >= 0")
-        if self.max_accuracy_drop is not None and self.max_accuracy_drop < 0:
-            raise UsageError(f"--max-accuracy-drop {self.max_accuracy_drop}: must be a finite "
-                             "number of points >= 0")
+        check_constraints(max_latency_ms=self.max_latency_ms, min_throughput=self.min_throughput,
+                          objective=self.objective, max_accuracy_drop=self.max_accuracy_drop)
         if self.max_accuracy_drop is not None and not self.settings.get("images"):
             raise UsageError("--max-accuracy-drop needs a labeled --images folder (class "
                              "subfolders, e.g. --images digits): accuracy cannot be measured "
@@ -158,5 +149,4 @@ def option_fields() -> list:
 
 
 def flag_of(name: str) -> str:
-    meta = next(f.metadata for f in option_fields() if f.name == name)
-    return meta["flag"] or "--" + name.replace("_", "-")
+    return field_flag(next(f for f in option_fields() if f.name == name))
